@@ -1,0 +1,1 @@
+//! Apply: materialize generations on disk, flip, activate, health-check.

@@ -1,0 +1,63 @@
+//! `pgbr check` and `pgbr render`.
+
+use crate::cli::PhaseArg;
+use crate::render::{render_cell, Phase};
+use crate::{exit_codes, topology, Error, Result};
+use std::path::Path;
+
+/// `pgbr check TOPOLOGY`.
+pub fn check(path: &Path) -> Result<u8> {
+    let topo = topology::load(path)?;
+    println!(
+        "{}: ok ({} cell(s), stanza `{}`)",
+        path.display(),
+        topo.cells.len(),
+        topo.stanza
+    );
+    Ok(exit_codes::SUCCESS)
+}
+
+/// `pgbr render TOPOLOGY [--cell C] [--phase P] [--out DIR]`.
+pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Path>) -> Result<u8> {
+    let topo = topology::load(path)?;
+    let phase = match phase {
+        PhaseArg::Bootstrap => Phase::Bootstrap,
+        PhaseArg::Full => Phase::Full,
+    };
+    let cells: Vec<_> = match cell {
+        Some(name) => vec![topo.cell(name).ok_or_else(|| {
+            Error::msg(format!(
+                "render cell `{name}`: no such cell in the topology"
+            ))
+            .hint(format!(
+                "the cells are: {}",
+                topo.cells
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?],
+        None => topo.cells.iter().collect(),
+    };
+    match out {
+        None => {
+            if cells.len() > 1 {
+                return Err(Error::msg("render: the topology has several cells")
+                    .hint("name one with `--cell C`, or write all with `--out DIR`"));
+            }
+            print!("{}", render_cell(&topo, cells[0], phase));
+        }
+        Some(dir) => {
+            for c in cells {
+                let cell_dir = dir.join(c.name.as_str());
+                let file = cell_dir.join("pgbackrest.conf");
+                std::fs::create_dir_all(&cell_dir)
+                    .and_then(|()| std::fs::write(&file, render_cell(&topo, c, phase)))
+                    .map_err(|e| Error::msg(format!("write `{}`", file.display())).source(e))?;
+                println!("{}", file.display());
+            }
+        }
+    }
+    Ok(exit_codes::SUCCESS)
+}

@@ -1,0 +1,1 @@
+//! Plans: desired state vs. the store's latest generation vs. the disk.
