@@ -1,1 +1,3 @@
 //! Apply: materialize generations on disk, flip, activate, health-check.
+
+pub mod health;
