@@ -17,6 +17,9 @@ pub enum Error {
     /// Certificate work failed.
     #[error(transparent)]
     Pki(#[from] crate::pki::Error),
+    /// Deploying failed.
+    #[error(transparent)]
+    Deploy(#[from] crate::apply::Error),
     /// A command was refused or failed, with an optional hint.
     #[error("{message}")]
     Command {
@@ -84,6 +87,7 @@ impl Error {
                 Some("the store is damaged; restore the state directory from a backup".into())
             }
             Error::Topology(_) => Some("fix the problems above and run `pgbr check` again".into()),
+            Error::Deploy(e) => e.hint(),
             _ => None,
         }
     }
@@ -97,14 +101,13 @@ impl Error {
             }
         }
         let mut cause = self.source();
-        if let Error::Topology(_) | Error::Store(_) | Error::Pki(_) = self {
-            // transparent: the wrapped error's own source is the first cause
-            cause = match self {
-                Error::Topology(e) => e.source(),
-                Error::Store(e) => e.source(),
-                Error::Pki(e) => e.source(),
-                _ => None,
-            };
+        // Transparent variants: the wrapped error's own source is the first cause.
+        match self {
+            Error::Topology(e) => cause = e.source(),
+            Error::Store(e) => cause = e.source(),
+            Error::Pki(e) => cause = e.source(),
+            Error::Deploy(e) => cause = e.source(),
+            Error::Command { .. } => {}
         }
         while let Some(c) = cause {
             let _ = writeln!(out, "caused by: {c}");

@@ -5,9 +5,11 @@
 
 pub mod apply;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod error;
 pub mod exit_codes;
+pub mod failpoint;
 pub mod generations;
 pub mod pki;
 pub mod plan;

@@ -1,13 +1,22 @@
 //! One function per command: turns CLI arguments into typed requests, runs
 //! the core, prints results. The only place that writes to stdout.
 
+mod apply;
 mod check;
+mod gc;
+mod generations;
+mod plan;
+mod rollback;
+mod status;
 
 use crate::cli::{Cli, Command};
-use crate::Result;
+use crate::progress::{PlainReporter, Reporter, TerminalReporter};
+use crate::{Error, Result};
+use std::io::IsTerminal;
 
 /// Runs the parsed command; returns the exit code on success.
 pub fn dispatch(cli: Cli) -> Result<u8> {
+    let state = cli.state;
     match cli.command {
         Command::Check { topology } => check::check(&topology),
         Command::Render {
@@ -16,6 +25,39 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             phase,
             out,
         } => check::render(&topology, cell.as_deref(), phase, out.as_deref()),
-        _ => Err(crate::Error::msg("run this command: not implemented yet")),
+        Command::Plan(args) => plan::plan(&state, &args),
+        Command::Apply(args) => apply::apply(&state, &args),
+        Command::Rotate(args) => apply::rotate(&state, &args),
+        Command::Status(args) => status::status(&state, &args),
+        Command::Generations { json } => generations::generations(&state, json),
+        Command::Certs { json, now } => status::certs(&state, json, now.as_deref()),
+        Command::Rollback(args) => rollback::rollback(&state, &args),
+        Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
     }
+}
+
+/// Progress bars on a terminal, plain lines otherwise.
+pub(crate) fn reporter() -> Box<dyn Reporter> {
+    if std::io::stderr().is_terminal() {
+        Box::new(TerminalReporter::default())
+    } else {
+        Box::new(PlainReporter)
+    }
+}
+
+/// Asks for confirmation on a terminal; without one, `--yes` is required.
+pub(crate) fn confirm(what: &str, yes: bool) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::msg(format!("{what}: no terminal to confirm on"))
+            .hint("pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"));
+    }
+    eprint!("Do you want to {what}? Only `yes` will be accepted: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::msg("read the answer").source(e))?;
+    Ok(answer.trim() == "yes")
 }

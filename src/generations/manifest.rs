@@ -77,6 +77,8 @@ pub struct CellEntry {
     pub renew_before_days: u32,
     /// Owner of deployed files (`user` or `user:group`), if set.
     pub owner: Option<String>,
+    /// Directories pgbr creates for the cell (log, lock, spool).
+    pub dirs: Vec<String>,
     /// `config_link`, if set.
     pub config_link: Option<String>,
     /// `activate` command, if set.

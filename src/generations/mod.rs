@@ -1,5 +1,8 @@
-//! Generations: manifests, listing and rollback.
+//! Generations: manifests and rollback planning. Pure: the store keeps
+//! manifests, commands gather what rollback needs.
 
 mod manifest;
+mod rollback;
 
 pub use manifest::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
+pub use rollback::{plan_rollback, RollbackCell, RollbackPlan};

@@ -150,3 +150,27 @@ pub fn renewal(
     let _ = (leaf_pem, ca_pem, required_sans, policy, now);
     todo!("pki helper")
 }
+
+/// Splits a PEM bundle into its certificates (each a PEM block).
+pub fn ca_bundle(pem: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in pem.lines() {
+        if line.starts_with("-----BEGIN ") {
+            cur.clear();
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if line.starts_with("-----END ") {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
+}
+
+// TEMPORARY until the pki branch lands with the real text.
+impl fmt::Display for RenewReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}

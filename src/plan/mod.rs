@@ -1,1 +1,15 @@
-//! Plans: desired state vs. the store's latest generation vs. the disk.
+//! Plans: desired state vs. what each cell has live vs. its disk.
+//!
+//! `compute` is pure; gathering its inputs (store, disk) is the caller's.
+
+mod compute;
+mod diff;
+mod display;
+mod model;
+
+pub use compute::{
+    compute, days_until, leaf_key, leaf_sans, targets, CellNow, Inputs, StoredCert, FILES,
+};
+pub use diff::unified_diff;
+pub use display::{render, summary_line};
+pub use model::*;

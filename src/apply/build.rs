@@ -1,0 +1,199 @@
+//! Turning a plan into a committed generation: issue the certificates it
+//! calls for (now, not at plan time), store every file as an object, write
+//! the manifest and the PKI record in one commit.
+
+use super::gather::ca_bundle_text;
+use crate::generations::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
+use crate::pki::{self, CertAndKey, SecretPem};
+use crate::plan::{CellAction, Inputs, LeafAction, Plan, FILES};
+use crate::render::render_cell;
+use crate::store::{Commit, Store, StoredPair};
+use crate::topology::{Health, Topology};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// A generation ready to deploy.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The committed manifest.
+    pub manifest: Manifest,
+    /// Each cell's live generation before it.
+    pub previous: BTreeMap<String, Option<u64>>,
+}
+
+fn put_pair(store: &Store, ck: &CertAndKey) -> Result<StoredPair> {
+    Ok(StoredPair {
+        cert: store.put_object(ck.cert_pem.as_bytes())?,
+        key: store.put_object(ck.key_pem.0.as_bytes())?,
+    })
+}
+
+fn summary(pem: &str) -> Result<CertSummary> {
+    let info = pki::inspect(pem)?;
+    Ok(CertSummary {
+        serial: info.serial,
+        fingerprint: info.fingerprint,
+        not_before: info.not_before.unix_timestamp(),
+        not_after: info.not_after.unix_timestamp(),
+    })
+}
+
+/// The health spec text a manifest records.
+pub fn health_text(h: &Health) -> String {
+    match h {
+        Health::None => "none".into(),
+        Health::Tls => "tls".into(),
+        Health::Command(c) => format!("command:{c}"),
+    }
+}
+
+/// Issues what `plan` calls for, stores everything, commits generation
+/// `latest + 1`. Returns `None` when the plan has no changes.
+pub fn build_generation(
+    store: &Store,
+    topology: &Topology,
+    plan: &Plan,
+    inputs: &Inputs<'_>,
+    now: OffsetDateTime,
+    cause: Cause,
+    consumed_plan: Option<String>,
+) -> Result<Option<Built>> {
+    if !plan.has_changes() {
+        return Ok(None);
+    }
+    let mut record = store.pki()?;
+    // The CA.
+    let ca = match (&inputs.ca, record.ca.clone()) {
+        (Some(c), Some(pair)) => CertAndKey {
+            cert_pem: c.pem.clone(),
+            key_pem: SecretPem(
+                String::from_utf8(store.get_object(&pair.key)?)
+                    .map_err(|_| Error::msg("read the CA key from the store: it is not PEM"))?,
+            ),
+        },
+        _ => {
+            let ca = pki::issue_ca(&topology.tls, now)?;
+            record.ca = Some(put_pair(store, &ca)?);
+            ca
+        }
+    };
+    let previous_ca = match &record.previous_ca {
+        Some(p) => Some(String::from_utf8_lossy(&store.get_object(&p.cert)?).into_owned()),
+        None => None,
+    };
+    let bundle = ca_bundle_text(&ca.cert_pem, previous_ca.as_deref());
+    let bundle_id = store.put_object(bundle.as_bytes())?;
+
+    // The leaves.
+    let mut leaf_pems: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for leaf in &plan.leaves {
+        let pems = match &leaf.action {
+            LeafAction::Issue { sans, .. } => {
+                let issued = pki::issue_leaf(&ca, &topology.tls, sans, now)?;
+                record
+                    .leaves
+                    .insert(leaf.key.clone(), put_pair(store, &issued)?);
+                (issued.cert_pem, issued.key_pem.0)
+            }
+            LeafAction::Keep { .. } => {
+                let pair = record.leaves.get(&leaf.key).ok_or_else(|| {
+                    Error::msg(format!("find the leaf of `{}` in the store", leaf.key))
+                        .hint("the plan is stale: run `pgbr plan` again")
+                })?;
+                (
+                    String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
+                    String::from_utf8_lossy(&store.get_object(&pair.key)?).into_owned(),
+                )
+            }
+        };
+        leaf_pems.insert(leaf.key.clone(), pems);
+    }
+
+    let number = store.latest()?.map(|m| m.number).unwrap_or(0) + 1;
+    let mut cells = BTreeMap::new();
+    let mut previous = BTreeMap::new();
+    // Carry every live cell of the topology as it is...
+    for (name, now_state) in &inputs.cells {
+        if let Some((_, entry)) = &now_state.live {
+            cells.insert(name.clone(), entry.clone());
+        }
+        previous.insert(name.clone(), now_state.live.as_ref().map(|l| l.0));
+    }
+    // ... then replace what the plan changes.
+    for cp in &plan.cells {
+        match cp.action {
+            CellAction::Unchanged => continue,
+            CellAction::Remove => {
+                cells.remove(&cp.cell);
+                continue;
+            }
+            CellAction::Create | CellAction::Update => {}
+        }
+        let cell = topology.cell(&cp.cell).ok_or_else(|| {
+            Error::msg(format!("find cell `{}` in the topology", cp.cell))
+                .hint("the plan is stale: run `pgbr plan` again")
+        })?;
+        let key = crate::plan::leaf_key(topology, cell);
+        let (cert_pem, key_pem) = leaf_pems
+            .get(&key)
+            .ok_or_else(|| Error::msg(format!("find the planned leaf for `{}`", cp.cell)))?;
+        let config = render_cell(topology, cell, cp.phase);
+        let mut files = Vec::new();
+        for (path, mode) in FILES {
+            let object = match path {
+                "pgbackrest.conf" => store.put_object(config.as_bytes())?,
+                "tls/ca.crt" => bundle_id,
+                "tls/server.crt" => store.put_object(cert_pem.as_bytes())?,
+                _ => store.put_object(key_pem.as_bytes())?,
+            };
+            files.push(FileEntry {
+                path: path.into(),
+                object,
+                mode,
+            });
+        }
+        let host = if cell.host.contains(':') {
+            format!("[{}]", cell.host)
+        } else {
+            cell.host.clone()
+        };
+        cells.insert(
+            cp.cell.clone(),
+            CellEntry {
+                phase: cp.phase,
+                deploy_dir: cell.deploy_dir.to_string(),
+                dir_generation: number,
+                files,
+                cert: Some(summary(cert_pem)?),
+                renew_before_days: topology.tls.renew_before_days,
+                owner: cell.owner.clone(),
+                dirs: vec![
+                    cell.log_path.to_string(),
+                    cell.lock_path.to_string(),
+                    cell.spool_path.to_string(),
+                ],
+                config_link: cell.config_link.as_ref().map(|p| p.to_string()),
+                activate: cell.activate.clone(),
+                health: health_text(&cell.health),
+                health_target: format!("{host}:{}", topology.tls_port(cell)),
+            },
+        );
+    }
+    let manifest = Manifest {
+        number,
+        parent: number.checked_sub(1).filter(|p| *p > 0),
+        created_at: now.unix_timestamp(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        topology_hash: topology.hash(),
+        cause,
+        cells,
+    };
+    store.commit(Commit {
+        manifest: Some(manifest.clone()),
+        pki: Some(record),
+        consumed_plan,
+    })?;
+    crate::failpoint::hit("after-commit");
+    Ok(Some(Built { manifest, previous }))
+}

@@ -1,0 +1,285 @@
+//! The deploy sequence of one cell: prepare, materialize, validate, flip,
+//! link, activate, health check; on failure flip back and re-activate.
+//!
+//! It does not touch the store: the caller records the journal before and
+//! after, so that a kill at any instant leaves `current` on the old or the
+//! new generation and the next run can tell which.
+
+use super::target::{FileContent, Prepare, Target};
+use super::Error;
+use crate::pki::{self, CertAndKey};
+use crate::progress::{Event, Reporter};
+use std::time::{Duration, Instant};
+
+/// How long `activate` and a health command may run.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the TLS health check keeps retrying for the new certificate.
+pub const TLS_HEALTH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to check a cell after activation.
+#[derive(Debug, Clone)]
+pub enum HealthSpec {
+    /// No check.
+    None,
+    /// A shell command that must exit 0.
+    Command(String),
+    /// A TLS handshake presenting the expected leaf.
+    Tls {
+        /// `host:port` of the cell's server.
+        addr: String,
+        /// The name to verify (the cell's `host`).
+        server_name: String,
+        /// The CA bundle to trust.
+        ca_pem: String,
+        /// The cell's own client certificate and key.
+        client: CertAndKey,
+        /// The serial the server must present.
+        expect_serial: String,
+    },
+}
+
+/// Everything needed to deploy one cell's generation.
+#[derive(Debug, Clone)]
+pub struct CellDeploy {
+    /// The cell.
+    pub cell: String,
+    /// Its deploy dir.
+    pub deploy_dir: String,
+    /// Owner of what is created.
+    pub owner: Option<String>,
+    /// log/lock/spool directories to create.
+    pub dirs: Vec<String>,
+    /// A stable symlink to the config.
+    pub config_link: Option<String>,
+    /// Shell command after the flip.
+    pub activate: Option<String>,
+    /// The check after activation.
+    pub health: HealthSpec,
+    /// The generation being deployed.
+    pub generation: u64,
+    /// The generation live before (what a revert returns to).
+    pub previous: Option<u64>,
+    /// The files of the generation.
+    pub files: Vec<FileContent>,
+    /// Take over a non-empty foreign deploy dir.
+    pub adopt: bool,
+}
+
+/// How a cell's deploy ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellOutcome {
+    /// The new generation is live and healthy.
+    Deployed,
+    /// A step failed; the cell is back on its previous generation.
+    Reverted {
+        /// `activate` or `health`.
+        step: String,
+        /// What failed, with the hook's output tail.
+        reason: String,
+    },
+    /// A step failed and so did the revert: the cell needs an operator.
+    RevertFailed {
+        /// `activate` or `health`.
+        step: String,
+        /// What failed.
+        reason: String,
+        /// Why the revert failed.
+        revert: String,
+    },
+}
+
+fn file<'a>(files: &'a [FileContent], path: &str) -> Option<&'a str> {
+    files
+        .iter()
+        .find(|f| f.path == path)
+        .and_then(|f| std::str::from_utf8(&f.bytes).ok())
+}
+
+/// Checks the TLS files before anything is signalled: a pgBackRest server
+/// reloading a broken cert/key dies.
+fn validate_tls(d: &CellDeploy) -> Result<(), String> {
+    let (Some(ca), Some(cert), Some(key)) = (
+        file(&d.files, "tls/ca.crt"),
+        file(&d.files, "tls/server.crt"),
+        file(&d.files, "tls/server.key"),
+    ) else {
+        return Ok(()); // a generation without TLS files has nothing to check
+    };
+    if !pki::key_matches(cert, &pki::SecretPem(key.to_owned())) {
+        return Err("`tls/server.key` does not belong to `tls/server.crt`".into());
+    }
+    if !pki::ca_bundle(ca).iter().any(|c| pki::signed_by(cert, c)) {
+        return Err("`tls/server.crt` is not signed by a CA in `tls/ca.crt`".into());
+    }
+    match d.files.iter().find(|f| f.path == "tls/server.key") {
+        Some(f) if f.mode & 0o077 != 0 => Err(format!(
+            "`tls/server.key` would have mode {:o}; pgBackRest needs 0600",
+            f.mode
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn hook_env(
+    d: &CellDeploy,
+    generation: Option<u64>,
+    previous: Option<u64>,
+) -> Vec<(&'static str, String)> {
+    let num = |g: Option<u64>| g.map(|g| g.to_string()).unwrap_or_default();
+    vec![
+        ("PGBR_CELL", d.cell.clone()),
+        ("PGBR_DEPLOY_DIR", d.deploy_dir.clone()),
+        ("PGBR_GENERATION", num(generation)),
+        ("PGBR_PREVIOUS_GENERATION", num(previous)),
+    ]
+}
+
+fn run_activate(
+    target: &dyn Target,
+    d: &CellDeploy,
+    generation: Option<u64>,
+    previous: Option<u64>,
+) -> Result<(), String> {
+    let Some(cmd) = &d.activate else {
+        return Ok(());
+    };
+    let out = target
+        .run_hook(cmd, &hook_env(d, generation, previous), HOOK_TIMEOUT)
+        .map_err(|e| format!("could not run `activate`: {e}"))?;
+    hook_result("activate", &out)
+}
+
+fn hook_result(what: &str, out: &super::HookOutput) -> Result<(), String> {
+    if out.timed_out {
+        return Err(format!(
+            "`{what}` did not finish within {}s\n{}",
+            HOOK_TIMEOUT.as_secs(),
+            out.tail
+        ));
+    }
+    match out.code {
+        Some(0) => Ok(()),
+        Some(c) => Err(format!("`{what}` exited with status {c}\n{}", out.tail)),
+        None => Err(format!("`{what}` was killed by a signal\n{}", out.tail)),
+    }
+}
+
+fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), String> {
+    match &d.health {
+        HealthSpec::None => Ok(()),
+        HealthSpec::Command(cmd) => {
+            let out = target
+                .run_hook(
+                    cmd,
+                    &hook_env(d, Some(d.generation), d.previous),
+                    HOOK_TIMEOUT,
+                )
+                .map_err(|e| format!("could not run the health command: {e}"))?;
+            hook_result("health_command", &out)
+        }
+        HealthSpec::Tls {
+            addr,
+            server_name,
+            ca_pem,
+            client,
+            expect_serial,
+        } => {
+            // A SIGHUP'd server reloads asynchronously: retry until it
+            // presents the new leaf, within a bound.
+            let deadline = Instant::now() + TLS_HEALTH_TIMEOUT;
+            loop {
+                let last = match super::health::probe_tls(
+                    addr,
+                    server_name,
+                    ca_pem,
+                    client,
+                    Duration::from_secs(3),
+                ) {
+                    Ok(r) if &r.presented.serial == expect_serial => return Ok(()),
+                    Ok(r) => format!(
+                        "the server at `{addr}` presents serial `{}`, expected the new `{expect_serial}` (did `activate` reload it?)",
+                        r.presented.serial
+                    ),
+                    Err(e) => format!("TLS handshake with `{addr}` failed: {}", error_chain(&e)),
+                };
+                if Instant::now() >= deadline {
+                    return Err(last);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
+/// `e` and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// Deploys one cell. `Err` means nothing was flipped (a write or a check
+/// before the flip failed): the cell is untouched.
+pub fn deploy_cell(
+    target: &dyn Target,
+    d: &CellDeploy,
+    reporter: &dyn Reporter,
+) -> Result<CellOutcome, Error> {
+    let step = |s: &str| {
+        reporter.event(Event::Step {
+            cell: d.cell.clone(),
+            step: s.to_owned(),
+        })
+    };
+    step("write");
+    target.prepare(&Prepare {
+        cell: &d.cell,
+        deploy_dir: &d.deploy_dir,
+        owner: d.owner.as_deref(),
+        dirs: d.dirs.iter().map(String::as_str).collect(),
+        adopt: d.adopt,
+    })?;
+    validate_tls(d).map_err(|reason| Error::Refused {
+        path: format!("{}/generations/{}", d.deploy_dir, d.generation).into(),
+        reason,
+        hint: "the store holds broken TLS material; run `pgbr rotate` to re-issue it".into(),
+    })?;
+    target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())?;
+    crate::failpoint::hit("before-flip");
+    step("flip");
+    target.flip(&d.deploy_dir, Some(d.generation))?;
+    if let Some(link) = &d.config_link {
+        target.link_config(link, &d.deploy_dir)?;
+    }
+    let failure = match run_activate(target, d, Some(d.generation), d.previous) {
+        Err(reason) => Some(("activate", reason)),
+        Ok(()) => {
+            step("health");
+            run_health(target, d).err().map(|r| ("health", r))
+        }
+    };
+    let Some((failed_step, reason)) = failure else {
+        return Ok(CellOutcome::Deployed);
+    };
+    step("revert");
+    let revert = target
+        .flip(&d.deploy_dir, d.previous)
+        .map_err(|e| error_chain(&e))
+        .and_then(|()| run_activate(target, d, d.previous, Some(d.generation)));
+    Ok(match revert {
+        Ok(()) => CellOutcome::Reverted {
+            step: failed_step.into(),
+            reason,
+        },
+        Err(revert) => CellOutcome::RevertFailed {
+            step: failed_step.into(),
+            reason,
+            revert,
+        },
+    })
+}

@@ -1,0 +1,195 @@
+//! Deploys a committed generation: for every cell that changed in it, in
+//! name order, journal → materialize → flip → activate → health → journal.
+//! Stops at the first failing cell. Shared by apply, rotate and rollback.
+
+use super::deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
+use super::target::{FileContent, Target};
+use crate::generations::{CellEntry, Manifest};
+use crate::pki::{CertAndKey, SecretPem};
+use crate::progress::{Event, Reporter};
+use crate::store::{CellJournal, Store};
+use crate::{exit_codes, Error, Result};
+use std::collections::BTreeMap;
+
+/// The result of deploying a generation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeployReport {
+    /// Cells now on the new generation.
+    pub deployed: Vec<String>,
+}
+
+fn file_text(files: &[FileContent], path: &str) -> Option<String> {
+    files
+        .iter()
+        .find(|f| f.path == path)
+        .and_then(|f| String::from_utf8(f.bytes.clone()).ok())
+}
+
+/// The health check an entry asks for, with its TLS material from `files`.
+pub fn health_spec(entry: &CellEntry, files: &[FileContent]) -> HealthSpec {
+    if let Some(cmd) = entry.health.strip_prefix("command:") {
+        return HealthSpec::Command(cmd.to_owned());
+    }
+    if entry.health != "tls" {
+        return HealthSpec::None;
+    }
+    let server_name = entry
+        .health_target
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .unwrap_or_default();
+    HealthSpec::Tls {
+        addr: entry.health_target.clone(),
+        server_name,
+        ca_pem: file_text(files, "tls/ca.crt").unwrap_or_default(),
+        client: CertAndKey {
+            cert_pem: file_text(files, "tls/server.crt").unwrap_or_default(),
+            key_pem: SecretPem(file_text(files, "tls/server.key").unwrap_or_default()),
+        },
+        expect_serial: entry
+            .cert
+            .as_ref()
+            .map(|c| c.serial.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Loads the bytes of an entry's files from the store.
+pub fn entry_files(store: &Store, entry: &CellEntry) -> Result<Vec<FileContent>> {
+    entry
+        .files
+        .iter()
+        .map(|f| {
+            Ok(FileContent {
+                path: f.path.clone(),
+                mode: f.mode,
+                bytes: store.get_object(&f.object)?,
+            })
+        })
+        .collect()
+}
+
+/// Deploys the cells of `manifest` whose `dir_generation` is the manifest's
+/// own number, in name order. `previous` gives each cell's live generation.
+pub fn deploy_generation(
+    store: &Store,
+    target: &dyn Target,
+    manifest: &Manifest,
+    previous: &BTreeMap<String, Option<u64>>,
+    adopt: bool,
+    reporter: &dyn Reporter,
+) -> Result<DeployReport> {
+    let n = manifest.number;
+    let work: Vec<(&String, &CellEntry)> = manifest
+        .cells
+        .iter()
+        .filter(|(_, e)| e.dir_generation == n)
+        .collect();
+    reporter.event(Event::Start {
+        what: format!("generation {n}"),
+        total: work.len(),
+    });
+    let mut report = DeployReport::default();
+    for (i, (cell, entry)) in work.iter().enumerate() {
+        if i > 0 {
+            crate::failpoint::hit("between-cells");
+        }
+        let prev = previous.get(*cell).copied().flatten();
+        let files = entry_files(store, entry)?;
+        let d = CellDeploy {
+            cell: (*cell).clone(),
+            deploy_dir: entry.deploy_dir.clone(),
+            owner: entry.owner.clone(),
+            dirs: entry.dirs.clone(),
+            config_link: entry.config_link.clone(),
+            activate: entry.activate.clone(),
+            health: health_spec(entry, &files),
+            generation: n,
+            previous: prev,
+            files,
+            adopt,
+        };
+        store.set_journal(
+            cell,
+            &CellJournal {
+                live: prev,
+                in_flight: Some(n),
+            },
+        )?;
+        let outcome = deploy_cell(target, &d, reporter).map_err(|e| {
+            let hint = e.hint();
+            let err = Error::msg(format!("deploy cell `{cell}`"))
+                .source(e)
+                .hint(hint.unwrap_or_else(|| "fix the cause and run `pgbr apply` again".into()));
+            let _ = store.set_journal(
+                cell,
+                &CellJournal {
+                    live: prev,
+                    in_flight: None,
+                },
+            );
+            err
+        })?;
+        let not_started: Vec<&str> = work[i + 1..].iter().map(|(c, _)| c.as_str()).collect();
+        let rest = if not_started.is_empty() {
+            String::new()
+        } else {
+            format!("; not started: {}", not_started.join(", "))
+        };
+        match outcome {
+            CellOutcome::Deployed => {
+                store.set_journal(
+                    cell,
+                    &CellJournal {
+                        live: Some(n),
+                        in_flight: None,
+                    },
+                )?;
+                reporter.event(Event::CellDone {
+                    cell: (*cell).clone(),
+                    outcome: format!("generation {n} live"),
+                });
+                report.deployed.push((*cell).clone());
+            }
+            CellOutcome::Reverted { step, reason } => {
+                store.set_journal(
+                    cell,
+                    &CellJournal {
+                        live: prev,
+                        in_flight: None,
+                    },
+                )?;
+                reporter.event(Event::Finish);
+                let back = prev
+                    .map(|p| format!("back on generation {p}"))
+                    .unwrap_or_else(|| "left with no live generation".into());
+                return Err(Error::msg(format!(
+                    "activate cell `{cell}`: {step} failed, the cell is {back}{rest}\n{reason}"
+                ))
+                .code(exit_codes::CELL_REVERTED)
+                .hint(format!(
+                    "fix the {step} problem, then run `pgbr apply` again to resume (deployed so far: {})",
+                    if report.deployed.is_empty() { "none".to_owned() } else { report.deployed.join(", ") }
+                )));
+            }
+            CellOutcome::RevertFailed {
+                step,
+                reason,
+                revert,
+            } => {
+                reporter.event(Event::Finish);
+                return Err(Error::msg(format!(
+                    "activate cell `{cell}`: {step} failed and reverting it failed too{rest}\n{reason}\nrevert: {revert}"
+                ))
+                .code(exit_codes::REVERT_FAILED)
+                .hint(format!(
+                    "the cell needs an operator: check `{}/current` and its pgBackRest server",
+                    entry.deploy_dir
+                )));
+            }
+        }
+    }
+    reporter.event(Event::Finish);
+    let _ = error_chain; // re-exported helper used by callers
+    Ok(report)
+}

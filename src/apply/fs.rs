@@ -1,0 +1,548 @@
+//! The local deploy target: the only code that writes deployed files.
+//!
+//! Every file is written to a temp name, fsynced and renamed; a generation
+//! is assembled in `generations/.<N>.partial` and renamed into place;
+//! `current` is flipped with rename(2); directories are fsynced after each
+//! rename. It refuses to follow unexpected symlinks inside a deploy dir and
+//! never writes outside it (except the `config_link` the topology names).
+
+use super::target::{FileContent, HookOutput, Observed, Prepare, Target};
+use super::Error;
+use crate::store::ObjectId;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The marker file that says a deploy dir is pgbr's.
+pub const MARKER: &str = ".pgbr-deploy";
+
+/// Deploys to the local filesystem.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalTarget;
+
+fn io<'a>(action: &str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    let action = action.to_owned();
+    move |source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn refuse(path: &Path, reason: impl Into<String>, hint: impl Into<String>) -> Error {
+    Error::Refused {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+        hint: hint.into(),
+    }
+}
+
+/// `lstat`, `None` when missing.
+fn lstat(path: &Path) -> Result<Option<fs::Metadata>, Error> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("inspect", path)(e)),
+    }
+}
+
+/// Refuses `path` when it exists as anything but a real directory.
+fn expect_dir(path: &Path) -> Result<bool, Error> {
+    match lstat(path)? {
+        None => Ok(false),
+        Some(m) if m.file_type().is_symlink() => Err(refuse(
+            path,
+            "it is a symlink, and pgbr does not write through symlinks in a deploy dir",
+            "replace the symlink with a real directory, or point `deploy_dir` at the real path",
+        )),
+        Some(m) if !m.is_dir() => Err(refuse(
+            path,
+            "it exists and is not a directory",
+            "move it away or choose another path",
+        )),
+        Some(_) => Ok(true),
+    }
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("fsync directory", dir))
+}
+
+/// A resolved owner: uid and gid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+}
+
+fn resolve_owner(spec: Option<&str>, deploy_dir: &Path) -> Result<Owner, Error> {
+    use nix::unistd::{Group, User};
+    let Some(spec) = spec else {
+        // Default: the deploy dir's owner, or its nearest existing ancestor's.
+        let mut p = deploy_dir;
+        loop {
+            if let Ok(m) = fs::metadata(p) {
+                return Ok(Owner {
+                    uid: m.uid(),
+                    gid: m.gid(),
+                });
+            }
+            p = p.parent().unwrap_or(Path::new("/"));
+        }
+    };
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let bad = |reason: String| Error::Owner {
+        owner: spec.to_owned(),
+        reason,
+    };
+    let u = User::from_name(user)
+        .map_err(|e| bad(format!("look up user `{user}`: {e}")))?
+        .ok_or_else(|| bad(format!("there is no user `{user}` on this machine")))?;
+    let gid = match group {
+        None => u.gid.as_raw(),
+        Some(g) => Group::from_name(g)
+            .map_err(|e| bad(format!("look up group `{g}`: {e}")))?
+            .ok_or_else(|| bad(format!("there is no group `{g}` on this machine")))?
+            .gid
+            .as_raw(),
+    };
+    Ok(Owner {
+        uid: u.uid.as_raw(),
+        gid,
+    })
+}
+
+fn set_owner(path: &Path, owner: Owner) -> Result<(), Error> {
+    let m = lstat(path)?.ok_or_else(|| {
+        io("change owner of", path)(std::io::Error::from(std::io::ErrorKind::NotFound))
+    })?;
+    if m.uid() == owner.uid && m.gid() == owner.gid {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(owner.uid), Some(owner.gid)).map_err(|source| {
+        Error::Chown {
+            path: path.to_path_buf(),
+            uid: owner.uid,
+            gid: owner.gid,
+            source,
+        }
+    })
+}
+
+/// Creates `dir` (mode 0700) and any missing parents below `stop`, owned by `owner`.
+fn create_dir(dir: &Path, owner: Owner) -> Result<(), Error> {
+    if expect_dir(dir)? {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() {
+            create_dir(parent, owner)?;
+        }
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(io("create directory", dir)(e)),
+    }
+    set_owner(dir, owner)?;
+    if let Some(parent) = dir.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `dir/name` through a temp file, fsynced, renamed.
+/// The caller fsyncs `dir`.
+fn write_file(dir: &Path, name: &str, bytes: &[u8], mode: u32, owner: Owner) -> Result<(), Error> {
+    let dest = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    if lstat(&tmp)?.is_some() {
+        fs::remove_file(&tmp).map_err(io("remove stale temp file", &tmp))?;
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io("create", &tmp))?;
+    // The umask may have narrowed the mode; state it exactly.
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io("set mode of", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("fsync", &tmp))?;
+    drop(f);
+    set_owner(&tmp, owner)?;
+    fs::rename(&tmp, &dest).map_err(io("rename into place", &dest))?;
+    Ok(())
+}
+
+fn generations_dir(deploy_dir: &Path) -> PathBuf {
+    deploy_dir.join("generations")
+}
+
+/// The generation a `current` link names, checking it stays inside.
+fn read_current(deploy_dir: &Path) -> Result<Option<u64>, Error> {
+    let link = deploy_dir.join("current");
+    let Some(m) = lstat(&link)? else {
+        return Ok(None);
+    };
+    if !m.file_type().is_symlink() {
+        return Err(refuse(
+            &link,
+            "it is not a symlink",
+            "pgbr manages `current` as a symlink to `generations/<N>`; move the file away",
+        ));
+    }
+    let target = fs::read_link(&link).map_err(io("read link", &link))?;
+    let text = target.to_string_lossy();
+    let number = text
+        .strip_prefix("generations/")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<u64>().ok());
+    number.map(Some).ok_or_else(|| {
+        refuse(
+            &link,
+            format!("it points at `{text}`, outside `generations/<N>`"),
+            "someone changed it by hand; point it back at a generation or remove it and run `pgbr apply`",
+        )
+    })
+}
+
+fn hash_tree(root: &Path, rel: &str, out: &mut Observed) -> Result<(), Error> {
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut entries: Vec<_> = fs::read_dir(&dir)
+        .map_err(io("read directory", &dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io("read directory", &dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let relname = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let path = e.path();
+        let m = lstat(&path)?.expect("listed");
+        if m.is_dir() {
+            hash_tree(root, &relname, out)?;
+        } else if m.is_file() {
+            let mut bytes = Vec::with_capacity(m.len() as usize);
+            File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(io("read", &path))?;
+            out.files
+                .insert(relname, (ObjectId::of(&bytes), m.mode() & 0o7777));
+        } else {
+            // A symlink or special file inside a generation: record it as an
+            // unreadable entry so it shows as drift.
+            out.files
+                .insert(relname, (ObjectId::of(b"<not a regular file>"), 0));
+        }
+    }
+    Ok(())
+}
+
+impl Target for LocalTarget {
+    fn observe(&self, cell: &str, deploy_dir: &str) -> Result<Observed, Error> {
+        let dd = Path::new(deploy_dir);
+        let mut out = Observed::default();
+        if !expect_dir(dd)? {
+            return Ok(out);
+        }
+        out.exists = true;
+        let marker = dd.join(MARKER);
+        match fs::read_to_string(&marker) {
+            Ok(text) => {
+                let named = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("cell="))
+                    .unwrap_or_default();
+                if named != cell {
+                    return Err(refuse(
+                        dd,
+                        format!("its marker says it belongs to cell `{named}`, not `{cell}`"),
+                        "two cells cannot share a deploy dir; use `--adopt` if the cell was renamed",
+                    ));
+                }
+                out.managed = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut entries = fs::read_dir(dd).map_err(io("read directory", dd))?;
+                out.foreign = entries.next().is_some();
+                return Ok(out);
+            }
+            Err(e) => return Err(io("read", &marker)(e)),
+        }
+        let gens = generations_dir(dd);
+        if expect_dir(&gens)? {
+            for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
+                let e = e.map_err(io("read directory", &gens))?;
+                if let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
+                    out.generations.push(n);
+                }
+            }
+            out.generations.sort_unstable();
+        }
+        out.current = read_current(dd)?;
+        if let Some(n) = out.current {
+            let gen_dir = gens.join(n.to_string());
+            if expect_dir(&gen_dir)? {
+                hash_tree(&gen_dir, "", &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error> {
+        let dd = Path::new(req.deploy_dir);
+        let owner = resolve_owner(req.owner, dd)?;
+        let observed = self.observe(req.cell, req.deploy_dir)?;
+        if observed.foreign && !req.adopt {
+            return Err(refuse(
+                dd,
+                "it is not empty and does not hold a pgbr deployment (no marker file)",
+                "check the path; to take it over as it is, run again with `--adopt`",
+            ));
+        }
+        create_dir(dd, owner)?;
+        if !observed.managed {
+            write_file(
+                dd,
+                MARKER,
+                format!("# deployed by pgbr; do not remove\ncell={}\n", req.cell).as_bytes(),
+                0o644,
+                owner,
+            )?;
+            fsync_dir(dd)?;
+        }
+        create_dir(&generations_dir(dd), owner)?;
+        for d in &req.dirs {
+            create_dir(Path::new(d), owner)?;
+        }
+        Ok(())
+    }
+
+    fn materialize(
+        &self,
+        deploy_dir: &str,
+        generation: u64,
+        files: &[FileContent],
+        owner: Option<&str>,
+    ) -> Result<(), Error> {
+        let dd = Path::new(deploy_dir);
+        let owner = resolve_owner(owner, dd)?;
+        let gens = generations_dir(dd);
+        expect_dir(&gens)?;
+        let fin = gens.join(generation.to_string());
+        if expect_dir(&fin)? {
+            // Left by an interrupted run: reuse it only when it is exact.
+            let mut found = Observed::default();
+            hash_tree(&fin, "", &mut found)?;
+            let want: std::collections::BTreeMap<_, _> = files
+                .iter()
+                .map(|f| (f.path.clone(), (ObjectId::of(&f.bytes), f.mode)))
+                .collect();
+            if found.files == want {
+                return Ok(());
+            }
+            if read_current(dd)? == Some(generation) {
+                return Err(refuse(
+                    &fin,
+                    "it is live and does not match the store",
+                    "run `pgbr plan` to see the drift; `pgbr apply` deploys a fresh generation",
+                ));
+            }
+            fs::remove_dir_all(&fin).map_err(io("remove incomplete generation", &fin))?;
+        }
+        let partial = gens.join(format!(".{generation}.partial"));
+        if lstat(&partial)?.is_some() {
+            fs::remove_dir_all(&partial).map_err(io("remove stale", &partial))?;
+        }
+        create_dir(&partial, owner)?;
+        let mut dirs = vec![partial.clone()];
+        for f in files {
+            let (sub, name) = match f.path.rsplit_once('/') {
+                Some((d, n)) => (partial.join(d), n),
+                None => (partial.clone(), f.path.as_str()),
+            };
+            if !dirs.contains(&sub) {
+                create_dir(&sub, owner)?;
+                dirs.push(sub.clone());
+            }
+            write_file(&sub, name, &f.bytes, f.mode, owner)?;
+        }
+        for d in dirs.iter().rev() {
+            fsync_dir(d)?;
+        }
+        fs::rename(&partial, &fin).map_err(io("rename into place", &fin))?;
+        fsync_dir(&gens)
+    }
+
+    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error> {
+        let dd = Path::new(deploy_dir);
+        let link = dd.join("current");
+        read_current(dd)?; // refuses a `current` that is not ours
+        match generation {
+            Some(n) => {
+                let tmp = dd.join(".current.tmp");
+                if lstat(&tmp)?.is_some() {
+                    fs::remove_file(&tmp).map_err(io("remove stale", &tmp))?;
+                }
+                std::os::unix::fs::symlink(format!("generations/{n}"), &tmp)
+                    .map_err(io("create link", &tmp))?;
+                let owner = resolve_owner(None, dd)?;
+                set_owner(&tmp, owner)?;
+                fs::rename(&tmp, &link).map_err(io("flip", &link))?;
+            }
+            None => {
+                if lstat(&link)?.is_some() {
+                    fs::remove_file(&link).map_err(io("remove", &link))?;
+                }
+            }
+        }
+        fsync_dir(dd)
+    }
+
+    fn link_config(&self, link: &str, deploy_dir: &str) -> Result<(), Error> {
+        let link = Path::new(link);
+        let want = Path::new(deploy_dir).join("current/pgbackrest.conf");
+        match lstat(link)? {
+            Some(m)
+                if m.file_type().is_symlink()
+                    && fs::read_link(link).map_err(io("read link", link))? == want =>
+            {
+                return Ok(());
+            }
+            Some(m) if m.file_type().is_symlink() => {}
+            Some(_) => {
+                return Err(refuse(
+                    link,
+                    "`config_link` names an existing file that is not a symlink",
+                    "move the file away (pgbr only replaces symlinks there)",
+                ))
+            }
+            None => {}
+        }
+        let parent = link.parent().unwrap_or(Path::new("/"));
+        if !parent.is_dir() {
+            fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+        }
+        let tmp = parent.join(format!(
+            ".{}.pgbr-tmp",
+            link.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        if lstat(&tmp)?.is_some() {
+            fs::remove_file(&tmp).map_err(io("remove stale", &tmp))?;
+        }
+        std::os::unix::fs::symlink(&want, &tmp).map_err(io("create link", &tmp))?;
+        fs::rename(&tmp, link).map_err(io("rename into place", link))?;
+        fsync_dir(parent)
+    }
+
+    fn run_hook(
+        &self,
+        command: &str,
+        env: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<HookOutput, Error> {
+        // Output goes to a file, not a pipe: a hook may start a daemon that
+        // keeps inherited pipes open long after the hook itself exited.
+        let out_path = std::env::temp_dir().join(format!(
+            "pgbr-hook-{}-{}.log",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let log = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&out_path)
+            .map_err(io("create", &out_path))?;
+        let log2 = log.try_clone().map_err(io("open", &out_path))?;
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(io("run", Path::new("/bin/sh")))?;
+        let deadline = Instant::now() + timeout;
+        let (code, timed_out) = loop {
+            match child
+                .try_wait()
+                .map_err(io("wait for", Path::new("/bin/sh")))?
+            {
+                Some(status) => break (status.code(), false),
+                None if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break (None, true);
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let text = fs::read_to_string(&out_path).unwrap_or_default();
+        let _ = fs::remove_file(&out_path);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        Ok(HookOutput {
+            code,
+            timed_out,
+            tail,
+        })
+    }
+
+    fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error> {
+        fn size(p: &Path) -> Result<u64, Error> {
+            let m = lstat(p)?.unwrap_or_else(|| fs::symlink_metadata("/").expect("root"));
+            if !m.is_dir() {
+                return Ok(m.len());
+            }
+            let mut total = 0;
+            for e in fs::read_dir(p).map_err(io("read directory", p))? {
+                total += size(&e.map_err(io("read directory", p))?.path())?;
+            }
+            Ok(total)
+        }
+        let dir = generations_dir(Path::new(deploy_dir)).join(generation.to_string());
+        if !expect_dir(&dir)? {
+            return Ok(0);
+        }
+        size(&dir)
+    }
+
+    fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error> {
+        let dd = Path::new(deploy_dir);
+        if read_current(dd)? == Some(generation) {
+            return Err(refuse(
+                dd,
+                format!("generation {generation} is live there"),
+                "this is a bug in pgbr's gc; please report it",
+            ));
+        }
+        let dir = generations_dir(dd).join(generation.to_string());
+        if expect_dir(&dir)? {
+            fs::remove_dir_all(&dir).map_err(io("remove", &dir))?;
+            fsync_dir(&generations_dir(dd))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! Gathering what a plan is computed from: the PKI record and live
+//! manifest entries from the store, and each deploy dir from the target.
+//! Read-only.
+
+use super::target::Target;
+use crate::plan::{CellNow, Inputs, Request, StoredCert};
+use crate::store::{Store, StoredPair};
+use crate::topology::Topology;
+use crate::{pki, Result};
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+
+/// Loads a stored certificate and parses it.
+pub fn stored_cert(store: &Store, pair: &StoredPair, what: &str) -> Result<StoredCert> {
+    let pem = String::from_utf8(store.get_object(&pair.cert)?).map_err(|_| {
+        crate::Error::msg(format!("read {what} from the store: it is not UTF-8 PEM"))
+    })?;
+    let info = pki::inspect(&pem)?;
+    Ok(StoredCert {
+        pem,
+        cert_id: pair.cert,
+        key_id: pair.key,
+        info,
+    })
+}
+
+/// The `tls/ca.crt` every cell deploys: the current CA, then the previous
+/// one while a CA rotation is under way.
+pub fn ca_bundle_text(current: &str, previous: Option<&str>) -> String {
+    let mut s = current.to_owned();
+    if let Some(p) = previous {
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s.push_str(p);
+    }
+    s
+}
+
+/// Reads everything [`crate::plan::compute`] needs.
+pub fn gather<'t>(
+    store: &Store,
+    target: &dyn Target,
+    topology: &'t Topology,
+    topology_path: &str,
+    request: Request,
+    now: OffsetDateTime,
+) -> Result<Inputs<'t>> {
+    let record = store.pki()?;
+    let ca = record
+        .ca
+        .as_ref()
+        .map(|p| stored_cert(store, p, "the CA certificate"))
+        .transpose()?;
+    let previous = record
+        .previous_ca
+        .as_ref()
+        .map(|p| stored_cert(store, p, "the previous CA certificate"))
+        .transpose()?;
+    let ca_bundle = ca.as_ref().map(|c| {
+        let text = ca_bundle_text(&c.pem, previous.as_ref().map(|p| p.pem.as_str()));
+        StoredCert {
+            cert_id: crate::store::ObjectId::of(text.as_bytes()),
+            pem: text,
+            key_id: c.key_id,
+            info: c.info.clone(),
+        }
+    });
+    let mut leaves = BTreeMap::new();
+    for (key, pair) in &record.leaves {
+        leaves.insert(
+            key.clone(),
+            stored_cert(store, pair, &format!("the leaf of `{key}`"))?,
+        );
+    }
+
+    let targeted: Vec<String> = crate::plan::targets(topology, &request)
+        .iter()
+        .map(|(c, _)| c.name.to_string())
+        .collect();
+    let mut manifests = HashMap::new();
+    let mut cells = BTreeMap::new();
+    for cell in &topology.cells {
+        let observed = target.observe(cell.name.as_str(), cell.deploy_dir.as_str())?;
+        let mut now_state = CellNow {
+            observed,
+            ..CellNow::default()
+        };
+        if let Some(c) = now_state.observed.current {
+            if let std::collections::hash_map::Entry::Vacant(v) = manifests.entry(c) {
+                v.insert(store.generation(c)?);
+            }
+            if let Some(Some(m)) = manifests.get(&c) {
+                if let Some(entry) = m.cells.get(cell.name.as_str()) {
+                    if entry.dir_generation == c && entry.deploy_dir == cell.deploy_dir.as_str() {
+                        now_state.live = Some((c, entry.clone()));
+                    }
+                }
+            }
+        }
+        if targeted.iter().any(|t| t == cell.name.as_str()) {
+            if let Some((_, entry)) = &now_state.live {
+                if let Some(f) = entry.files.iter().find(|f| f.path == "pgbackrest.conf") {
+                    now_state.live_config =
+                        Some(String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned());
+                }
+            }
+        }
+        cells.insert(cell.name.to_string(), now_state);
+    }
+    let removed = match store.latest()? {
+        Some(m) => m
+            .cells
+            .keys()
+            .filter(|c| topology.cell(c).is_none())
+            .cloned()
+            .collect(),
+        None => vec![],
+    };
+    Ok(Inputs {
+        topology,
+        topology_path: topology_path.to_owned(),
+        now,
+        request,
+        ca_bundle,
+        ca,
+        leaves,
+        cells,
+        store_digest: store.state_digest()?,
+        removed,
+    })
+}

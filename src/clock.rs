@@ -1,0 +1,60 @@
+//! The clock: `--now <RFC3339>` or the real time, at one-second resolution
+//! (X.509 times have no finer one). The only place that reads the real clock.
+
+use crate::{Error, Result};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The clock a command runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// The time to use.
+    pub now: OffsetDateTime,
+    /// Whether it came from `--now`.
+    pub explicit: bool,
+}
+
+impl Clock {
+    /// Parses `--now`, or reads the real clock.
+    pub fn resolve(now: Option<&str>) -> Result<Clock> {
+        match now {
+            Some(text) => {
+                let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+                    Error::msg(format!("parse `--now {text}`"))
+                        .source(e)
+                        .hint("give an RFC 3339 time such as `2027-06-01T00:00:00Z`")
+                })?;
+                Ok(Clock {
+                    now: t.replace_nanosecond(0).expect("0 is valid"),
+                    explicit: true,
+                })
+            }
+            None => Ok(Clock {
+                now: real_now(),
+                explicit: false,
+            }),
+        }
+    }
+
+    /// A warning when an explicit clock is more than a day off the real one.
+    pub fn skew_warning(&self) -> Option<String> {
+        let skew = (self.now - real_now()).whole_hours().abs();
+        (self.explicit && skew > 24).then(|| {
+            format!(
+                "`--now` is {} days from the real clock: certificates issued now are not valid on real servers at the real time",
+                skew / 24
+            )
+        })
+    }
+}
+
+fn real_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("0 is valid")
+}
+
+/// RFC 3339 text of `t`.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,244 @@
+//! `pgbr apply` (a topology or a saved plan) and `pgbr rotate`.
+
+use super::plan::{check_request, make_plan};
+use super::{confirm, reporter};
+use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
+use crate::cli::{ApplyArgs, RotateArgs};
+use crate::clock::Clock;
+use crate::generations::Cause;
+use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
+use crate::progress::Event;
+use crate::store::Store;
+use crate::topology::{self, Topology};
+use crate::{exit_codes, Error, Result};
+use std::path::Path;
+
+/// A saved plan, if `path` holds one (tells it by the header line).
+fn read_saved_plan(path: &Path) -> Result<Option<Plan>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::msg(format!("read `{}`", path.display())).source(e))?;
+    let Some(body) = text.strip_prefix(PLAN_HEADER) else {
+        return Ok(None);
+    };
+    serde_json::from_str(body).map(Some).map_err(|e| {
+        Error::msg(format!("read the saved plan `{}`", path.display()))
+            .source(e)
+            .hint("the file starts like a pgbr plan but is damaged; make a new one with `pgbr plan --out`")
+    })
+}
+
+fn stale(why: &str) -> Error {
+    Error::msg(format!("apply the saved plan: plan is stale ({why})"))
+        .code(exit_codes::STALE_PLAN)
+        .hint("run `pgbr plan --out PLAN` again and review the new plan")
+}
+
+/// How a plan is executed.
+struct Run<'a> {
+    clock: &'a Clock,
+    cause: Cause,
+    consumed: Option<String>,
+    adopt: bool,
+}
+
+/// Builds and deploys a plan's generation; prints the outcome.
+fn execute(
+    store: &Store,
+    topo: &Topology,
+    plan: &Plan,
+    inputs: &crate::plan::Inputs<'_>,
+    run: Run<'_>,
+) -> Result<u8> {
+    let Run {
+        clock,
+        cause,
+        consumed,
+        adopt,
+    } = run;
+    let blocked: Vec<String> = plan
+        .cells
+        .iter()
+        .filter(|c| c.action != CellAction::Unchanged)
+        .flat_map(|c| c.blockers.iter().map(move |b| format!("{}: {b}", c.cell)))
+        .collect();
+    if !blocked.is_empty() && !adopt {
+        return Err(Error::msg(format!("apply: {}", blocked.join("; ")))
+            .hint("check those paths; run with `--adopt` to take them over as they are"));
+    }
+    let rep = reporter();
+    if let Some(w) = clock.skew_warning() {
+        rep.event(Event::Warn(w));
+    }
+    let Some(built) = build_generation(store, topo, plan, inputs, clock.now, cause, consumed)?
+    else {
+        println!("No changes. Nothing to apply.");
+        return Ok(exit_codes::SUCCESS);
+    };
+    let report = deploy_generation(
+        store,
+        &LocalTarget,
+        &built.manifest,
+        &built.previous,
+        adopt,
+        rep.as_ref(),
+    )?;
+    println!(
+        "Apply complete: generation {} ({} cell(s) deployed{}).",
+        built.manifest.number,
+        report.deployed.len(),
+        if report.deployed.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", report.deployed.join(", "))
+        }
+    );
+    Ok(exit_codes::SUCCESS)
+}
+
+/// `pgbr apply`.
+pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
+    let clock = Clock::resolve(args.now.as_deref())?;
+    let saved = read_saved_plan(&args.target)?;
+    let store = Store::open(state)?;
+    match saved {
+        Some(saved) => {
+            if !args.cells.is_empty() || args.bootstrap.is_some() {
+                return Err(
+                    Error::msg("apply a saved plan with `--cells` or `--bootstrap`").hint(
+                        "a saved plan is applied exactly as made; make it with those flags instead",
+                    ),
+                );
+            }
+            if store.plan_consumed(&saved.id)? {
+                return Err(stale("it was applied already"));
+            }
+            let topo_path = Path::new(&saved.topology);
+            let topo = topology::load(topo_path)?;
+            if topo.hash() != saved.topology_hash {
+                return Err(stale(&format!(
+                    "the topology `{}` changed since",
+                    saved.topology
+                )));
+            }
+            if store.state_digest()? != saved.store_digest {
+                return Err(stale("the state store changed since"));
+            }
+            check_request(&topo, &saved.request)?;
+            let inputs = gather(
+                &store,
+                &LocalTarget,
+                &topo,
+                &saved.topology,
+                saved.request.clone(),
+                clock.now,
+            )?;
+            let fresh = plan::compute(&inputs);
+            if fresh.disk_digest != saved.disk_digest {
+                return Err(stale("a deploy dir changed since"));
+            }
+            let cause = cause_of(&saved.request);
+            execute(
+                &store,
+                &topo,
+                &saved,
+                &inputs,
+                Run {
+                    clock: &clock,
+                    cause,
+                    consumed: Some(saved.id.clone()),
+                    adopt: args.adopt,
+                },
+            )
+        }
+        None => {
+            let request = Request {
+                bootstrap: args.bootstrap.clone(),
+                cells: args.cells.clone(),
+                force_rotate: vec![],
+            };
+            let cause = cause_of(&request);
+            apply_topology(
+                &store,
+                &args.target,
+                request,
+                &clock,
+                cause,
+                args.yes,
+                args.adopt,
+            )
+        }
+    }
+}
+
+fn cause_of(request: &Request) -> Cause {
+    match (&request.bootstrap, request.force_rotate.is_empty()) {
+        (Some(c), _) => Cause::Bootstrap(c.clone()),
+        (None, false) => Cause::Rotation,
+        (None, true) => Cause::Apply,
+    }
+}
+
+fn apply_topology(
+    store: &Store,
+    path: &Path,
+    request: Request,
+    clock: &Clock,
+    cause: Cause,
+    yes: bool,
+    adopt: bool,
+) -> Result<u8> {
+    let topo = topology::load(path)?;
+    let (inputs, plan) = make_plan(store, &topo, path, request, clock)?;
+    print!("{}", plan::render(&plan));
+    if !plan.has_changes() {
+        return Ok(exit_codes::SUCCESS);
+    }
+    if !confirm("apply these changes", yes)? {
+        println!("Apply cancelled.");
+        return Ok(exit_codes::ERROR);
+    }
+    execute(
+        store,
+        &topo,
+        &plan,
+        &inputs,
+        Run {
+            clock,
+            cause,
+            consumed: None,
+            adopt,
+        },
+    )
+}
+
+/// `pgbr rotate`.
+pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
+    if args.ca {
+        return Err(
+            Error::msg("rotate the CA: `rotate --ca` is not available in this version")
+                .hint("leaf rotation works: `pgbr rotate TOPOLOGY [--cells C,..]`"),
+        );
+    }
+    let clock = Clock::resolve(args.now.as_deref())?;
+    let store = Store::open(state)?;
+    let topo = topology::load(&args.topology)?;
+    let force: Vec<String> = if args.cells.is_empty() {
+        topo.cells.iter().map(|c| c.name.to_string()).collect()
+    } else {
+        args.cells.clone()
+    };
+    let request = Request {
+        bootstrap: None,
+        cells: args.cells.clone(),
+        force_rotate: force,
+    };
+    apply_topology(
+        &store,
+        &args.topology,
+        request,
+        &clock,
+        Cause::Rotation,
+        args.yes,
+        false,
+    )
+}

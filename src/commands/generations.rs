@@ -1,0 +1,107 @@
+//! `pgbr generations`.
+
+use crate::apply::{LocalTarget, Target};
+use crate::generations::Manifest;
+use crate::store::Store;
+use crate::{clock, exit_codes, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What each known cell has live on disk: cell -> (deploy dir, generation).
+pub(crate) fn live_on_disk(
+    store: &Store,
+    manifests: &[Manifest],
+) -> Result<BTreeMap<String, (String, Option<u64>)>> {
+    let _ = store;
+    let mut dirs: BTreeMap<String, String> = BTreeMap::new();
+    for m in manifests {
+        for (cell, e) in &m.cells {
+            dirs.insert(cell.clone(), e.deploy_dir.clone());
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (cell, dir) in dirs {
+        let current = LocalTarget
+            .observe(&cell, &dir)
+            .ok()
+            .and_then(|o| o.current);
+        out.insert(cell, (dir, current));
+    }
+    Ok(out)
+}
+
+/// `pgbr generations`.
+pub fn generations(state: &Path, json: bool) -> Result<u8> {
+    let store = Store::open(state)?;
+    let manifests = store.generations()?;
+    let live = live_on_disk(&store, &manifests)?;
+    let live_on = |n: u64| -> Vec<String> {
+        live.iter()
+            .filter(|(_, (_, g))| *g == Some(n))
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    if json {
+        let rows: Vec<_> = manifests
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "number": m.number,
+                    "parent": m.parent,
+                    "created_at": clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(m.created_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)),
+                    "cause": m.cause.to_string(),
+                    "tool_version": m.tool_version,
+                    "topology_hash": m.topology_hash,
+                    "cells": m.cells.iter().map(|(c, e)| (c.clone(), serde_json::json!({
+                        "phase": e.phase,
+                        "dir_generation": e.dir_generation,
+                        "serial": e.cert.as_ref().map(|c| c.serial.clone()),
+                        "not_after": e.cert.as_ref().map(|c| c.not_after),
+                    }))).collect::<BTreeMap<_, _>>(),
+                    "live_on": live_on(m.number),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(exit_codes::SUCCESS);
+    }
+    if manifests.is_empty() {
+        println!("No generations yet: run `pgbr plan` and `pgbr apply`.");
+        return Ok(exit_codes::SUCCESS);
+    }
+    println!(
+        "{:>4}  {:<20}  {:<18}  {:<12}  {:<24}  LIVE ON",
+        "GEN", "CREATED", "CAUSE", "TOPOLOGY", "CELLS (changed/total)"
+    );
+    for m in &manifests {
+        let changed = m
+            .cells
+            .values()
+            .filter(|e| e.dir_generation == m.number)
+            .count();
+        let phases: Vec<&str> = {
+            let mut p: Vec<&str> = m.cells.values().map(|e| e.phase.as_str()).collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        let on = live_on(m.number);
+        println!(
+            "{:>4}  {:<20}  {:<18}  {:<12}  {:<24}  {}",
+            m.number,
+            clock::rfc3339(
+                time::OffsetDateTime::from_unix_timestamp(m.created_at)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            ),
+            m.cause.to_string(),
+            m.topology_hash.get(..12).unwrap_or("-"),
+            format!("{changed}/{} {}", m.cells.len(), phases.join("+")),
+            if on.is_empty() {
+                "-".to_owned()
+            } else {
+                on.join(",")
+            }
+        );
+    }
+    Ok(exit_codes::SUCCESS)
+}

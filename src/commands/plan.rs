@@ -1,0 +1,118 @@
+//! `pgbr plan`.
+
+use crate::apply::{gather, LocalTarget};
+use crate::cli::PlanArgs;
+use crate::clock::Clock;
+use crate::plan::{self, Inputs, Plan, Request, PLAN_HEADER};
+use crate::store::Store;
+use crate::topology::{self, Topology};
+use crate::{exit_codes, Error, Result};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Checks that the cells a request names exist.
+pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
+    let names = request.cells.iter().chain(request.bootstrap.iter());
+    for name in names.chain(request.force_rotate.iter()) {
+        if topo.cell(name).is_none() {
+            let all: Vec<&str> = topo.cells.iter().map(|c| c.name.as_str()).collect();
+            return Err(Error::msg(format!(
+                "select cell `{name}`: no such cell in the topology"
+            ))
+            .hint(format!("the cells are: {}", all.join(", "))));
+        }
+    }
+    if request.bootstrap.is_some() && !request.cells.is_empty() {
+        return Err(Error::msg("combine `--bootstrap` with `--cells`")
+            .hint("`--bootstrap C` deploys only C; drop `--cells`"));
+    }
+    Ok(())
+}
+
+/// Gathers the inputs for `topo` and computes the plan.
+pub(crate) fn make_plan<'t>(
+    store: &Store,
+    topo: &'t Topology,
+    path: &Path,
+    request: Request,
+    clock: &Clock,
+) -> Result<(Inputs<'t>, Plan)> {
+    check_request(topo, &request)?;
+    let inputs = gather(
+        store,
+        &LocalTarget,
+        topo,
+        &path.display().to_string(),
+        request,
+        clock.now,
+    )?;
+    let plan = plan::compute(&inputs);
+    Ok((inputs, plan))
+}
+
+/// Writes a saved plan (header line, then JSON), mode 0600.
+fn save(plan: &Plan, out: &Path) -> Result<()> {
+    let text = format!(
+        "{PLAN_HEADER}\n{}\n",
+        serde_json::to_string_pretty(plan).expect("plan serializes")
+    );
+    let tmp = out.with_extension("pgbr-tmp");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, out))
+        .map_err(|e| Error::msg(format!("save the plan to `{}`", out.display())).source(e))
+}
+
+/// `pgbr plan`.
+pub fn plan(state: &Path, args: &crate::cli::PlanArgs) -> Result<u8> {
+    let PlanArgs {
+        topology,
+        out,
+        json,
+        detailed_exitcode,
+        now,
+        cells,
+        bootstrap,
+    } = args;
+    let clock = Clock::resolve(now.as_deref())?;
+    let store = Store::open(state)?;
+    let request = Request {
+        bootstrap: bootstrap.clone(),
+        cells: cells.clone(),
+        force_rotate: vec![],
+    };
+    let topo = topology::load(topology)?;
+    let (_, plan) = make_plan(&store, &topo, topology, request, &clock)?;
+    if *json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("plan serializes")
+        );
+    } else {
+        print!("{}", plan::render(&plan));
+    }
+    if let Some(out) = out {
+        save(&plan, out)?;
+        if !json {
+            println!(
+                "Saved the plan to `{}`; run `pgbr apply {}` to perform exactly it.",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(if *detailed_exitcode && plan.has_changes() {
+        exit_codes::CHANGES
+    } else {
+        exit_codes::SUCCESS
+    })
+}

@@ -1,0 +1,167 @@
+//! `pgbr rollback`.
+
+use super::generations::live_on_disk;
+use super::{confirm, reporter};
+use crate::apply::{deploy_generation, LocalTarget};
+use crate::cli::RollbackArgs;
+use crate::clock::Clock;
+use crate::generations::plan_rollback;
+use crate::plan::unified_diff;
+use crate::store::{Commit, Store};
+use crate::{exit_codes, Error, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `pgbr rollback`.
+pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
+    let clock = Clock::resolve(args.now.as_deref())?;
+    let store = Store::open(state)?;
+    let manifests = store.generations()?;
+    let Some(latest) = manifests.last() else {
+        return Err(
+            Error::msg("roll back: there are no generations yet").hint("run `pgbr apply` first")
+        );
+    };
+    let to = match args.to {
+        Some(n) => n,
+        None => latest
+            .number
+            .checked_sub(1)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::msg("roll back: generation 1 has no earlier generation")
+                    .hint("name one with `--to N`; `pgbr generations` lists them")
+            })?,
+    };
+    let Some(target) = manifests.iter().find(|m| m.number == to) else {
+        let kept: Vec<String> = manifests.iter().map(|m| m.number.to_string()).collect();
+        return Err(Error::msg(format!(
+            "roll back to generation {to}: the store does not have it"
+        ))
+        .hint(format!(
+            "kept generations: {} (gc may have removed older ones)",
+            kept.join(", ")
+        )));
+    };
+    let disk = live_on_disk(&store, &manifests)?;
+    let mut live = BTreeMap::new();
+    for (cell, (_, current)) in &disk {
+        let entry = current.and_then(|c| {
+            manifests
+                .iter()
+                .find(|m| m.number == c)
+                .and_then(|m| m.cells.get(cell))
+                .filter(|e| e.dir_generation == c)
+                .map(|e| (c, e.clone()))
+        });
+        live.insert(cell.clone(), entry);
+    }
+    let plan = plan_rollback(
+        target,
+        &live,
+        latest.number,
+        clock.now.unix_timestamp(),
+        env!("CARGO_PKG_VERSION"),
+    );
+
+    println!(
+        "Rollback to generation {to} (as new generation {}):",
+        plan.manifest.number
+    );
+    for c in &plan.cells {
+        let from = c
+            .live
+            .map(|g| format!("generation {g}"))
+            .unwrap_or_else(|| "nothing".into());
+        if !c.changes {
+            println!(
+                "= {}: unchanged (already has generation {to}'s files)",
+                c.cell
+            );
+            continue;
+        }
+        println!("~ {}: {from} -> generation {to}'s files", c.cell);
+        let want = &target.cells[&c.cell];
+        let old_conf = live
+            .get(&c.cell)
+            .cloned()
+            .flatten()
+            .and_then(|(_, e)| e.files.into_iter().find(|f| f.path == "pgbackrest.conf"));
+        let new_conf = want.files.iter().find(|f| f.path == "pgbackrest.conf");
+        if let Some(new) = new_conf {
+            let old_text = match &old_conf {
+                Some(f) => String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned(),
+                None => String::new(),
+            };
+            let new_text = String::from_utf8_lossy(&store.get_object(&new.object)?).into_owned();
+            if old_text != new_text {
+                for line in unified_diff(
+                    &old_text,
+                    &new_text,
+                    &format!("{} (live)", c.cell),
+                    &format!("{} (generation {to})", c.cell),
+                )
+                .lines()
+                {
+                    println!("      {line}");
+                }
+            }
+        }
+        if let Some(cert) = &want.cert {
+            println!(
+                "    certificate: serial {} (fingerprint {})",
+                cert.serial, cert.fingerprint
+            );
+        }
+    }
+    let changing = plan.cells.iter().filter(|c| c.changes).count();
+    println!(
+        "Rollback: {changing} cell(s) to change, {} unchanged.",
+        plan.cells.len() - changing
+    );
+    if !plan.cert_problems.is_empty() {
+        for p in &plan.cert_problems {
+            println!("  ! {p}");
+        }
+        if !args.force {
+            return Err(Error::msg(format!(
+                "roll back to generation {to}: its certificates are expired or due for renewal"
+            ))
+            .hint("pass `--force` to deploy them anyway, or roll back to a newer generation"));
+        }
+    }
+    if args.dry_run {
+        return Ok(exit_codes::SUCCESS);
+    }
+    if changing == 0 {
+        println!("Nothing to roll back: every cell already has generation {to}'s files.");
+        return Ok(exit_codes::SUCCESS);
+    }
+    if !confirm(&format!("roll back to generation {to}"), args.yes)? {
+        println!("Rollback cancelled.");
+        return Ok(exit_codes::ERROR);
+    }
+    store.commit(Commit {
+        manifest: Some(plan.manifest.clone()),
+        ..Commit::default()
+    })?;
+    let previous: BTreeMap<String, Option<u64>> = live
+        .iter()
+        .map(|(c, l)| (c.clone(), l.as_ref().map(|l| l.0)))
+        .collect();
+    let rep = reporter();
+    let report = deploy_generation(
+        &store,
+        &LocalTarget,
+        &plan.manifest,
+        &previous,
+        false,
+        rep.as_ref(),
+    )?;
+    println!(
+        "Rollback complete: generation {} holds generation {to}'s files ({} cell(s) deployed).",
+        plan.manifest.number,
+        report.deployed.len()
+    );
+    Ok(exit_codes::SUCCESS)
+}

@@ -1,0 +1,226 @@
+//! `pgbr status` and `pgbr certs`.
+
+use crate::apply::{
+    entry_files, gather, health::probe_tls, health_spec, stored_cert, HealthSpec, LocalTarget,
+};
+use crate::cli::StatusArgs;
+use crate::clock::{rfc3339, Clock};
+use crate::plan::{days_until, Request};
+use crate::store::Store;
+use crate::{exit_codes, topology, Result};
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// `pgbr status`.
+pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
+    let clock = Clock::resolve(args.now.as_deref())?;
+    let store = Store::open(state)?;
+    let topo = topology::load(&args.topology)?;
+    let inputs = gather(
+        &store,
+        &LocalTarget,
+        &topo,
+        &args.topology.display().to_string(),
+        Request::default(),
+        clock.now,
+    )?;
+    let plan = crate::plan::compute(&inputs);
+    let mut rows = Vec::new();
+    for cell in &topo.cells {
+        let name = cell.name.as_str();
+        let now_state = &inputs.cells[name];
+        let cp = plan.cells.iter().find(|c| c.cell == name);
+        let live = now_state.live.as_ref();
+        let cert = live.and_then(|(_, e)| e.cert.clone());
+        let days_left = cert.as_ref().map(|c| {
+            days_until(
+                OffsetDateTime::from_unix_timestamp(c.not_after)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                clock.now,
+            )
+        });
+        let probe = if args.probe {
+            Some(match live {
+                Some((_, entry)) => {
+                    let files = entry_files(&store, entry)?;
+                    let mut e = entry.clone();
+                    e.health = "tls".into();
+                    match health_spec(&e, &files) {
+                        HealthSpec::Tls {
+                            addr,
+                            server_name,
+                            ca_pem,
+                            client,
+                            expect_serial,
+                        } => {
+                            match probe_tls(
+                                &addr,
+                                &server_name,
+                                &ca_pem,
+                                &client,
+                                Duration::from_secs(5),
+                            ) {
+                                Ok(r) => serde_json::json!({
+                                    "ok": r.presented.serial == expect_serial,
+                                    "address": addr,
+                                    "presented_serial": r.presented.serial,
+                                    "days_left": days_until(r.presented.not_after, clock.now),
+                                }),
+                                Err(err) => serde_json::json!({
+                                    "ok": false,
+                                    "address": addr,
+                                    "error": crate::apply::error_chain(&err),
+                                }),
+                            }
+                        }
+                        _ => serde_json::json!({"ok": false, "error": "no TLS material"}),
+                    }
+                }
+                None => serde_json::json!({"ok": false, "error": "not deployed"}),
+            })
+        } else {
+            None
+        };
+        rows.push(serde_json::json!({
+            "cell": name,
+            "live_generation": live.map(|l| l.0),
+            "phase": live.map(|l| l.1.phase),
+            "pending": cp.map(|c| c.action),
+            "drift": cp.map(|c| c.drift.clone()).unwrap_or_default(),
+            "serial": cert.as_ref().map(|c| c.serial.clone()),
+            "not_after": cert.as_ref().and_then(|c| OffsetDateTime::from_unix_timestamp(c.not_after).ok()).map(rfc3339),
+            "days_left": days_left,
+            "renewal_due": days_left.map(|d| d < i64::from(topo.tls.renew_before_days)),
+            "probe": probe,
+        }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(exit_codes::SUCCESS);
+    }
+    println!(
+        "{:<16} {:>4}  {:<9}  {:<9}  {:<28}  {:>9}  DRIFT",
+        "CELL", "GEN", "PHASE", "PENDING", "SERIAL", "DAYS LEFT"
+    );
+    for r in &rows {
+        let s = |k: &str| {
+            r[k].as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "-".into())
+        };
+        let drift = r["drift"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<16} {:>4}  {:<9}  {:<9}  {:<28}  {:>9}  {}",
+            s("cell"),
+            r["live_generation"]
+                .as_u64()
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s("phase"),
+            s("pending"),
+            s("serial").chars().take(28).collect::<String>(),
+            r["days_left"]
+                .as_i64()
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            if drift.is_empty() {
+                "none".to_owned()
+            } else {
+                drift
+            },
+        );
+        if let Some(p) = r.get("probe").filter(|p| !p.is_null()) {
+            match p["ok"].as_bool() {
+                Some(true) => println!(
+                    "    probe: ok, presents serial {}",
+                    p["presented_serial"].as_str().unwrap_or("?")
+                ),
+                _ => println!(
+                    "    probe: FAILED: {}",
+                    p["error"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!(
+                            "presents serial {}",
+                            p["presented_serial"].as_str().unwrap_or("?")
+                        ))
+                ),
+            }
+        }
+    }
+    Ok(exit_codes::SUCCESS)
+}
+
+/// `pgbr certs`.
+pub fn certs(state: &Path, json: bool, now: Option<&str>) -> Result<u8> {
+    let clock = Clock::resolve(now)?;
+    let store = Store::open(state)?;
+    let record = store.pki()?;
+    let mut rows = Vec::new();
+    let mut add = |role: String, pair: &crate::store::StoredPair| -> Result<()> {
+        let c = stored_cert(&store, pair, &role)?;
+        rows.push(serde_json::json!({
+            "role": role,
+            "serial": c.info.serial,
+            "fingerprint": c.info.fingerprint,
+            "subject_cn": c.info.subject_cn,
+            "sans": c.info.dns_sans.iter().chain(c.info.ip_sans.iter()).collect::<Vec<_>>(),
+            "not_after": rfc3339(c.info.not_after),
+            "days_left": days_until(c.info.not_after, clock.now),
+        }));
+        Ok(())
+    };
+    if let Some(p) = &record.ca {
+        add("ca".into(), p)?;
+    }
+    if let Some(p) = &record.previous_ca {
+        add("previous ca".into(), p)?;
+    }
+    for (key, p) in &record.leaves {
+        add(
+            if key == "*" {
+                "leaf (shared)".into()
+            } else {
+                format!("leaf {key}")
+            },
+            p,
+        )?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(exit_codes::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("No certificates yet: `pgbr apply` issues them.");
+        return Ok(exit_codes::SUCCESS);
+    }
+    for r in &rows {
+        println!(
+            "{}: serial {} (sha256 {})\n    CN {}, SANs {}\n    expires {} ({} days left)",
+            r["role"].as_str().unwrap_or(""),
+            r["serial"].as_str().unwrap_or(""),
+            r["fingerprint"].as_str().unwrap_or(""),
+            r["subject_cn"].as_str().unwrap_or(""),
+            r["sans"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            r["not_after"].as_str().unwrap_or(""),
+            r["days_left"],
+        );
+    }
+    Ok(exit_codes::SUCCESS)
+}

@@ -1,0 +1,413 @@
+//! Computing a plan: desired state (rendered files and certificate policy)
+//! against what each cell has live (its manifest entry) and what its disk
+//! holds (drift).
+//!
+//! Pure: the clock, certificates, store contents and observed disk state
+//! all come in through [`Inputs`]; nothing here reads a clock or a file.
+
+use super::diff::unified_diff;
+use super::model::*;
+use crate::apply::Observed;
+use crate::generations::CellEntry;
+use crate::pki::{self, CertInfo};
+use crate::render::{render_cell, Phase};
+use crate::store::ObjectId;
+use crate::topology::{Cell, KeyScope, Topology};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// A stored certificate, as plan needs it.
+#[derive(Debug, Clone)]
+pub struct StoredCert {
+    /// The PEM.
+    pub pem: String,
+    /// Its object id.
+    pub cert_id: ObjectId,
+    /// Its key's object id.
+    pub key_id: ObjectId,
+    /// Parsed.
+    pub info: CertInfo,
+}
+
+/// What one cell has now.
+#[derive(Debug, Clone, Default)]
+pub struct CellNow {
+    /// Generation `current` points at, with that generation's entry for the cell.
+    pub live: Option<(u64, CellEntry)>,
+    /// The live `pgbackrest.conf` text (for the diff).
+    pub live_config: Option<String>,
+    /// The deploy dir as observed.
+    pub observed: Observed,
+}
+
+/// Everything a plan is computed from.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// The validated topology.
+    pub topology: &'a Topology,
+    /// Its root module, as given.
+    pub topology_path: String,
+    /// The clock.
+    pub now: OffsetDateTime,
+    /// What was asked.
+    pub request: Request,
+    /// The CA bundle deployed as `tls/ca.crt` when the CA is kept.
+    pub ca_bundle: Option<StoredCert>,
+    /// The current CA.
+    pub ca: Option<StoredCert>,
+    /// Leaves by key (cell name or `*`).
+    pub leaves: BTreeMap<String, StoredCert>,
+    /// Per cell in the topology and in the live fleet.
+    pub cells: BTreeMap<String, CellNow>,
+    /// Store digest.
+    pub store_digest: String,
+    /// Cells that were live in the latest generation but left the topology.
+    pub removed: Vec<String>,
+}
+
+/// The leaf key of a cell under the topology's key scope.
+pub fn leaf_key(topology: &Topology, cell: &Cell) -> String {
+    match topology.tls.key_scope {
+        KeyScope::PerCell => cell.name.to_string(),
+        KeyScope::Shared => "*".into(),
+    }
+}
+
+/// The SANs the leaf for `key` must carry.
+pub fn leaf_sans(topology: &Topology, key: &str) -> Vec<String> {
+    let hosts: Vec<&str> = topology
+        .cells
+        .iter()
+        .filter(|c| key == "*" || c.name.as_str() == key)
+        .map(|c| c.host.as_str())
+        .collect();
+    pki::required_sans(&hosts, &topology.tls)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Whole days from `now` until `t` (negative once past).
+pub fn days_until(t: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (t - now).whole_days()
+}
+
+/// The cells a request targets, with their phase.
+pub fn targets<'t>(topology: &'t Topology, request: &Request) -> Vec<(&'t Cell, Phase)> {
+    match &request.bootstrap {
+        Some(b) => topology
+            .cells
+            .iter()
+            .filter(|c| c.name.as_str() == b)
+            .map(|c| (c, Phase::Bootstrap))
+            .collect(),
+        None => topology
+            .cells
+            .iter()
+            .filter(|c| {
+                request.cells.is_empty() || request.cells.iter().any(|n| n == c.name.as_str())
+            })
+            .map(|c| (c, Phase::Full))
+            .collect(),
+    }
+}
+
+/// The file layout of a cell's generation, with its modes.
+pub const FILES: [(&str, u32); 4] = [
+    ("pgbackrest.conf", 0o640),
+    ("tls/ca.crt", 0o644),
+    ("tls/server.crt", 0o644),
+    ("tls/server.key", 0o600),
+];
+
+/// Computes the plan.
+pub fn compute(inputs: &Inputs<'_>) -> Plan {
+    let topo = inputs.topology;
+    let now = inputs.now;
+    let targets = targets(topo, &inputs.request);
+
+    // The CA.
+    let ca = match &inputs.ca {
+        Some(c) => CaAction::Keep {
+            serial: c.info.serial.clone(),
+            fingerprint: c.info.fingerprint.clone(),
+            not_after: rfc3339(c.info.not_after),
+            days_left: days_until(c.info.not_after, now),
+        },
+        None => CaAction::Create {
+            key_algorithm: topo.tls.key_algorithm.as_str().into(),
+            validity_days: topo.tls.ca_validity_days,
+        },
+    };
+    let ca_new = inputs.ca.is_none();
+
+    // The leaves the targeted cells use.
+    let mut leaves: Vec<LeafPlan> = Vec::new();
+    for (cell, _) in &targets {
+        let key = leaf_key(topo, cell);
+        if leaves.iter().any(|l| l.key == key) {
+            continue;
+        }
+        let sans = leaf_sans(topo, &key);
+        let stored = inputs.leaves.get(&key);
+        let reason = match (stored, &inputs.ca) {
+            (None, _) => Some("no certificate yet".to_owned()),
+            (Some(_), None) => Some("a new CA is created".to_owned()),
+            (Some(_), _)
+                if inputs
+                    .request
+                    .force_rotate
+                    .iter()
+                    .any(|k| *k == key || *k == cell.name.as_str()) =>
+            {
+                Some("rotation requested".to_owned())
+            }
+            (Some(l), Some(ca)) => {
+                pki::renewal(&l.pem, &ca.pem, &sans, &topo.tls, now).map(|r| r.to_string())
+            }
+        };
+        let action = match (reason, stored) {
+            (Some(reason), prev) => LeafAction::Issue {
+                reason,
+                replaces: prev.map(|p| p.info.serial.clone()),
+                sans,
+            },
+            (None, Some(l)) => LeafAction::Keep {
+                serial: l.info.serial.clone(),
+                fingerprint: l.info.fingerprint.clone(),
+                not_after: rfc3339(l.info.not_after),
+                days_left: days_until(l.info.not_after, now),
+            },
+            (None, None) => unreachable!("a missing leaf always has a reason"),
+        };
+        leaves.push(LeafPlan { key, action });
+    }
+
+    let mut cells = Vec::new();
+    let mut summary = Summary::default();
+    for (cell, phase) in &targets {
+        let now_state = inputs
+            .cells
+            .get(cell.name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let key = leaf_key(topo, cell);
+        let leaf = leaves.iter().find(|l| l.key == key).expect("planned above");
+        let config = render_cell(topo, cell, *phase);
+        let desired: BTreeMap<&str, (Option<ObjectId>, u32)> = FILES
+            .iter()
+            .map(|(path, mode)| {
+                let id = match *path {
+                    "pgbackrest.conf" => Some(ObjectId::of(config.as_bytes())),
+                    "tls/ca.crt" => (!ca_new)
+                        .then(|| inputs.ca_bundle.as_ref().map(|c| c.cert_id))
+                        .flatten(),
+                    _ => match (&leaf.action, inputs.leaves.get(&key)) {
+                        (LeafAction::Keep { .. }, Some(l)) => Some(if *path == "tls/server.key" {
+                            l.key_id
+                        } else {
+                            l.cert_id
+                        }),
+                        _ => None, // issued at apply time
+                    },
+                };
+                (*path, (id, *mode))
+            })
+            .collect();
+        let live_files: BTreeMap<&str, (ObjectId, u32)> = now_state
+            .live
+            .as_ref()
+            .map(|(_, e)| {
+                e.files
+                    .iter()
+                    .map(|f| (f.path.as_str(), (f.object, f.mode)))
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mut files = Vec::new();
+        for (path, (id, mode)) in &desired {
+            let change = match (live_files.get(path), id) {
+                (None, _) => FileChange::Add,
+                (Some((lid, lmode)), Some(id)) if lid == id && lmode == mode => {
+                    FileChange::Unchanged
+                }
+                _ => FileChange::Modify,
+            };
+            files.push(FilePlan {
+                path: (*path).into(),
+                change,
+                mode: format!("{mode:04o}"),
+            });
+        }
+        for path in live_files.keys() {
+            if !desired.contains_key(path) {
+                files.push(FilePlan {
+                    path: (*path).into(),
+                    change: FileChange::Remove,
+                    mode: String::new(),
+                });
+            }
+        }
+
+        // Drift: the disk against the live entry.
+        let mut drift = Vec::new();
+        let mut blockers = Vec::new();
+        let obs = &now_state.observed;
+        if obs.foreign {
+            blockers.push(format!(
+                "`{}` is not empty and holds no pgbr deployment; apply needs `--adopt`",
+                cell.deploy_dir
+            ));
+        }
+        match (&now_state.live, obs.current) {
+            (Some((n, _)), Some(c)) if *n != c => {
+                drift.push(format!("`current` points at generation {c}, expected {n}"))
+            }
+            (Some(_), None) => drift.push("`current` is missing".into()),
+            (None, Some(c)) => drift.push(format!(
+                "`current` points at generation {c}, which the store does not know"
+            )),
+            _ => {}
+        }
+        if now_state.live.is_some() && obs.current.is_some() {
+            for (path, (id, mode)) in &live_files {
+                match obs.files.get(*path) {
+                    None => drift.push(format!("`{path}` is missing")),
+                    Some((oid, omode)) if oid != id => {
+                        let _ = omode;
+                        drift.push(format!("`{path}` was modified"))
+                    }
+                    Some((_, omode)) if omode != mode => drift.push(format!(
+                        "`{path}` has mode {omode:04o}, expected {mode:04o}"
+                    )),
+                    _ => {}
+                }
+            }
+            for path in obs.files.keys() {
+                if !live_files.contains_key(path.as_str()) {
+                    drift.push(format!("`{path}` is not part of the generation"));
+                }
+            }
+        }
+
+        let previous_phase = now_state.live.as_ref().map(|(_, e)| e.phase);
+        let changed = files.iter().any(|f| f.change != FileChange::Unchanged)
+            || previous_phase != Some(*phase);
+        let action = if now_state.live.is_none() {
+            CellAction::Create
+        } else if changed || !drift.is_empty() {
+            CellAction::Update
+        } else {
+            CellAction::Unchanged
+        };
+        let config_diff = match (&now_state.live_config, action) {
+            (_, CellAction::Unchanged) => None,
+            (Some(old), _) if *old != config => Some(unified_diff(
+                old,
+                &config,
+                &format!(
+                    "{}/pgbackrest.conf (generation {})",
+                    cell.name,
+                    now_state.live.as_ref().map(|l| l.0).unwrap_or(0)
+                ),
+                &format!("{}/pgbackrest.conf (planned)", cell.name),
+            )),
+            (None, _) => Some(unified_diff(
+                "",
+                &config,
+                "/dev/null",
+                &format!("{}/pgbackrest.conf (planned)", cell.name),
+            )),
+            _ => None,
+        };
+        match action {
+            CellAction::Create => summary.create += 1,
+            CellAction::Update => summary.update += 1,
+            CellAction::Unchanged => summary.unchanged += 1,
+            CellAction::Remove => summary.remove += 1,
+        }
+        if !drift.is_empty() {
+            summary.drift += 1;
+        }
+        cells.push(CellPlan {
+            cell: cell.name.to_string(),
+            action,
+            phase: *phase,
+            previous_phase,
+            live_generation: now_state.live.as_ref().map(|l| l.0),
+            drift,
+            blockers,
+            files,
+            config_diff,
+        });
+    }
+    if inputs.request.bootstrap.is_none() && inputs.request.cells.is_empty() {
+        for name in &inputs.removed {
+            summary.remove += 1;
+            cells.push(CellPlan {
+                cell: name.clone(),
+                action: CellAction::Remove,
+                phase: Phase::Full,
+                previous_phase: inputs
+                    .cells
+                    .get(name)
+                    .and_then(|c| c.live.as_ref())
+                    .map(|l| l.1.phase),
+                live_generation: inputs
+                    .cells
+                    .get(name)
+                    .and_then(|c| c.live.as_ref())
+                    .map(|l| l.0),
+                drift: vec![],
+                blockers: vec![],
+                files: vec![],
+                config_diff: None,
+            });
+        }
+        cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+    }
+    summary.certificates = usize::from(ca_new)
+        + leaves
+            .iter()
+            .filter(|l| matches!(l.action, LeafAction::Issue { .. }))
+            .count();
+
+    let disk_digest = disk_digest(inputs, &targets);
+    Plan {
+        version: 1,
+        id: String::new(),
+        topology: inputs.topology_path.clone(),
+        topology_hash: topo.hash(),
+        store_digest: inputs.store_digest.clone(),
+        disk_digest,
+        now: rfc3339(now),
+        request: inputs.request.clone(),
+        ca,
+        leaves,
+        cells,
+        summary,
+    }
+    .seal()
+}
+
+/// A digest of what the targeted cells' deploy dirs hold.
+pub fn disk_digest(inputs: &Inputs<'_>, targets: &[(&Cell, Phase)]) -> String {
+    let mut h = blake3::Hasher::new();
+    for (cell, _) in targets {
+        h.update(cell.name.as_str().as_bytes());
+        if let Some(c) = inputs.cells.get(cell.name.as_str()) {
+            let o = &c.observed;
+            h.update(&[o.exists as u8, o.managed as u8, o.foreign as u8]);
+            h.update(&o.current.unwrap_or(0).to_le_bytes());
+            for (path, (id, mode)) in &o.files {
+                h.update(path.as_bytes());
+                h.update(&id.0);
+                h.update(&mode.to_le_bytes());
+            }
+        }
+    }
+    h.finalize().to_hex()[..32].to_owned()
+}

@@ -1,0 +1,137 @@
+//! The human view of a plan: per cell `+`/`~`/`=`/`-`, file changes, the
+//! config diff, certificate actions by serial, fingerprint and expiry
+//! (never key material), and a one-line summary.
+
+use super::model::*;
+use std::fmt::Write;
+
+fn leaf_line(leaf: &LeafPlan) -> String {
+    let who = if leaf.key == "*" {
+        "shared leaf".to_owned()
+    } else {
+        format!("leaf {}", leaf.key)
+    };
+    match &leaf.action {
+        LeafAction::Keep {
+            serial,
+            not_after,
+            days_left,
+            ..
+        } => format!("{who}: keep serial {serial} (expires {not_after}, in {days_left} days)"),
+        LeafAction::Issue {
+            reason, replaces, ..
+        } => match replaces {
+            Some(s) => format!("{who}: renew now, replacing serial {s} ({reason})"),
+            None => format!("{who}: issue ({reason})"),
+        },
+    }
+}
+
+/// Renders `plan` for a terminal or a log.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Plan for `{}`", plan.topology);
+    let _ = writeln!(out);
+    match &plan.ca {
+        CaAction::Create {
+            key_algorithm,
+            validity_days,
+        } => {
+            let _ = writeln!(
+                out,
+                "  CA: create ({key_algorithm}, valid {validity_days} days)"
+            );
+        }
+        CaAction::Keep {
+            serial,
+            not_after,
+            days_left,
+            ..
+        } => {
+            let _ = writeln!(
+                out,
+                "  CA: keep serial {serial} (expires {not_after}, in {days_left} days)"
+            );
+        }
+    }
+    for leaf in &plan.leaves {
+        let _ = writeln!(out, "  {}", leaf_line(leaf));
+    }
+    let _ = writeln!(out);
+    for cell in &plan.cells {
+        let phase = match (cell.previous_phase, cell.action) {
+            (Some(p), _) if p != cell.phase => format!("{p} -> {}", cell.phase),
+            _ => cell.phase.to_string(),
+        };
+        let what = match cell.action {
+            CellAction::Create => format!("create ({phase})"),
+            CellAction::Update => format!(
+                "update generation {} ({phase})",
+                cell.live_generation.unwrap_or_default()
+            ),
+            CellAction::Unchanged => format!("unchanged ({phase})"),
+            CellAction::Remove => {
+                "removed from the topology; its deploy dir is left in place".into()
+            }
+        };
+        let _ = writeln!(out, "{} {}: {what}", cell.action.sign(), cell.cell);
+        for b in &cell.blockers {
+            let _ = writeln!(out, "    ! {b}");
+        }
+        for d in &cell.drift {
+            let _ = writeln!(out, "    drift: {d}");
+        }
+        if cell.action == CellAction::Unchanged {
+            continue;
+        }
+        for f in &cell.files {
+            let sign = match f.change {
+                FileChange::Add => '+',
+                FileChange::Modify => '~',
+                FileChange::Remove => '-',
+                FileChange::Unchanged => continue,
+            };
+            let note = match f.path.as_str() {
+                "tls/server.key" => " (private key, not shown)".to_owned(),
+                "tls/server.crt" => plan
+                    .leaf_for(&cell.cell)
+                    .map(|l| match &l.action {
+                        LeafAction::Issue { .. } => " (new leaf, issued at apply)".to_owned(),
+                        LeafAction::Keep { serial, .. } => format!(" (serial {serial})"),
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "    {sign} {} {}{note}", f.path, f.mode);
+        }
+        if let Some(diff) = &cell.config_diff {
+            for line in diff.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", summary_line(plan));
+    out
+}
+
+/// The one-line summary.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    if !plan.has_changes() {
+        return format!("No changes. {} cell(s) up to date.", s.unchanged);
+    }
+    let mut line = format!(
+        "Plan: {} to create, {} to update, {} unchanged",
+        s.create, s.update, s.unchanged
+    );
+    if s.remove > 0 {
+        let _ = write!(line, ", {} to remove", s.remove);
+    }
+    let _ = write!(line, "; {} certificate(s) to issue", s.certificates);
+    if s.drift > 0 {
+        let _ = write!(line, "; drift on {} cell(s)", s.drift);
+    }
+    line.push('.');
+    line
+}

@@ -1,0 +1,222 @@
+//! The plan as a value: serializable (saved plans, `--json`), hashable,
+//! executed exactly as shown. It records actions, never key material.
+
+use crate::render::Phase;
+
+/// First line of a saved plan file; `apply` tells a plan from a topology by it.
+pub const PLAN_HEADER: &str = "# pgbr plan v1";
+
+/// What happens to the CA.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CaAction {
+    /// Create a new CA (first apply).
+    Create {
+        /// `ecdsa-p256` or `rsa-2048`.
+        key_algorithm: String,
+        /// Validity in days.
+        validity_days: u32,
+    },
+    /// Keep the current CA.
+    Keep {
+        /// Its serial.
+        serial: String,
+        /// Its SHA-256 fingerprint.
+        fingerprint: String,
+        /// notAfter, RFC 3339.
+        not_after: String,
+        /// Whole days left.
+        days_left: i64,
+    },
+}
+
+/// What happens to one leaf certificate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum LeafAction {
+    /// Keep the stored leaf.
+    Keep {
+        /// Its serial.
+        serial: String,
+        /// Its SHA-256 fingerprint.
+        fingerprint: String,
+        /// notAfter, RFC 3339.
+        not_after: String,
+        /// Whole days left.
+        days_left: i64,
+    },
+    /// Issue a new leaf at apply time.
+    Issue {
+        /// Why, for a human (`expires in 61 days, renewal window is 122 days`).
+        reason: String,
+        /// The serial it replaces, if any.
+        replaces: Option<String>,
+        /// The SANs the new leaf will carry.
+        sans: Vec<String>,
+    },
+}
+
+/// One leaf: which cell (or `*` for the shared leaf) and what happens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeafPlan {
+    /// The cell name, or `*` for the shared leaf.
+    pub key: String,
+    /// The action.
+    #[serde(flatten)]
+    pub action: LeafAction,
+}
+
+/// What happens to a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellAction {
+    /// First deployment.
+    Create,
+    /// A new generation replaces the live one.
+    Update,
+    /// Nothing to do.
+    Unchanged,
+    /// In the store's fleet but no longer in the topology; left in place.
+    Remove,
+}
+
+impl CellAction {
+    /// `+`, `~`, ` `, `-`.
+    pub fn sign(self) -> char {
+        match self {
+            CellAction::Create => '+',
+            CellAction::Update => '~',
+            CellAction::Unchanged => '=',
+            CellAction::Remove => '-',
+        }
+    }
+}
+
+/// How one file changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileChange {
+    /// New file.
+    Add,
+    /// Different content or mode.
+    Modify,
+    /// Same.
+    Unchanged,
+    /// Gone.
+    Remove,
+}
+
+/// One file of a cell.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilePlan {
+    /// Relative path in the generation dir.
+    pub path: String,
+    /// What happens to it.
+    pub change: FileChange,
+    /// Its mode, octal text.
+    pub mode: String,
+}
+
+/// One cell in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CellPlan {
+    /// The cell.
+    pub cell: String,
+    /// What happens.
+    pub action: CellAction,
+    /// Phase after apply.
+    pub phase: Phase,
+    /// Phase live now.
+    pub previous_phase: Option<Phase>,
+    /// Generation live now.
+    pub live_generation: Option<u64>,
+    /// Deployed files that no longer match the store (apply repairs them).
+    pub drift: Vec<String>,
+    /// Problems that will stop apply for this cell (foreign deploy dir, …).
+    pub blockers: Vec<String>,
+    /// Files after apply.
+    pub files: Vec<FilePlan>,
+    /// Unified diff of `pgbackrest.conf`, when it changes.
+    pub config_diff: Option<String>,
+}
+
+/// The request a plan was made for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    /// `--bootstrap C`.
+    pub bootstrap: Option<String>,
+    /// `--cells` (empty: all).
+    pub cells: Vec<String>,
+    /// Leaves to re-issue regardless of policy (`rotate`).
+    pub force_rotate: Vec<String>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Cells created.
+    pub create: usize,
+    /// Cells updated.
+    pub update: usize,
+    /// Cells unchanged.
+    pub unchanged: usize,
+    /// Cells removed from the fleet.
+    pub remove: usize,
+    /// Certificates issued (CA included).
+    pub certificates: usize,
+    /// Cells with drift.
+    pub drift: usize,
+}
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    /// Plan format version.
+    pub version: u32,
+    /// Content id (blake3 of the plan without this field).
+    pub id: String,
+    /// The topology's root module, as given.
+    pub topology: String,
+    /// blake3 of the validated topology.
+    pub topology_hash: String,
+    /// The store's state digest when planned.
+    pub store_digest: String,
+    /// Digest of the deployed state of the planned cells.
+    pub disk_digest: String,
+    /// The clock used, RFC 3339.
+    pub now: String,
+    /// What was asked.
+    pub request: Request,
+    /// The CA.
+    pub ca: CaAction,
+    /// The leaves.
+    pub leaves: Vec<LeafPlan>,
+    /// The cells, in name order.
+    pub cells: Vec<CellPlan>,
+    /// Totals.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        let s = &self.summary;
+        s.create + s.update + s.remove + s.certificates > 0
+    }
+
+    /// Computes and sets `id`.
+    pub fn seal(mut self) -> Plan {
+        self.id.clear();
+        let json = serde_json::to_vec(&self).expect("plan serializes");
+        self.id = blake3::hash(&json).to_hex()[..32].to_owned();
+        self
+    }
+
+    /// The leaf plan for a cell (its own, or the shared one).
+    pub fn leaf_for(&self, cell: &str) -> Option<&LeafPlan> {
+        self.leaves
+            .iter()
+            .find(|l| l.key == cell)
+            .or_else(|| self.leaves.iter().find(|l| l.key == "*"))
+    }
+}
