@@ -7,9 +7,7 @@
 //! timestamp, no tool version, no phase), so an unchanged cell renders
 //! byte-identical text and is left untouched by `apply`.
 
-use std::fmt::Write as _;
-
-use super::ini::{IniKey, IniWriter};
+use super::ini::{push_decimal, IniKey, IniWriter};
 use super::Phase;
 use crate::topology::{AbsPath, Cell, Topology};
 
@@ -66,8 +64,10 @@ struct Pg(usize, &'static str);
 
 impl IniKey for Pg {
     fn write_key(&self, out: &mut String) {
-        // Writing into a String cannot fail.
-        let _ = write!(out, "pg{}-{}", self.0, self.1);
+        out.push_str("pg");
+        push_decimal(out, self.0 as u64);
+        out.push('-');
+        out.push_str(self.1);
     }
 }
 

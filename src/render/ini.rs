@@ -13,8 +13,6 @@
 //! options; the duplicate-key check keeps a set of keys and so only runs
 //! with debug assertions (every test renders through it).
 
-use std::fmt::Write as _;
-
 /// Something that can be written as an option name.
 pub trait IniKey {
     /// Appends the key's text to `out`.
@@ -55,13 +53,28 @@ macro_rules! integer_value {
     ($($t:ty),*) => {$(
         impl IniValue for $t {
             fn write_value(&self, out: &mut String) {
-                // Writing into a String cannot fail.
-                let _ = write!(out, "{self}");
+                push_decimal(out, *self as u64);
             }
         }
     )*};
 }
 integer_value!(u16, u32, u64, usize);
+
+/// Appends `n` in decimal: the `fmt` machinery costs a quarter of the time
+/// of rendering 256 cells.
+pub fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[start..]).expect("ascii digits"));
+}
 
 impl<T: IniValue + ?Sized> IniValue for &T {
     fn write_value(&self, out: &mut String) {
@@ -163,17 +176,22 @@ impl IniWriter {
         let written = &self.out[key_start..];
         let key = &written[..key_end - key_start];
         let value = &written[value_start - key_start..];
+        // Branch-free folds: these checks run for every line of a 43 MB render.
+        let key_ok = key.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-'))
+        });
+        let control = value.bytes().fold(false, |c, b| c | b.is_ascii_control());
         assert!(
-            !key.is_empty()
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            !key.is_empty() && key_ok,
             "ini key {key:?} is not [a-z0-9-]+"
         );
+        // pgBackRest trims ASCII whitespace around values.
+        let padded = |b: Option<&u8>| b.is_some_and(u8::is_ascii_whitespace);
         assert!(
             !value.is_empty()
-                && !value.bytes().any(|b| b.is_ascii_control())
-                && value.trim() == value,
+                && !control
+                && !padded(value.as_bytes().first())
+                && !padded(value.as_bytes().last()),
             "ini value {value:?} of `{key}` is empty, holds a control character or is padded"
         );
         #[cfg(debug_assertions)]
@@ -230,6 +248,20 @@ mod tests {
         w.blank();
         w.section("global");
         assert_eq!(w.finish(), "# x\n\n[global]\n");
+    }
+
+    #[test]
+    fn writes_integers_in_decimal() {
+        let mut w = IniWriter::new();
+        w.section("global");
+        w.set("a", 0u16);
+        w.set("b", 65535u16);
+        w.set("c", u64::MAX);
+        w.set("d", 10usize);
+        assert_eq!(
+            w.finish(),
+            "[global]\na=0\nb=65535\nc=18446744073709551615\nd=10\n"
+        );
     }
 
     #[test]
