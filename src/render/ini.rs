@@ -62,7 +62,7 @@ integer_value!(u16, u32, u64, usize);
 
 /// Appends `n` in decimal: the `fmt` machinery costs a quarter of the time
 /// of rendering 256 cells.
-pub fn push_decimal(out: &mut String, mut n: u64) {
+pub(super) fn push_decimal(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
