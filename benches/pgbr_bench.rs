@@ -1,1 +1,152 @@
-fn main() {}
+//! pgbr's benchmarks: `cargo bench --bench pgbr_bench [NAME]`.
+//!
+//! Plain `Instant` timing (no harness): each benchmark warms up, runs a
+//! fixed number of iterations and reports the minimum and the median. Add a
+//! benchmark by writing a function and listing it in [`BENCHMARKS`]; results
+//! are recorded in `docs/benchmarks.md`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use pgbr::render::{render_cell, Phase};
+use pgbr::topology::{
+    AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology,
+};
+
+/// A named benchmark.
+struct Benchmark {
+    name: &'static str,
+    run: fn(),
+}
+
+const BENCHMARKS: &[Benchmark] = &[
+    Benchmark {
+        name: "render/256-cells/full",
+        run: render_256_full,
+    },
+    Benchmark {
+        name: "render/256-cells/bootstrap",
+        run: render_256_bootstrap,
+    },
+];
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument filters by name.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    for bench in BENCHMARKS {
+        if filters.is_empty() || filters.iter().any(|f| bench.name.contains(f.as_str())) {
+            (bench.run)();
+        }
+    }
+}
+
+/// Times `f` (after `warmup` untimed runs) `iterations` times and prints the
+/// minimum and median, with `note` (e.g. the bytes produced).
+fn measure<T>(name: &str, warmup: usize, iterations: usize, mut f: impl FnMut() -> T, note: &str) {
+    for _ in 0..warmup {
+        black_box(f());
+    }
+    let mut times: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(f());
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "{name:<32} min {:>9.3} ms   median {:>9.3} ms   ({iterations} runs; {note})",
+        times[0].as_secs_f64() * 1e3,
+        times[iterations / 2].as_secs_f64() * 1e3,
+    );
+}
+
+fn path(s: &str) -> AbsPath {
+    AbsPath::new(s).expect("absolute path")
+}
+
+/// The largest topology pgbr accepts: 256 cells `cell000..cell255` laid out
+/// like the 3-cell example, with realistic host names.
+fn topology_256() -> Topology {
+    let cells = (0..256)
+        .map(|index| {
+            let name = format!("cell{index:03}");
+            let deploy_dir = path(&format!("/srv/{name}/pgbackrest"));
+            Cell {
+                name: CellName::new(&name).expect("cell name"),
+                index,
+                host: format!("{name}.db.example.internal"),
+                pg_path: path(&format!("/srv/{name}/pg_data")),
+                pg_socket_path: Some(path(&format!("/srv/{name}/pg_sockets"))),
+                pg_port: 5432,
+                pg_user: "postgres".to_owned(),
+                pg_database: "postgres".to_owned(),
+                log_path: deploy_dir.join("log"),
+                lock_path: deploy_dir.join("lock"),
+                spool_path: deploy_dir.join("spool"),
+                deploy_dir,
+                owner: None,
+                config_link: None,
+                activate: None,
+                health: Health::Tls,
+            }
+        })
+        .collect();
+    Topology {
+        stanza: StanzaName::new("multigres").expect("stanza"),
+        repo: Repo {
+            path: path("/backup/repo"),
+            retention_full: 7,
+        },
+        tls: Tls {
+            server_port_base: 8432,
+            server_address: "0.0.0.0".to_owned(),
+            client_cn: "pgbackrest".to_owned(),
+            ca_validity_days: 3650,
+            cert_validity_days: 365,
+            renew_before_days: 122,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            extra_sans: Vec::new(),
+            key_scope: KeyScope::PerCell,
+        },
+        options: [("compress-type", "zst"), ("start-fast", "y")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        cells,
+    }
+}
+
+/// Renders every cell's file of `phase`, as `pgbr render`/`plan` do.
+fn render_all(topology: &Topology, phase: Phase) -> Vec<String> {
+    topology
+        .cells
+        .iter()
+        .map(|cell| render_cell(topology, cell, phase))
+        .collect()
+}
+
+fn bench_render(name: &str, phase: Phase, iterations: usize) {
+    let topology = topology_256();
+    let files = render_all(&topology, phase);
+    let total: usize = files.iter().map(String::len).sum();
+    let largest = files.iter().map(String::len).max().unwrap_or(0);
+    let note = format!(
+        "{} files, {:.1} MB total, largest {:.1} KB",
+        files.len(),
+        total as f64 / 1e6,
+        largest as f64 / 1e3
+    );
+    measure(name, 3, iterations, || render_all(&topology, phase), &note);
+}
+
+fn render_256_full() {
+    bench_render("render/256-cells/full", Phase::Full, 30);
+}
+
+fn render_256_bootstrap() {
+    bench_render("render/256-cells/bootstrap", Phase::Bootstrap, 200);
+}

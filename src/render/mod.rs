@@ -7,7 +7,7 @@ mod config;
 mod ini;
 
 pub use config::render_cell;
-pub use ini::IniWriter;
+pub use ini::{IniKey, IniValue, IniWriter};
 
 /// Which peers a cell's config lists.
 #[derive(

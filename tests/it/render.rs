@@ -1,1 +1,211 @@
+//! Rendered configs against real pgBackRest 2.45: every file must load
+//! without a single warning (pgBackRest only *warns* on unknown or misplaced
+//! options, so a rendering mistake would otherwise go unnoticed).
+//!
+//! `pgbackrest help <command>` with `--config` parses the whole file for that
+//! command (unknown options, stanza-only options in `[global]`, repeated
+//! keys, empty and malformed values) and prints the values it read, without
+//! connecting to Postgres or a peer. `help backup --stanza` covers the
+//! repository and `pg1..pgN`; `help server` covers the TLS server block.
 
+use std::path::Path;
+use std::process::Command;
+
+use pgbr::render::{render_cell, Phase};
+use pgbr::topology::{
+    AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology,
+};
+
+fn path(s: &str) -> AbsPath {
+    AbsPath::new(s).expect("absolute path")
+}
+
+/// `names` (sorted) as cells under `/<name>`, on localhost, with Postgres
+/// ports from 5432, with the `[options]` of the 3-cell example.
+fn topology(names: &[String]) -> Topology {
+    let cells = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let deploy_dir = path(&format!("/{name}/pgbackrest"));
+            Cell {
+                name: CellName::new(name).expect("cell name"),
+                index,
+                host: "localhost".to_owned(),
+                pg_path: path(&format!("/{name}/pg_data")),
+                pg_socket_path: Some(path(&format!("/{name}/pg_sockets"))),
+                pg_port: 5432 + index as u16,
+                pg_user: "postgres".to_owned(),
+                pg_database: "postgres".to_owned(),
+                log_path: deploy_dir.join("log"),
+                lock_path: deploy_dir.join("lock"),
+                spool_path: deploy_dir.join("spool"),
+                deploy_dir,
+                owner: None,
+                config_link: None,
+                activate: None,
+                health: Health::Tls,
+            }
+        })
+        .collect();
+    Topology {
+        stanza: StanzaName::new("multigres").expect("stanza"),
+        repo: Repo {
+            path: path("/backup/repo"),
+            retention_full: 7,
+        },
+        tls: Tls {
+            server_port_base: 8432,
+            server_address: "0.0.0.0".to_owned(),
+            client_cn: "pgbackrest".to_owned(),
+            ca_validity_days: 3650,
+            cert_validity_days: 365,
+            renew_before_days: 122,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            extra_sans: Vec::new(),
+            key_scope: KeyScope::PerCell,
+        },
+        options: [("compress-type", "zst"), ("start-fast", "y")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        cells,
+    }
+}
+
+fn three_cells() -> Topology {
+    topology(&["zone1".into(), "zone2".into(), "zone3".into()])
+}
+
+/// Runs `pgbackrest --config=<config> ARGS help ...` and returns its output
+/// with whitespace runs collapsed (help text wraps long values).
+fn pgbackrest_help(config: &Path, args: &[&str]) -> String {
+    let out = Command::new("pgbackrest")
+        .arg(format!("--config={}", config.display()))
+        .args(["--log-level-console=warn", "--log-level-stderr=warn"])
+        .arg("--log-level-file=off")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `pgbackrest` ({e}): these tests need pgBackRest 2.45 on PATH; \
+                 install it (e.g. `apt-get install pgbackrest`), as CI does"
+            )
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = format!("{stdout}\n{stderr}");
+    assert!(
+        out.status.success() && stdout.starts_with("pgBackRest 2.45 "),
+        "pgbackrest {args:?} failed ({}), or is not version 2.45:\n{text}",
+        out.status
+    );
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What pgBackRest 2.45 complained about while loading `config`, after
+/// checking that it read the values of `cell` from the file.
+fn load_complaints(config: &Path, topology: &Topology, cell: &Cell) -> Vec<String> {
+    let backup = pgbackrest_help(config, &["--stanza=multigres", "help", "backup"]);
+    let server = pgbackrest_help(config, &["help", "server"]);
+    // The values shown prove that pgBackRest parsed this very file.
+    for expected in [
+        format!("[current={}]", cell.pg_path),
+        format!("[current={},", topology.repo.path),
+        "[current=zst,".to_owned(),
+    ] {
+        assert!(backup.contains(&expected), "`{expected}` in:\n{backup}");
+    }
+    let port = format!("[current={},", topology.tls_port(cell));
+    assert!(server.contains(&port), "`{port}` in:\n{server}");
+
+    [backup, server]
+        .iter()
+        .flat_map(|text| {
+            // One message per `WARN:`/`ERROR:` occurrence, up to the next one.
+            text.match_indices("WARN:")
+                .chain(text.match_indices("ERROR:"))
+                .map(|(at, _)| text[at..].chars().take(160).collect::<String>())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Writes every cell's file of `phase` into `dir` and returns each file with
+/// pgBackRest's complaints about it.
+fn render_and_load(
+    topology: &Topology,
+    cells: &[&Cell],
+    phase: Phase,
+    dir: &Path,
+    tamper: impl Fn(String) -> String,
+) -> Vec<(String, Vec<String>)> {
+    cells
+        .iter()
+        .map(|cell| {
+            let file = dir.join(format!("{}-{phase}.conf", cell.name));
+            std::fs::write(&file, tamper(render_cell(topology, cell, phase))).expect("write");
+            let complaints = load_complaints(&file, topology, cell);
+            (file.display().to_string(), complaints)
+        })
+        .collect()
+}
+
+#[test]
+fn rendered_configs_load_in_pgbackrest_without_warnings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topo = three_cells();
+    let cells: Vec<&Cell> = topo.cells.iter().collect();
+    for phase in [Phase::Bootstrap, Phase::Full] {
+        for (file, complaints) in render_and_load(&topo, &cells, phase, dir.path(), |t| t) {
+            assert!(complaints.is_empty(), "{file}: {complaints:#?}");
+        }
+    }
+}
+
+#[test]
+fn largest_topology_loads_up_to_pg256() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let names: Vec<String> = (0..256).map(|i| format!("cell{i:03}")).collect();
+    let topo = topology(&names);
+    let cells = [&topo.cells[0], &topo.cells[255]];
+    for (file, complaints) in render_and_load(&topo, &cells, Phase::Full, dir.path(), |t| t) {
+        assert!(complaints.is_empty(), "{file}: {complaints:#?}");
+        assert!(std::fs::read_to_string(&file)
+            .expect("read")
+            .contains("\npg256-database=postgres\n"));
+    }
+}
+
+/// The check above can fail: an unknown option, a stanza-only option in
+/// `[global]` and a malformed value are all caught.
+#[test]
+fn load_check_detects_bad_options() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topo = three_cells();
+    let cells = [&topo.cells[1]];
+    type Tamper = fn(String) -> String;
+    let cases: [(&str, Tamper); 3] = [
+        ("invalid option 'foo-bar'", |t| t + "foo-bar=1\n"),
+        ("stanza-only option 'pg1-host'", |t| {
+            t.replacen("[global]\n", "[global]\npg1-host=elsewhere\n", 1)
+        }),
+        ("not valid for 'pg2-host-port'", |t| {
+            t.replace("pg2-host-port=8432", "pg2-host-port=port")
+        }),
+    ];
+    for (expected, tamper) in cases {
+        let results = std::panic::catch_unwind(|| {
+            render_and_load(&topo, &cells, Phase::Full, dir.path(), tamper)
+        });
+        let complaints = match results {
+            Ok(results) => results.into_iter().flat_map(|(_, c)| c).collect(),
+            // A malformed value is an ERROR with a non-zero exit.
+            Err(panic) => vec![panic.downcast_ref::<String>().cloned().unwrap_or_default()],
+        };
+        assert!(
+            complaints.iter().any(|c| c.contains(expected)),
+            "expected a complaint with `{expected}`, got {complaints:#?}"
+        );
+    }
+}
