@@ -5,3 +5,4 @@ mod harness;
 
 mod render;
 mod topology_errors;
+mod workflow;

@@ -1,0 +1,33 @@
+# Dev tasks in one place. `make test` is what CI runs (via .ci/run).
+CARGO ?= cargo
+
+.PHONY: all build check unit test e2e bench soak fuzz fmt clean-demo
+
+all: check unit
+
+build:
+	$(CARGO) build --release --locked
+
+## Formatting and lints, as CI enforces them.
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## Unit and integration tests (no servers started).
+unit:
+	$(CARGO) test --locked
+
+## The end-to-end scenario against real PostgreSQL 15 and pgBackRest 2.45.
+e2e:
+	$(CARGO) build --locked --bin pgbr
+	tests/e2e/run.sh
+
+## Everything CI runs: lints, unit/integration tests, end-to-end.
+test: check unit e2e
+
+## Benchmarks (report: docs/benchmarks.md).
+bench:
+	$(CARGO) bench --locked --bench pgbr_bench
+
+fmt:
+	$(CARGO) fmt --all

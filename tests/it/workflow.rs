@@ -1,0 +1,354 @@
+//! The operator's day, through the real binary: plan → apply → plan (no
+//! changes) → edit → plan diff → apply → generations → rollback → gc →
+//! drift → repair; bootstrap → full; concurrency; untouched cells.
+
+use crate::harness::{Output, Pgbr};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A 3-cell topology whose deploy dirs live in the scratch dir. `extra`
+/// is appended (e.g. `[defaults]` hooks).
+pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
+    let root = p.path().join("cells");
+    p.write(
+        "topo.toml",
+        &format!(
+            r#"
+stanza = "multigres"
+
+[repo]
+path = "/backup/repo"
+retention_full = 7
+
+[tls]
+server_port_base = 18432
+server_address = "127.0.0.1"
+
+[defaults]
+host = "localhost"
+pg_path = "/{{cell}}/pg_data"
+pg_socket_path = "/{{cell}}/pg_sockets"
+deploy_dir = "{root}/{{cell}}/pgbackrest"
+{extra}
+
+[cells.zone1]
+pg_port = 5432
+
+[cells.zone2]
+pg_port = {zone2_port}
+
+[cells.zone3]
+pg_port = 5434
+"#,
+            root = root.display()
+        ),
+    )
+}
+
+fn deploy_dir(p: &Pgbr, cell: &str) -> PathBuf {
+    p.path().join("cells").join(cell).join("pgbackrest")
+}
+
+fn current(p: &Pgbr, cell: &str) -> String {
+    fs::read_link(deploy_dir(p, cell).join("current"))
+        .map(|t| t.display().to_string())
+        .unwrap_or_default()
+}
+
+fn conf(p: &Pgbr, cell: &str) -> String {
+    fs::read_to_string(deploy_dir(p, cell).join("current/pgbackrest.conf")).unwrap_or_default()
+}
+
+fn apply(p: &Pgbr, topo: &Path) -> Output {
+    p.run(&["apply", topo.to_str().unwrap(), "--yes"])
+}
+
+#[test]
+fn plan_apply_edit_rollback_gc_drift() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout
+            .contains("Plan: 3 to create, 0 to update, 0 unchanged; 4 certificate(s) to issue."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("CA: create (ecdsa-p256, valid 3650 days)"),
+        "{}",
+        out.stdout
+    );
+
+    apply(&p, &topo).expect_code(0);
+    for cell in ["zone1", "zone2", "zone3"] {
+        assert_eq!(current(&p, cell), "generations/1");
+        let key = deploy_dir(&p, cell).join("current/tls/server.key");
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let rendered = p.run(&["render", t, "--cell", cell]).expect_code(0).stdout;
+        assert_eq!(
+            conf(&p, cell),
+            rendered,
+            "deployed config is the rendered one"
+        );
+    }
+    let gen1_zone2 = conf(&p, "zone2");
+    let cert1 = fs::read(deploy_dir(&p, "zone1").join("current/tls/server.crt")).unwrap();
+
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+    let again = apply(&p, &topo).expect_code(0);
+    assert!(!again.stdout.contains("Apply complete"), "{}", again.stdout);
+    let gens = p.run(&["generations", "--json"]).expect_code(0);
+    let list: serde_json::Value = serde_json::from_str(&gens.stdout).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "a no-op apply creates no generation"
+    );
+
+    // Edit zone2's port: every config changes (peers list it), no certificate does.
+    let topo = three_cells(&p, 5440, "");
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(out.stdout.contains("-pg1-port=5433"), "{}", out.stdout);
+    assert!(out.stdout.contains("+pg1-port=5440"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("0 certificate(s) to issue"),
+        "{}",
+        out.stdout
+    );
+    apply(&p, &topo).expect_code(0);
+    assert_eq!(current(&p, "zone2"), "generations/2");
+    assert!(conf(&p, "zone2").contains("pg1-port=5440"));
+    assert_eq!(
+        fs::read(deploy_dir(&p, "zone1").join("current/tls/server.crt")).unwrap(),
+        cert1,
+        "re-rendering never changes certificates"
+    );
+    let gens: serde_json::Value =
+        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
+    assert_eq!(gens.as_array().unwrap().len(), 2);
+
+    // Rollback to 1: zone2 gets generation 1's exact bytes, as generation 3.
+    let dry = p.run(&["rollback", "--dry-run"]).expect_code(0);
+    assert!(
+        dry.stdout.contains("-pg1-port=5440") && dry.stdout.contains("+pg1-port=5433"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        current(&p, "zone2"),
+        "generations/2",
+        "dry run changes nothing"
+    );
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(out.stdout.contains("Rollback complete"), "{}", out.stdout);
+    assert_eq!(current(&p, "zone2"), "generations/3");
+    assert_eq!(conf(&p, "zone2"), gen1_zone2);
+
+    // gc with --keep 1 keeps the live generation 3 and drops 1 and 2.
+    let dry = p.run(&["gc", "--keep", "1", "--dry-run"]).expect_code(0);
+    assert!(
+        dry.stdout.contains("would remove 2 generation(s): 1, 2"),
+        "{}",
+        dry.stdout
+    );
+    assert!(deploy_dir(&p, "zone2").join("generations/1").exists());
+    p.run(&["gc", "--keep", "1"]).expect_code(0);
+    assert!(!deploy_dir(&p, "zone2").join("generations/1").exists());
+    assert!(!deploy_dir(&p, "zone2").join("generations/2").exists());
+    assert_eq!(conf(&p, "zone2"), gen1_zone2);
+
+    // Drift: a hand edit is reported by plan and status, and apply repairs it.
+    let live = deploy_dir(&p, "zone3").join("current/pgbackrest.conf");
+    let before = fs::read_to_string(&live).unwrap();
+    fs::write(&live, format!("{before}start-fast=n\n")).unwrap();
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains("drift: `pgbackrest.conf` was modified"),
+        "{}",
+        out.stdout
+    );
+    let st = p.run(&["status", t]).expect_code(0);
+    assert!(
+        st.stdout.contains("`pgbackrest.conf` was modified"),
+        "{}",
+        st.stdout
+    );
+    apply(&p, &topo).expect_code(0);
+    assert_eq!(fs::read_to_string(&live).unwrap(), before);
+    let st = p.run(&["status", t]).expect_code(0);
+    assert!(!st.stdout.contains("was modified"), "{}", st.stdout);
+}
+
+#[test]
+fn bootstrap_then_full() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    let out = p
+        .run(&["apply", t, "--bootstrap", "zone1", "--yes"])
+        .expect_code(0);
+    assert!(out.stdout.contains("create (bootstrap)"), "{}", out.stdout);
+    let c = conf(&p, "zone1");
+    assert!(c.contains("pg1-path=/zone1/pg_data"));
+    assert!(!c.contains("pg2-"), "bootstrap config has no peers:\n{c}");
+    assert!(!deploy_dir(&p, "zone2").exists(), "other cells untouched");
+
+    let out = p.run(&["plan", t]).expect_code(0);
+    assert!(
+        out.stdout
+            .contains("zone1: update generation 1 (bootstrap -> full)"),
+        "{}",
+        out.stdout
+    );
+    apply(&p, &topo).expect_code(0);
+    let c = conf(&p, "zone1");
+    assert!(
+        c.contains("pg2-host=localhost") && c.contains("pg3-host=localhost"),
+        "{c}"
+    );
+    let gens: serde_json::Value =
+        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
+    assert_eq!(gens[0]["cells"]["zone1"]["phase"], "bootstrap");
+    assert_eq!(gens[1]["cells"]["zone1"]["phase"], "full");
+    assert_eq!(gens[1]["cells"]["zone2"]["phase"], "full");
+}
+
+#[test]
+fn unchanged_cells_are_not_touched() {
+    let p = Pgbr::new();
+    let log = p.path().join("activations.log");
+    let hook = format!(
+        "activate = \"echo $PGBR_CELL $PGBR_PREVIOUS_GENERATION $PGBR_GENERATION >> {}\"",
+        log.display()
+    );
+    let topo = three_cells(&p, 5433, &hook);
+    let t = topo.to_str().unwrap();
+    apply(&p, &topo).expect_code(0);
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "zone1 1\nzone2 1\nzone3 1\n"
+    );
+    // Only zone1's leaf is re-issued: only zone1 moves.
+    p.run(&["rotate", t, "--cells", "zone1", "--yes"])
+        .expect_code(0);
+    assert_eq!(current(&p, "zone1"), "generations/2");
+    assert_eq!(current(&p, "zone2"), "generations/1");
+    assert!(!deploy_dir(&p, "zone2").join("generations/2").exists());
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "zone1 1\nzone2 1\nzone3 1\nzone1 1 2\n"
+    );
+}
+
+#[test]
+fn failing_activation_reverts_the_cell_and_stops() {
+    let p = Pgbr::new();
+    // Activation of generation 2 fails on zone2 only; its revert (back to 1) works.
+    let hook = "activate = \"test $PGBR_CELL$PGBR_GENERATION != zone22 || { echo boom; exit 3; }\"";
+    let topo = three_cells(&p, 5433, hook);
+    let t = topo.to_str().unwrap();
+    apply(&p, &topo).expect_code(0);
+    let topo = three_cells(&p, 5440, hook);
+    let out = apply(&p, &topo).expect_code(5);
+    assert!(out.stderr.contains("activate cell `zone2`: activate failed, the cell is back on generation 1; not started: zone3"), "{}", out.stderr);
+    assert!(out.stderr.contains("boom"), "{}", out.stderr);
+    assert_eq!(current(&p, "zone1"), "generations/2");
+    assert_eq!(current(&p, "zone2"), "generations/1");
+    assert_eq!(current(&p, "zone3"), "generations/1");
+    // The next apply resumes with the cells still behind (as generation 3).
+    let out = p.run(&["plan", t]).expect_code(0);
+    assert!(out.stdout.contains("= zone1: unchanged"), "{}", out.stdout);
+    apply(&p, &topo).expect_code(0);
+    assert!(conf(&p, "zone2").contains("pg1-port=5440"));
+    assert!(
+        conf(&p, "zone3").contains("pg3-port=5440") || conf(&p, "zone3").contains("pg2-port=5440")
+    );
+}
+
+#[test]
+fn concurrent_applies_one_wins() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "activate = \"sleep 0.3\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let state = p.state();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pgbr"))
+            .args(["--state", state.to_str().unwrap(), "apply", &t, "--yes"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let codes = [a.status.code(), b.status.code()];
+    let ok = codes.iter().filter(|c| **c == Some(0)).count();
+    let locked: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|o| o.status.code() == Some(3))
+        .collect();
+    // Either one wins and the other is locked out, or they ran one after the other.
+    assert!(ok == 2 || (ok == 1 && locked.len() == 1), "{codes:?}");
+    for o in locked {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("state is locked"), "{err}");
+    }
+    let gens: serde_json::Value =
+        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
+    assert_eq!(gens.as_array().unwrap().len(), 1);
+    p.run(&["plan", topo.to_str().unwrap(), "--detailed-exitcode"])
+        .expect_code(0);
+}
+
+#[test]
+fn saved_plan_applies_once_and_goes_stale() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    let plan_file = p.path().join("plan.out");
+    let pf = plan_file.to_str().unwrap();
+    p.run(&["plan", t, "--out", pf]).expect_code(0);
+    let text = fs::read_to_string(&plan_file).unwrap();
+    assert!(text.starts_with("# pgbr plan v1\n"));
+    assert!(!text.contains("PRIVATE KEY"));
+    p.run(&["apply", pf]).expect_code(0);
+    let out = p.run(&["apply", pf]).expect_code(4);
+    assert!(
+        out.stderr
+            .contains("plan is stale (it was applied already)"),
+        "{}",
+        out.stderr
+    );
+
+    // A plan made, then the store changes under it: stale.
+    three_cells(&p, 5440, "");
+    p.run(&["plan", t, "--out", pf]).expect_code(0);
+    three_cells(&p, 5441, "");
+    let out = p.run(&["apply", pf]).expect_code(4);
+    assert!(out.stderr.contains("the topology"), "{}", out.stderr);
+}
+
+#[test]
+fn apply_without_terminal_needs_yes() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let out = p.run(&["apply", topo.to_str().unwrap()]).expect_code(1);
+    assert!(
+        out.stderr.contains("no terminal to confirm on"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint: pass `--yes`"), "{}", out.stderr);
+    assert!(!deploy_dir(&p, "zone1").exists());
+}
