@@ -87,7 +87,7 @@ fn sign_leaf(
     let ca_key = load_key(&ca.key_pem, "the CA", None)?;
     let issuer =
         Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|source| Error::Generate {
-            what: "a leaf: the CA certificate does not load".into(),
+            what: "a leaf from the CA certificate".into(),
             source,
         })?;
     let mut params = base_params(&policy.client_cn, now, policy.cert_validity_days, "a leaf")?;
@@ -200,7 +200,7 @@ pub(crate) fn load_key(
         source,
     })?;
     if let Some(expected) = expect {
-        let found = key_pair_algorithm(&pair);
+        let found = super::inspect::key_pair_algorithm(key);
         if found != Some(expected) {
             return Err(Error::KeyAlgorithm {
                 what: what.into(),
@@ -210,18 +210,6 @@ pub(crate) fn load_key(
         }
     }
     Ok(pair)
-}
-
-fn key_pair_algorithm(pair: &KeyPair) -> Option<KeyAlgorithm> {
-    if pair.is_compatible(&rcgen::PKCS_ECDSA_P256_SHA256) {
-        Some(KeyAlgorithm::EcdsaP256)
-    } else if pair.is_compatible(&rcgen::PKCS_RSA_SHA256) {
-        // rcgen does not tell the modulus size; the certificate check in
-        // `inspect::key_algorithm` does.
-        Some(KeyAlgorithm::Rsa2048)
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]
