@@ -88,6 +88,7 @@ impl Error {
             }
             Error::Topology(_) => Some("fix the problems above and run `pgbr check` again".into()),
             Error::Deploy(e) => e.hint(),
+            Error::Pki(e) => e.hint().map(Into::into),
             _ => None,
         }
     }

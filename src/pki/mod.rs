@@ -3,9 +3,23 @@
 //!
 //! Issuance uses randomness (keys, serials) but reads no clock: `now` is
 //! always an argument. Nothing here touches the disk or the store.
-//! (STUB signatures: the pki helper implements them.)
+//! `issue` builds certificates, `inspect` reads them, `policy` decides
+//! renewal; this file holds the shared types.
 
-use crate::topology::Tls;
+mod inspect;
+mod issue;
+mod policy;
+
+pub use inspect::{
+    ca_bundle, hex_colons, inspect, inspect_bundle, inspect_der, key_algorithm, key_matches,
+    key_pair_algorithm, signed_by,
+};
+pub use issue::{
+    issue_ca, issue_ca_with_key, issue_leaf, issue_leaf_with_key, BACKDATE, CA_COMMON_NAME,
+};
+pub use policy::{days_left, missing_sans, renewal, required_sans, LOCAL_SANS};
+
+use crate::topology::KeyAlgorithm;
 use std::fmt;
 use time::OffsetDateTime;
 
@@ -62,7 +76,10 @@ pub enum RenewReason {
         window: u32,
     },
     /// notAfter has passed.
-    Expired,
+    Expired {
+        /// Whole days since notAfter (0 on the day it expired).
+        days_ago: i64,
+    },
     /// notBefore lies in the future.
     NotYetValid,
     /// Not signed by the current CA.
@@ -73,6 +90,8 @@ pub enum RenewReason {
     KeyAlgorithm,
     /// `pgbr rotate` asked for it.
     Forced,
+    /// The deployed certificate does not parse (the reason says why).
+    Invalid(String),
 }
 
 /// PKI failures.
@@ -90,87 +109,112 @@ pub enum Error {
     /// A stored or deployed certificate does not parse.
     #[error("parse certificate {what}")]
     Parse {
-        /// Which certificate.
+        /// Which certificate (`from PEM` until [`Error::named`] names it).
         what: String,
         /// What went wrong.
-        reason: String,
+        #[source]
+        reason: Reason,
+    },
+    /// A private key does not load (the cause never quotes the key).
+    #[error("load the private key of {what}")]
+    LoadKey {
+        /// Whose key.
+        what: String,
+        /// The cause.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A given key is not of the policy's algorithm.
+    #[error("use the key of {what}: expected `{}`, found {found}", expected.as_str())]
+    KeyAlgorithm {
+        /// Whose key.
+        what: String,
+        /// The policy's algorithm.
+        expected: KeyAlgorithm,
+        /// What the key is.
+        found: String,
+    },
+    /// The validity period does not fit an X.509 date.
+    #[error("compute the validity of {what}: `{days}` days from now is past the year 9999")]
+    OutOfRange {
+        /// Which certificate.
+        what: String,
+        /// The configured validity.
+        days: u32,
     },
 }
 
-/// Issues a self-signed CA valid from `now` for `policy.ca_validity_days`.
-pub fn issue_ca(policy: &Tls, now: OffsetDateTime) -> Result<CertAndKey, Error> {
-    let _ = (policy, now);
-    todo!("pki helper")
-}
+/// Why a certificate does not parse (a cause line; never key material).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Reason(pub String);
 
-/// Issues a leaf signed by `ca` with the given SANs.
-pub fn issue_leaf(
-    ca: &CertAndKey,
-    policy: &Tls,
-    sans: &[String],
-    now: OffsetDateTime,
-) -> Result<CertAndKey, Error> {
-    let _ = (ca, policy, sans, now);
-    todo!("pki helper")
-}
-
-/// Parses a PEM certificate.
-pub fn inspect(cert_pem: &str) -> Result<CertInfo, Error> {
-    let _ = cert_pem;
-    todo!("pki helper")
-}
-
-/// Whether `leaf_pem`'s signature verifies with `ca_pem`'s key.
-pub fn signed_by(leaf_pem: &str, ca_pem: &str) -> bool {
-    let _ = (leaf_pem, ca_pem);
-    todo!("pki helper")
-}
-
-/// Whether the private key belongs to the certificate.
-pub fn key_matches(cert_pem: &str, key: &SecretPem) -> bool {
-    let _ = (cert_pem, key);
-    todo!("pki helper")
-}
-
-/// The SANs a leaf must carry: `hosts`, `localhost`, `127.0.0.1`, `::1`,
-/// then `policy.extra_sans`, deduplicated in that order.
-pub fn required_sans(hosts: &[&str], policy: &Tls) -> Vec<String> {
-    let _ = (hosts, policy);
-    todo!("pki helper")
-}
-
-/// The renewal decision: `None` when the leaf may stay.
-pub fn renewal(
-    leaf_pem: &str,
-    ca_pem: &str,
-    required_sans: &[String],
-    policy: &Tls,
-    now: OffsetDateTime,
-) -> Option<RenewReason> {
-    let _ = (leaf_pem, ca_pem, required_sans, policy, now);
-    todo!("pki helper")
-}
-
-/// Splits a PEM bundle into its certificates (each a PEM block).
-pub fn ca_bundle(pem: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in pem.lines() {
-        if line.starts_with("-----BEGIN ") {
-            cur.clear();
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if line.starts_with("-----END ") {
-            out.push(std::mem::take(&mut cur));
+impl Error {
+    /// Names the certificate of a [`Error::Parse`] (e.g. its file), so the
+    /// message reads ``parse certificate `tls/server.crt` ``.
+    pub fn named(self, name: &str) -> Error {
+        match self {
+            Error::Parse { reason, .. } => Error::Parse {
+                what: format!("`{name}`"),
+                reason,
+            },
+            other => other,
         }
     }
-    out
+
+    /// What the operator can do about it, when there is something.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Generate {
+                source: rcgen::Error::KeyGenerationUnavailable,
+                ..
+            } => Some(
+                "pgbr's crypto backend (ring) cannot generate RSA keys; use \
+                 `key_algorithm = \"ecdsa-p256\"`, or issue around an RSA key made elsewhere",
+            ),
+            _ => None,
+        }
+    }
 }
 
-// TEMPORARY until the pki branch lands with the real text.
-impl fmt::Display for RenewReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Shared fixtures for the PKI and health-probe tests.
+
+    use super::SecretPem;
+    use crate::topology::{KeyAlgorithm, KeyScope, Tls};
+    use time::macros::datetime;
+    use time::OffsetDateTime;
+
+    /// The policy of the spec's example topology.
+    pub fn policy() -> Tls {
+        Tls {
+            server_port_base: 8432,
+            server_address: "0.0.0.0".into(),
+            client_cn: "pgbackrest".into(),
+            ca_validity_days: 3650,
+            cert_validity_days: 365,
+            renew_before_days: 122,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            extra_sans: Vec::new(),
+            key_scope: KeyScope::PerCell,
+        }
+    }
+
+    /// Day 0 of the tests, with sub-seconds that issuance must drop.
+    pub fn day0() -> OffsetDateTime {
+        datetime!(2025-03-01 12:00:00.250 UTC)
+    }
+
+    /// Test-only RSA-2048 keys (ring cannot generate RSA keys).
+    pub fn rsa_key(which: &str) -> SecretPem {
+        SecretPem(match which {
+            "ca" => include_str!("testdata/rsa2048-ca.key").into(),
+            _ => include_str!("testdata/rsa2048-leaf.key").into(),
+        })
+    }
+
+    pub fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
     }
 }

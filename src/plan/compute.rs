@@ -89,9 +89,9 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Whole days from `now` until `t` (negative once past).
+/// Whole days from `now` until `t`, rounded down (negative once past).
 pub fn days_until(t: OffsetDateTime, now: OffsetDateTime) -> i64 {
-    (t - now).whole_days()
+    pki::days_left(t, now)
 }
 
 /// The cells a request targets, with their phase.
