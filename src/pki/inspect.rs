@@ -190,6 +190,23 @@ fn parse_error(reason: String) -> Error {
     }
 }
 
+/// Splits a PEM bundle into its certificates (each a PEM block).
+pub fn ca_bundle(pem: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in pem.lines() {
+        if line.starts_with("-----BEGIN ") {
+            cur.clear();
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if line.starts_with("-----END ") {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,21 +286,4 @@ mod tests {
         assert_eq!(hex_colons(&[0x0a, 0xff, 0x00]), "0a:ff:00");
         assert_eq!(hex_colons(&[]), "");
     }
-}
-
-/// Splits a PEM bundle into its certificates (each a PEM block).
-pub fn ca_bundle(pem: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in pem.lines() {
-        if line.starts_with("-----BEGIN ") {
-            cur.clear();
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if line.starts_with("-----END ") {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    out
 }
