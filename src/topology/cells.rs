@@ -62,6 +62,8 @@ pub(crate) struct Draft {
     index: usize,
     valid_name: bool,
     values: BTreeMap<&'static str, Val>,
+    /// Keys that are set but invalid (already reported): no default applies.
+    invalid: Vec<&'static str>,
 }
 
 fn cell_check(key: &str) -> Check<Value> {
@@ -266,6 +268,7 @@ pub(crate) fn check_cells(
         };
         check_known_keys(own, &path, CELL_KEYS, p);
         let mut values = BTreeMap::new();
+        let mut invalid = Vec::new();
         for key in CELL_KEYS.iter().copied() {
             let key_path = child_key(&path, key);
             let val = match (own.entries.get(key), defaults.entries.get(key)) {
@@ -296,8 +299,14 @@ pub(crate) fn check_cells(
                     None
                 }
             };
-            if let Some(val) = val {
-                values.insert(key, val);
+            match val {
+                Some(val) => {
+                    values.insert(key, val);
+                }
+                None if own.entries.contains_key(key) || defaults.entries.contains_key(key) => {
+                    invalid.push(key)
+                }
+                None => {}
             }
         }
         let draft = Draft {
@@ -305,6 +314,7 @@ pub(crate) fn check_cells(
             index,
             valid_name,
             values,
+            invalid,
         };
         check_health(&draft, p);
         drafts.push(draft);
@@ -335,7 +345,7 @@ impl Draft {
     fn port(&self) -> Option<u16> {
         match self.values.get("pg_port").map(|v| &v.value) {
             Some(Value::Port(x)) => Some(*x),
-            None => Some(5432),
+            None if !self.invalid.contains(&"pg_port") => Some(5432),
             _ => None,
         }
     }

@@ -8,7 +8,8 @@
 
 use super::cells;
 use super::fields::{
-    abs_path, check_known_keys, host, int_in, is_host, one_of, port, text, Check, Problems,
+    abs_path, check_known_keys, describe, host, int_in, is_host, one_of, port, text, Check,
+    Problems,
 };
 use super::load::{Node, Table};
 use super::model::{KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology};
@@ -42,31 +43,10 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
     }
     .get(root, "", "stanza", true, p);
     let repo = repo(&section(root, "repo", p), p);
-    let options = match root.entries.get("options") {
-        Some(Node::Table(t)) => options::check_options(t, p),
-        Some(Node::Leaf(l)) => {
-            not_a_table(&l.file, "options", p);
-            BTreeMap::new()
-        }
-        None => BTreeMap::new(),
-    };
+    let options = options::check_options(&section(root, "options", p), p);
     let defaults = section(root, "defaults", p);
     let usable = cells::check_defaults(&defaults, p);
-    let drafts = match root.entries.get("cells") {
-        Some(Node::Table(t)) => cells::check_cells(t, &defaults, &usable, p),
-        Some(Node::Leaf(l)) => {
-            not_a_table(&l.file, "cells", p);
-            Vec::new()
-        }
-        None => {
-            p.push(
-                &root.file,
-                "cells",
-                "missing; expected at least one `[cells.<name>]` table",
-            );
-            Vec::new()
-        }
-    };
+    let drafts = cells::check_cells(&section(root, "cells", p), &defaults, &usable, p);
     let (tls_base, tls) = tls(&section(root, "tls", p), drafts.len(), p);
     cells::check_across(&drafts, tls_base, p);
 
@@ -83,16 +63,16 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
     })
 }
 
-fn not_a_table(file: &str, key: &str, p: &mut Problems) {
-    p.push(file, key, "expected a table, found a value");
-}
-
 /// The table `name` of `root`, or an empty one (in the root's file).
 fn section(root: &Table, name: &str, p: &mut Problems) -> Table {
     match root.entries.get(name) {
         Some(Node::Table(t)) => t.clone(),
         Some(Node::Leaf(l)) => {
-            not_a_table(&l.file, name, p);
+            p.push(
+                &l.file,
+                name,
+                format!("expected a table, found {}", describe(&l.value)),
+            );
             Table {
                 file: l.file.clone(),
                 entries: BTreeMap::new(),

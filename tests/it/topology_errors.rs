@@ -389,3 +389,8 @@ fn shipped_demo_module_checks() {
     t.run(&["check", path.to_str().expect("utf-8 path")])
         .expect_code(0);
 }
+
+case!(
+    an_invalid_port_is_not_taken_for_the_default,
+    check_topo(&valid_with("pg_port = 5432", "pg_port = 70000").replace("pg_port = 5433\n", ""))
+);
