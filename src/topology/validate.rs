@@ -46,7 +46,11 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
     let options = options::check_options(&section(root, "options", p), p);
     let defaults = section(root, "defaults", p);
     let usable = cells::check_defaults(&defaults, p);
-    let drafts = cells::check_cells(&section(root, "cells", p), &defaults, &usable, p);
+    let cell_table = section(root, "cells", p);
+    let drafts = match root.entries.get("cells") {
+        Some(Node::Leaf(_)) => Vec::new(), // reported: not a table
+        _ => cells::check_cells(&cell_table, &defaults, &usable, p),
+    };
     let (tls_base, tls) = tls(&section(root, "tls", p), drafts.len(), p);
     cells::check_across(&drafts, tls_base, p);
 
