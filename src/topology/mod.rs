@@ -1,11 +1,18 @@
 //! The topology: TOML modules with imports, merged like Nix modules,
 //! validated into typed values ([`Topology`]).
 //!
-//! Loading reads files; everything after the merge is pure. Validation
-//! reports every problem at once. (STUB: the topology helper implements
-//! `load`.)
+//! Loading reads files (`load.rs`); everything after the merge is pure:
+//! `validate.rs` checks the top level, `[repo]` and `[tls]`, `cells.rs`
+//! `[defaults]` and `[cells]`, `options.rs` the pgBackRest passthrough,
+//! with the shared vocabulary in `fields.rs`. Validation reports every
+//! problem at once. This file re-exports the model and owns the error type.
 
+mod cells;
+mod fields;
+mod load;
 mod model;
+mod options;
+mod validate;
 
 pub use model::{
     is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls,
@@ -47,7 +54,20 @@ pub struct Error {
 }
 
 /// Loads, merges and validates the topology rooted at `path`.
+///
+/// When a file cannot be read or parsed, or an import is missing or cyclic,
+/// only those problems are reported: validating a partial merge would add
+/// misleading ones.
 pub fn load(path: &Path) -> Result<Topology, Error> {
-    let _ = path;
-    todo!("topology helper")
+    let mut problems = fields::Problems::default();
+    let topology = load::load_tree(path, &mut problems)
+        .filter(|_| problems.is_empty())
+        .and_then(|tree| validate::validate(&tree, &mut problems));
+    match topology {
+        Some(t) if problems.is_empty() => Ok(t),
+        _ => Err(Error {
+            root: path.to_path_buf(),
+            problems: problems.into_sorted(),
+        }),
+    }
 }
