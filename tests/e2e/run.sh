@@ -1,0 +1,583 @@
+#!/usr/bin/env bash
+# The end-to-end scenario of pgbr against real PostgreSQL 15 and pgBackRest
+# 2.45 (`make e2e`; docs/e2e-walkthrough.md tells the same story for
+# operators).
+#
+# Three cells on this machine, zone1 (primary) and zone2/zone3 (streaming
+# standbys), every file under one temporary root, every port chosen free at
+# start. Steps, each printed as `PASS <step> (<seconds>s)` or `FAIL <step>`:
+#
+#   topology       generate the topology from tests/e2e/*.toml.in; check, render
+#   bootstrap      apply --bootstrap zone1; initdb, stanza-create, first full backup
+#   standbys       pg_basebackup zone2/zone3; plan shows bootstrap -> full; apply
+#   tls-servers    a pgBackRest TLS server per cell; `check` from every cell
+#   standby-backup a backup from each standby, proven to read that standby
+#   rotation       leaves due: plan names the renewal; apply rotates cell by
+#                  cell, SIGHUP via `activate`, health = "tls"; same server pids
+#   rollback       rollback --force to the pre-rotation generation, and back
+#   restore        restore the latest backup into a fresh data dir; rows are there
+#
+# Must run as root (CI does); servers run as the `postgres` user.
+#
+# Environment:
+#   PGBR          the pgbr binary (default: target/debug/pgbr)
+#   E2E_FAIL_AT   inject a failure at the end of this step (tests the failure path)
+#   E2E_KEEP=1    keep the temporary root after a successful run
+#   E2E_VERBOSE=1 also print every step's output (it always goes to <root>/steps/)
+#   E2E_TIMEOUT   seconds for each bounded wait (default 60)
+
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PGBACKREST=${PGBACKREST:-/usr/bin/pgbackrest}
+PGBR=${PGBR:-${CARGO_TARGET_DIR:-$REPO/target}/debug/pgbr}
+TIMEOUT=${E2E_TIMEOUT:-60}
+STANZA=e2e
+CELLS=(zone1 zone2 zone3)
+PRIMARY=zone1
+STANDBYS=(zone2 zone3)
+
+# fd 3/4: the real stdout/stderr, while a step's output goes to its log.
+exec 3>&1 4>&2
+
+ROOT=""            # the temporary root
+STEP=""            # the step running now ("" between steps)
+STEP_LOG=/dev/null # its output
+declare -A PG_PORT=() PG_PID=() SERVER_PID=() RUNUSER_PID=() TLS_PORT=()
+declare -A OLD_FPR=() NEW_FPR=()
+LABELS=()          # row labels written so far, for the restore check
+
+# ---------------------------------------------------------------- helpers
+
+fail() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+# Prints a command as an operator would type it, then runs it as postgres.
+run_pg() {
+  local cmd=$1
+  shift
+  printf '$ runuser -u postgres -- %s %s\n' "${cmd##*/}" "$*" >&2
+  as_pg "$cmd" "$@"
+}
+
+pgbr() {
+  printf '$ pgbr --state %s %s\n' "$ROOT/state" "$*" >&2
+  "$PGBR" --state "$ROOT/state" "$@"
+}
+
+data_dir() { echo "$ROOT/$1/pg_data"; }
+sock_dir() { echo "$ROOT/$1/pg_sockets"; }
+deploy_dir() { echo "$ROOT/$1/pgbackrest"; }
+conf() { echo "$ROOT/$1/pgbackrest/current/pgbackrest.conf"; }
+pidfile() { echo "$ROOT/$1/run/pgbackrest-server.pid"; }
+
+# pgBackRest as postgres with a cell's deployed config.
+pgbackrest_at() {
+  local cell=$1
+  shift
+  printf '$ pgbackrest --config=%s --stanza=%s %s\n' "$(conf "$cell")" "$STANZA" "$*" >&2
+  as_pg "$PGBACKREST" --config="$(conf "$cell")" --stanza="$STANZA" "$@"
+}
+
+# psql on a cell's socket; prints unaligned tuples.
+sql_at() {
+  local cell=$1 sql=$2 port=${PG_PORT[$1]}
+  as_pg "$PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+    -h "$(sock_dir "$cell")" -p "$port" -U postgres -d postgres -c "$sql"
+}
+
+# wait_until WHAT SECONDS CMD...: retries CMD until it succeeds, bounded.
+wait_until() {
+  local what=$1 secs=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
+
+declare -A TAKEN=()
+# A free TCP port not handed out yet; with N, the first of N consecutive ones.
+free_port() {
+  local n=${1:-1} tries=0 p i ok
+  while ((tries++ < 500)); do
+    p=$((20000 + RANDOM % 40000))
+    ok=1
+    for ((i = 0; i < n; i++)); do
+      if [[ -n ${TAKEN[$((p + i))]:-} ]] || port_busy $((p + i)); then
+        ok=""
+        break
+      fi
+    done
+    if [[ -n $ok ]]; then
+      for ((i = 0; i < n; i++)); do TAKEN[$((p + i))]=1; done
+      echo "$p"
+      return
+    fi
+  done
+  fail "no free port found"
+}
+
+# The SHA-256 fingerprint of a PEM certificate file.
+file_fpr() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
+
+# The fingerprint of the certificate a cell's TLS server presents, fetched
+# with the cell's own client certificate (the server requires one).
+served_fpr() {
+  local cell=$1 tls d
+  d="$(deploy_dir "$cell")/current/tls"
+  tls=$(timeout 10 openssl s_client -connect "127.0.0.1:${TLS_PORT[$cell]}" \
+    -servername localhost -verify_return_error -CAfile "$d/ca.crt" \
+    -cert "$d/server.crt" -key "$d/server.key" </dev/null 2>/dev/null) ||
+    fail "TLS handshake with $cell's server on port ${TLS_PORT[$cell]} failed"
+  openssl x509 -noout -fingerprint -sha256 <<<"$tls" | cut -d= -f2
+}
+
+# Writes the e2e settings at the end of a data dir's postgresql.conf,
+# replacing the ones a copied data dir brought along.
+pg_configure() {
+  local cell=$1 data=$2 port=$3 sock=$4 archive=$5
+  local f="$data/postgresql.conf"
+  sed -i '/^# --- e2e ---$/,$d' "$f"
+  cat >>"$f" <<EOF
+# --- e2e ---
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$sock'
+wal_level = replica
+archive_mode = $archive
+archive_command = '$PGBACKREST --config=$(conf "$cell") --stanza=$STANZA archive-push %p'
+max_wal_size = 64MB
+min_wal_size = 32MB
+fsync = off
+log_statement = 'all'
+log_line_prefix = '%m [%p] %a: '
+EOF
+}
+
+# pg_start NAME DATA LOG: starts a postmaster, waits for it, records its pid.
+pg_start() {
+  local name=$1 data=$2 log=$3
+  run_pg "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t "$TIMEOUT" start
+  PG_PID[$name]=$(head -n1 "$data/postmaster.pid")
+}
+
+# stop_all SIG PID...: signals each pid, waits (bounded) for all of them to
+# exit, then SIGKILLs the ones left.
+stop_all() {
+  local sig=$1 pid i alive=()
+  shift
+  for pid; do kill "-$sig" "$pid" 2>/dev/null || true; done
+  for ((i = 0; i < 150; i++)); do
+    alive=()
+    for pid; do
+      if kill -0 "$pid" 2>/dev/null; then alive+=("$pid"); fi
+    done
+    ((${#alive[@]} > 0)) || return 0
+    sleep 0.2
+  done
+  echo "warning: pid(s) ${alive[*]} ignored SIG$sig for 30s; killing them" >&4
+  kill -KILL "${alive[@]}" 2>/dev/null || true
+}
+
+# Starts a cell's pgBackRest TLS server in the background as postgres; its
+# pid goes to <root>/<cell>/run/pgbackrest-server.pid for `activate`.
+start_server() {
+  local cell=$1 pf
+  pf=$(pidfile "$cell")
+  rm -f "$pf"
+  printf '$ pgbackrest --config=%s server &\n' "$(conf "$cell")" >&2
+  # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
+  runuser -u postgres -- sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pf" \
+    "$PGBACKREST" --config="$(conf "$cell")" server \
+    >"$ROOT/$cell/run/server.out" 2>&1 &
+  RUNUSER_PID[$cell]=$!
+  wait_until "$cell's server pid file" "$TIMEOUT" test -s "$pf"
+  SERVER_PID[$cell]=$(cat "$pf")
+  wait_until "$cell's server on port ${TLS_PORT[$cell]}" "$TIMEOUT" port_busy "${TLS_PORT[$cell]}"
+  echo "$cell: pgBackRest server pid ${SERVER_PID[$cell]} on 127.0.0.1:${TLS_PORT[$cell]}"
+}
+
+# Writes 100 rows labelled LABEL on the primary.
+write_rows() {
+  local label=$1
+  sql_at "$PRIMARY" "insert into e2e_rows (label, n) select '$label', g from generate_series(1, 100) g"
+  LABELS+=("$label")
+  echo "wrote 100 rows labelled '$label' on $PRIMARY"
+}
+
+# Waits until both standbys have replayed everything the primary wrote.
+wait_replayed() {
+  local lsn c
+  lsn=$(sql_at "$PRIMARY" "select pg_current_wal_lsn()")
+  for c in "${STANDBYS[@]}"; do
+    wait_until "$c to replay $lsn" "$TIMEOUT" \
+      test "$(sql_at "$c" "select pg_last_wal_replay_lsn() >= '$lsn'")" = t
+  done
+}
+
+# Every cell's `pgbackrest check` passes without a peer left unchecked.
+check_all_cells() {
+  local c out
+  for c in "${CELLS[@]}"; do
+    out=$(pgbackrest_at "$c" --log-level-console=info check 2>&1) || {
+      echo "$out"
+      fail "pgbackrest check from $c failed"
+    }
+    echo "$out"
+    if grep -qi "unable to check" <<<"$out"; then
+      fail "pgbackrest check from $c could not check a peer"
+    fi
+  done
+}
+
+# Every server presents the leaf deployed in its cell's current generation,
+# and runs with the pid it was started with.
+check_servers_present_current() {
+  local c want got
+  for c in "${CELLS[@]}"; do
+    want=$(file_fpr "$(deploy_dir "$c")/current/tls/server.crt")
+    got=$(served_fpr "$c")
+    [[ $got == "$want" ]] ||
+      fail "$c's server presents $got, but $(deploy_dir "$c")/current/tls/server.crt is $want"
+    if [[ $(cat "$(pidfile "$c")") != "${SERVER_PID[$c]}" ]] || ! kill -0 "${SERVER_PID[$c]}"; then
+      fail "$c's server is not the process started in step tls-servers (pid ${SERVER_PID[$c]})"
+    fi
+    echo "$c: server pid ${SERVER_PID[$c]} presents $got"
+  done
+}
+
+# The newest generation number in the store.
+newest_generation() {
+  "$PGBR" --state "$ROOT/state" generations --json |
+    grep -o '"number": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n1
+}
+
+# ---------------------------------------------------------------- the steps
+
+step_topology() {
+  local c
+  for c in "${CELLS[@]}"; do PG_PORT[$c]=$(free_port); done
+  PG_PORT[restore]=$(free_port)
+  local base i=0
+  base=$(free_port 3)
+  for c in "${CELLS[@]}"; do TLS_PORT[$c]=$((base + i++)); done
+  echo "ports: postgres ${PG_PORT[zone1]} ${PG_PORT[zone2]} ${PG_PORT[zone3]} (restore ${PG_PORT[restore]}), TLS $base-$((base + 2))"
+
+  for c in "${CELLS[@]}" restore; do
+    mkdir -p "$ROOT/$c/pg_sockets" "$ROOT/$c/run"
+    chown -R postgres:postgres "$ROOT/$c"
+  done
+  install -d -o postgres -g postgres -m 750 "$ROOT/repo"
+
+  sed -e "s|@ROOT@|$ROOT|g" -e "s|@MODULES@|$REPO/modules|g" \
+    -e "s|@TLS_BASE@|$base|g" \
+    -e "s|@PG_PORT_zone1@|${PG_PORT[zone1]}|g" \
+    -e "s|@PG_PORT_zone2@|${PG_PORT[zone2]}|g" \
+    -e "s|@PG_PORT_zone3@|${PG_PORT[zone3]}|g" \
+    "$HERE/topology.toml.in" >"$TOPO"
+  sed -e "s|@ROOT@|$ROOT|g" "$HERE/hooks.toml.in" >"$HOOKS"
+  if grep -n '@[A-Za-z_0-9]*@' "$TOPO" "$HOOKS"; then fail "unfilled placeholder"; fi
+
+  pgbr check "$TOPO"
+  pgbr check "$HOOKS"
+  pgbr render "$TOPO" --out "$ROOT/render"
+  # bootstrap: pg1 only; full: every other cell as pg2/pg3, over TLS.
+  pgbr render "$TOPO" --cell "$PRIMARY" --phase bootstrap | tee "$ROOT/render/bootstrap.conf"
+  if grep -q '^pg2-' "$ROOT/render/bootstrap.conf"; then fail "the bootstrap phase names peers"; fi
+  grep -q '^pg3-host-type=tls$' "$ROOT/render/$PRIMARY/pgbackrest.conf" ||
+    fail "the full phase of $PRIMARY lacks pg3"
+}
+
+step_bootstrap() {
+  pgbr apply "$TOPO" --bootstrap "$PRIMARY" --yes --now "$PAST"
+  local d
+  d=$(deploy_dir "$PRIMARY")
+  [[ $(readlink "$d/current") == generations/1 ]] || fail "$d/current does not point at generations/1"
+  [[ $(stat -c %U "$d/current/tls/server.key") == postgres ]] || fail "server.key is not owned by postgres"
+  for c in "${STANDBYS[@]}"; do
+    [[ ! -e $(deploy_dir "$c") ]] || fail "apply --bootstrap touched $c"
+  done
+
+  run_pg "$PGBIN/initdb" -D "$(data_dir "$PRIMARY")" -U postgres -A trust \
+    -E UTF8 --locale=C --no-sync >/dev/null
+  pg_configure "$PRIMARY" "$(data_dir "$PRIMARY")" "${PG_PORT[$PRIMARY]}" \
+    "$(sock_dir "$PRIMARY")" on
+  pg_start "$PRIMARY" "$(data_dir "$PRIMARY")" "$ROOT/$PRIMARY/postgres.log"
+
+  pgbackrest_at "$PRIMARY" --log-level-console=info stanza-create
+  sql_at "$PRIMARY" "create table e2e_rows (label text not null, n int not null, at timestamptz not null default now())"
+  write_rows "before the bootstrap backup"
+  pgbackrest_at "$PRIMARY" --type=full --log-level-console=info backup
+  pgbackrest_at "$PRIMARY" info
+}
+
+step_standbys() {
+  local c
+  for c in "${STANDBYS[@]}"; do
+    run_pg "$PGBIN/pg_basebackup" -h "$(sock_dir "$PRIMARY")" -p "${PG_PORT[$PRIMARY]}" \
+      -U postgres -D "$(data_dir "$c")" -R -X stream -c fast --no-sync
+    pg_configure "$c" "$(data_dir "$c")" "${PG_PORT[$c]}" "$(sock_dir "$c")" on
+    pg_start "$c" "$(data_dir "$c")" "$ROOT/$c/postgres.log"
+    [[ $(sql_at "$c" "select pg_is_in_recovery()") == t ]] || fail "$c is not a standby"
+  done
+  wait_until "two streaming standbys" "$TIMEOUT" test \
+    "$(sql_at "$PRIMARY" "select count(*) from pg_stat_replication where state = 'streaming'")" = 2
+  wait_replayed
+
+  local out
+  out=$(pgbr plan "$TOPO" --now "$PAST")
+  echo "$out"
+  grep -Eq "^~ $PRIMARY: .*\(bootstrap -> full\)" <<<"$out" ||
+    fail "the plan does not show $PRIMARY's move from bootstrap to full"
+  for c in "${STANDBYS[@]}"; do
+    grep -Eq "^\+ $c: create \(full\)" <<<"$out" || fail "the plan does not create $c"
+  done
+
+  pgbr apply "$TOPO" --yes --now "$PAST"
+  for c in "${CELLS[@]}"; do
+    [[ -f $(conf "$c") ]] || fail "$c has no deployed config"
+    grep -q '^pg3-host=' "$(conf "$c")" || fail "$c's config is not in the full phase"
+  done
+  pgbr plan "$TOPO" --now "$PAST" --detailed-exitcode
+}
+
+step_tls_servers() {
+  local c
+  for c in "${CELLS[@]}"; do start_server "$c"; done
+  check_all_cells
+}
+
+# A full backup run on a standby must read that standby's data files (and
+# only pg_control from the primary), and pgBackRest's replay wait and
+# checkpoint must reach that standby's Postgres, not the other one.
+step_standby_backup() {
+  local c other s out
+  declare -A log_size=()
+  for c in "${STANDBYS[@]}"; do
+    other=$([[ $c == zone2 ]] && echo zone3 || echo zone2)
+    write_rows "before the backup from $c"
+    wait_replayed
+    for s in "${CELLS[@]}"; do log_size[$s]=$(stat -c %s "$ROOT/$s/postgres.log"); done
+
+    out=$(pgbackrest_at "$c" --backup-standby --type=full --log-level-console=detail backup 2>&1)
+    grep -Ev 'DETAIL: (backup|match) file' <<<"$out" || true
+    echo "[...] $(grep -c 'backup file' <<<"$out") 'backup file' lines, for example:"
+    grep -m3 "backup file $(data_dir "$c")/base/" <<<"$out" ||
+      fail "no base/ file was copied from $c's data dir ($(data_dir "$c"))"
+    grep "backup file .*$(data_dir "$PRIMARY")/global/pg_control" <<<"$out" ||
+      fail "pg_control was not copied from the primary"
+    if grep -E "backup file .*($(data_dir "$other")|$(data_dir "$PRIMARY"))/base/" <<<"$out"; then
+      fail "data files were copied from another cell than $c"
+    fi
+
+    local mine theirs
+    mine=$(tail -c +$((log_size[$c] + 1)) "$ROOT/$c/postgres.log" | grep 'pgBackRest \[backup\]' || true)
+    theirs=$(tail -c +$((log_size[$other] + 1)) "$ROOT/$other/postgres.log" | grep 'pgBackRest \[backup\]' || true)
+    echo "$c's Postgres log, pgBackRest's replay wait and checkpoint:"
+    grep -E 'pg_last_wal_replay_lsn|checkpoint' <<<"$mine" ||
+      fail "$c's Postgres log shows no replay wait/checkpoint by pgBackRest"
+    if grep -E 'pg_last_wal_replay_lsn|checkpoint' <<<"$theirs"; then
+      fail "$other's Postgres log shows the replay wait/checkpoint meant for $c"
+    fi
+  done
+  pgbackrest_at "$PRIMARY" info
+}
+
+step_rotation() {
+  local c out rc=0
+  for c in "${CELLS[@]}"; do OLD_FPR[$c]=$(served_fpr "$c"); done
+
+  # At the real clock every leaf issued "300 days ago" is inside its window.
+  out=$(pgbr plan "$HOOKS" --detailed-exitcode) || rc=$?
+  echo "$out"
+  ((rc == 2)) || fail "plan --detailed-exitcode exited $rc, expected 2 (changes)"
+  for c in "${CELLS[@]}"; do
+    grep -Eq "leaf $c: renew now, .*expires in [0-9]+ days" <<<"$out" ||
+      fail "the plan does not renew $c's leaf"
+  done
+
+  pgbr apply "$HOOKS" --yes
+  check_servers_present_current
+  for c in "${CELLS[@]}"; do
+    NEW_FPR[$c]=$(served_fpr "$c")
+    [[ ${NEW_FPR[$c]} != "${OLD_FPR[$c]}" ]] || fail "$c's server still presents its old leaf"
+  done
+  pgbr plan "$HOOKS" --detailed-exitcode
+
+  write_rows "before the backup after rotation"
+  wait_replayed
+  pgbackrest_at zone3 --backup-standby --type=incr --log-level-console=info backup
+}
+
+step_rollback() {
+  local newest c out rc=0
+  newest=$(newest_generation)
+  echo "newest generation: $newest"
+
+  # Its certificates are due: refused without --force.
+  out=$(pgbr rollback --yes 2>&1) || rc=$?
+  echo "$out"
+  ((rc == 1)) || fail "rollback to due certificates exited $rc without --force, expected 1"
+  grep -q "due for renewal" <<<"$out" || fail "the refusal does not say why"
+
+  pgbr rollback --yes --force
+  check_servers_present_current
+  for c in "${CELLS[@]}"; do
+    [[ $(served_fpr "$c") == "${OLD_FPR[$c]}" ]] || fail "$c's server does not present the pre-rotation leaf"
+  done
+  check_all_cells
+
+  pgbr rollback --to "$newest" --yes
+  check_servers_present_current
+  for c in "${CELLS[@]}"; do
+    [[ $(served_fpr "$c") == "${NEW_FPR[$c]}" ]] || fail "$c's server does not present the rotated leaf"
+  done
+  pgbr generations
+}
+
+step_restore() {
+  local data="$ROOT/restore/pg_data" label got
+  pgbackrest_at "$PRIMARY" --pg1-path="$data" --type=immediate --target-action=promote \
+    --log-level-console=info restore
+  rm -f "$data/standby.signal"
+  pg_configure restore "$data" "${PG_PORT[restore]}" "$(sock_dir restore)" off
+  pg_start restore "$data" "$ROOT/restore/postgres.log"
+  wait_until "the restored cluster to promote" "$TIMEOUT" \
+    test "$(sql_at restore "select pg_is_in_recovery()")" = f
+  sql_at restore "select label, count(*) from e2e_rows group by label order by min(at)"
+  for label in "${LABELS[@]}"; do
+    got=$(sql_at restore "select count(*) from e2e_rows where label = '$label'")
+    [[ $got == 100 ]] || fail "the restored cluster has $got rows labelled '$label', expected 100"
+  done
+  echo "all ${#LABELS[@]} labels restored with 100 rows each"
+}
+
+# ---------------------------------------------------------------- running
+
+# Prints the last lines of every log that helps to debug a failure.
+dump_logs() {
+  local f
+  echo "---- output of step $STEP (last 80 lines of $STEP_LOG)"
+  tail -n 80 "$STEP_LOG" 2>/dev/null || true
+  for f in "$ROOT"/*/pgbackrest/log/*.log "$ROOT"/*/postgres.log "$ROOT"/*/run/server.out; do
+    [[ -s $f ]] || continue
+    echo "---- $f (last 30 lines)"
+    tail -n 30 "$f"
+  done
+}
+
+cleanup() {
+  local c pids=()
+  # TLS servers first, then every Postgres at once (SIGINT: fast shutdown).
+  # A process whose pid was not recorded yet (the run was interrupted while
+  # starting it) is found through its pid file.
+  for c in "${CELLS[@]}"; do
+    if [[ -z ${SERVER_PID[$c]:-} && -s $ROOT/$c/run/pgbackrest-server.pid ]]; then
+      SERVER_PID[$c]=$(cat "$ROOT/$c/run/pgbackrest-server.pid")
+    fi
+    if [[ -n ${SERVER_PID[$c]:-} ]]; then pids+=("${SERVER_PID[$c]}"); fi
+    if [[ -n ${RUNUSER_PID[$c]:-} ]]; then pids+=("${RUNUSER_PID[$c]}"); fi
+  done
+  stop_all TERM "${pids[@]}"
+  pids=()
+  for c in "${CELLS[@]}" restore; do
+    if [[ -z ${PG_PID[$c]:-} && -s $ROOT/$c/pg_data/postmaster.pid ]]; then
+      PG_PID[$c]=$(head -n1 "$ROOT/$c/pg_data/postmaster.pid")
+    fi
+    if [[ -n ${PG_PID[$c]:-} ]]; then pids+=("${PG_PID[$c]}"); fi
+  done
+  stop_all INT "${pids[@]}"
+}
+
+# Names the failed command and where it ran (the step's log shows it).
+on_err() {
+  local rc=$? i
+  echo "error: \`$BASH_COMMAND\` exited $rc" >&2
+  for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
+    echo "  in ${FUNCNAME[$i]}, line ${BASH_LINENO[$((i - 1))]}" >&2
+  done
+}
+
+on_exit() {
+  local rc=$?
+  exec 1>&3 2>&4
+  if [[ -n $STEP ]]; then
+    echo "FAIL $STEP"
+    dump_logs
+    ((rc != 0)) || rc=1
+  fi
+  cleanup
+  if [[ -n $ROOT ]]; then
+    if ((rc == 0)) && [[ -z ${E2E_KEEP:-} ]]; then
+      rm -rf "$ROOT"
+    else
+      echo "kept $ROOT"
+    fi
+  fi
+  exit "$rc"
+}
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# step NAME: runs step_NAME with its output in <root>/steps/NAME.log.
+step() {
+  local name=$1 t0 dt
+  STEP=$name
+  STEP_LOG="$ROOT/steps/$name.log"
+  t0=$(now_us)
+  if [[ -n ${E2E_VERBOSE:-} ]]; then
+    "step_${name//-/_}" > >(tee "$STEP_LOG" >&3) 2>&1
+  else
+    "step_${name//-/_}" >"$STEP_LOG" 2>&1
+  fi
+  if [[ ${E2E_FAIL_AT:-} == "$name" ]]; then fail "injected failure (E2E_FAIL_AT=$name)" 2>>"$STEP_LOG"; fi
+  dt=$((($(now_us) - t0) / 100000))
+  STEP=""
+  echo "PASS $name ($((dt / 10)).$((dt % 10))s)"
+}
+
+main() {
+  [[ $(id -u) == 0 ]] || fail "run as root (the servers run as postgres through runuser)"
+  id postgres >/dev/null 2>&1 || fail "there is no postgres user"
+  [[ -x $PGBIN/postgres ]] || fail "no PostgreSQL binaries in $PGBIN"
+  [[ -x $PGBACKREST ]] || fail "no pgBackRest at $PGBACKREST"
+  [[ -x $PGBR ]] || fail "no pgbr binary at $PGBR (run \`cargo build --bin pgbr\`)"
+
+  trap on_exit EXIT
+  trap 'exit 130' INT TERM
+  trap on_err ERR
+
+  ROOT=$(mktemp -d /tmp/pgbr-e2e.XXXXXX)
+  chmod 755 "$ROOT"
+  mkdir "$ROOT/steps"
+  cd "$ROOT"
+  TOPO="$ROOT/topology.toml"
+  HOOKS="$ROOT/hooks.toml"
+  PAST=$(date -u -d '300 days ago' +%Y-%m-%dT%H:%M:%SZ)
+  echo "e2e: root $ROOT, $("$PGBACKREST" version), $("$PGBIN/postgres" --version)"
+
+  local t0 dt
+  t0=$(now_us)
+  step topology
+  step bootstrap
+  step standbys
+  step tls-servers
+  step standby-backup
+  step rotation
+  step rollback
+  step restore
+  dt=$((($(now_us) - t0) / 100000))
+  echo "PASS e2e ($((dt / 10)).$((dt % 10))s)"
+}
+
+main "$@"
