@@ -74,7 +74,17 @@ pub fn plan_rollback(
         }
         let entry = match (&now_live, changes) {
             (Some((_, e)), false) => e.clone(),
-            _ => CellEntry {
+            // N's files, but reloaded and checked the way the cell is now:
+            // N may predate its `activate`/`health` (hooks alone make no
+            // generation), and without them the running server would keep
+            // the certificates being rolled back, unchecked.
+            (Some((_, e)), true) => CellEntry {
+                dir_generation: number,
+                activate: e.activate.clone(),
+                health: e.health.clone(),
+                ..want.clone()
+            },
+            (None, _) => CellEntry {
                 dir_generation: number,
                 ..want.clone()
             },
