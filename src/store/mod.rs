@@ -4,160 +4,20 @@
 //! manifests, the PKI record, the per-cell activation journal and consumed
 //! plan ids. Every value carries a format version. One process at a time:
 //! `open` takes an exclusive lock and fails fast with [`Error::Locked`].
-//! (STUB signatures: the store helper implements them.)
+//! (The `Store` below is still a stub.)
+
+mod error;
+mod format;
+mod object;
+mod records;
+
+pub use error::Error;
+pub use object::ObjectId;
+pub use records::{CellJournal, Commit, GcReport, PkiRecord, StoreStats, StoredPair};
 
 use crate::generations::Manifest;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// blake3 of an object's content.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct ObjectId(pub [u8; 32]);
-
-impl ObjectId {
-    /// The id of `bytes`.
-    pub fn of(bytes: &[u8]) -> ObjectId {
-        ObjectId(*blake3::hash(bytes).as_bytes())
-    }
-    /// 64 lowercase hex digits.
-    pub fn to_hex(&self) -> String {
-        blake3::Hash::from_bytes(self.0).to_hex().to_string()
-    }
-    /// The first 12 hex digits, for display.
-    pub fn short(&self) -> String {
-        self.to_hex()[..12].to_owned()
-    }
-}
-
-impl fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ObjectId({})", self.short())
-    }
-}
-
-/// A certificate and its key, as object ids.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredPair {
-    /// The certificate PEM's object.
-    pub cert: ObjectId,
-    /// The private key PEM's object.
-    pub key: ObjectId,
-}
-
-/// The PKI record: current CA, the CA being retired, and the leaves.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PkiRecord {
-    /// The current CA.
-    pub ca: Option<StoredPair>,
-    /// The previous CA while a CA rotation is under way.
-    pub previous_ca: Option<StoredPair>,
-    /// CA rotation step reached (0: none under way).
-    pub ca_rotation_step: u8,
-    /// Leaves by cell name (`*` for the shared leaf).
-    pub leaves: BTreeMap<String, StoredPair>,
-}
-
-/// What the store believes a cell has live.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CellJournal {
-    /// The generation whose files are live on the cell.
-    pub live: Option<u64>,
-    /// A generation being activated right now (set before the flip,
-    /// cleared after the health check).
-    pub in_flight: Option<u64>,
-}
-
-/// Writes that belong together, committed in one transaction.
-#[derive(Debug, Clone, Default)]
-pub struct Commit {
-    /// A new generation; its number must be the latest + 1.
-    pub manifest: Option<Manifest>,
-    /// The new PKI record.
-    pub pki: Option<PkiRecord>,
-    /// A saved plan's id, marked as consumed.
-    pub consumed_plan: Option<String>,
-}
-
-/// What `gc` removed (or would remove).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Generation manifests removed.
-    pub generations: Vec<u64>,
-    /// Objects removed.
-    pub objects: usize,
-    /// Their stored bytes.
-    pub bytes: u64,
-}
-
-/// Store failures.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Another process holds the store.
-    #[error("open state `{}`: state is locked by {holder}", dir.display())]
-    Locked {
-        /// The store directory.
-        dir: PathBuf,
-        /// Who holds it (pid and command), as known.
-        holder: String,
-    },
-    /// IO on the store directory.
-    #[error("{action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: String,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// sled failed.
-    #[error("access state database `{}`", dir.display())]
-    Db {
-        /// The store directory.
-        dir: PathBuf,
-        /// The cause.
-        #[source]
-        source: sled::Error,
-    },
-    /// A value failed verification or decoding.
-    #[error("read {what} from state `{}`: {reason}", dir.display())]
-    Corrupt {
-        /// The store directory.
-        dir: PathBuf,
-        /// What was read.
-        what: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A value was written by a newer pgbr.
-    #[error("read {what}: format version {found} is newer than this pgbr supports ({supported})")]
-    FormatVersion {
-        /// What was read.
-        what: String,
-        /// Its version.
-        found: u16,
-        /// Ours.
-        supported: u16,
-    },
-    /// A commit's generation number is not latest + 1.
-    #[error("commit generation {number}: the latest generation is {latest}")]
-    GenerationNumber {
-        /// Proposed.
-        number: u64,
-        /// Latest in the store.
-        latest: u64,
-    },
-}
 
 /// An open, locked store.
 pub struct Store {
