@@ -8,6 +8,7 @@
 
 mod error;
 mod format;
+mod lock;
 mod object;
 mod records;
 
