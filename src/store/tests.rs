@@ -32,6 +32,7 @@ pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
         cert: None,
         renew_before_days: 122,
         owner: None,
+        dirs: vec![],
         config_link: None,
         activate: None,
         health: "tls".into(),
