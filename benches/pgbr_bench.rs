@@ -28,6 +28,14 @@ const BENCHMARKS: &[Benchmark] = &[
         name: "render/256-cells/bootstrap",
         run: render_256_bootstrap,
     },
+    Benchmark {
+        name: "cli/check/256-cells",
+        run: cli_check_256,
+    },
+    Benchmark {
+        name: "cli/render/256-cells",
+        run: cli_render_256,
+    },
 ];
 
 fn main() {
@@ -149,4 +157,61 @@ fn render_256_full() {
 
 fn render_256_bootstrap() {
     bench_render("render/256-cells/bootstrap", Phase::Bootstrap, 200);
+}
+
+/// The 256-cell topology as a module file, cells written out one by one
+/// (the worst case for the loader: no `[defaults]` shortcut).
+fn topology_256_toml(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut t = String::from(
+        "stanza = \"multigres\"\n[repo]\npath = \"/backup/repo\"\nretention_full = 7\n\
+         [tls]\nserver_port_base = 8432\nserver_address = \"0.0.0.0\"\n\
+         [options]\ncompress-type = \"zst\"\nstart-fast = true\n",
+    );
+    for i in 0..256 {
+        t.push_str(&format!(
+            "[cells.cell{i:03}]\nhost = \"cell{i:03}.db.example.internal\"\n\
+             pg_path = \"/srv/cell{i:03}/pg_data\"\npg_socket_path = \"/srv/cell{i:03}/pg_sockets\"\n\
+             pg_port = 5432\ndeploy_dir = \"/srv/cell{i:03}/pgbackrest\"\nhealth = \"tls\"\n"
+        ));
+    }
+    let path = dir.join("topology-256.toml");
+    std::fs::write(&path, t).expect("write topology");
+    path
+}
+
+/// Times one `pgbr` invocation (process start included), as a user runs it.
+fn bench_cli(name: &str, args: &[&str], iterations: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topo = topology_256_toml(dir.path());
+    let mut full: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    full.insert(1, topo.display().to_string());
+    let out_dir = dir.path().join("out");
+    for a in full.iter_mut() {
+        if a == "OUT" {
+            *a = out_dir.display().to_string();
+        }
+    }
+    let run = || {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_pgbr"))
+            .args(&full)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run pgbr");
+        assert!(status.success(), "pgbr {full:?} failed");
+    };
+    measure(
+        name,
+        2,
+        iterations,
+        run,
+        "whole process, 256-cell module file",
+    );
+}
+
+fn cli_check_256() {
+    bench_cli("cli/check/256-cells", &["check"], 20);
+}
+
+fn cli_render_256() {
+    bench_cli("cli/render/256-cells", &["render", "--out", "OUT"], 10);
 }

@@ -100,7 +100,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
         return Ok(exit_codes::SUCCESS);
     }
     println!(
-        "{:<16} {:>4}  {:<9}  {:<9}  {:<28}  {:>9}  DRIFT",
+        "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  DRIFT",
         "CELL", "GEN", "PHASE", "PENDING", "SERIAL", "DAYS LEFT"
     );
     for r in &rows {
@@ -119,7 +119,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
             })
             .unwrap_or_default();
         println!(
-            "{:<16} {:>4}  {:<9}  {:<9}  {:<28}  {:>9}  {}",
+            "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  {}",
             s("cell"),
             r["live_generation"]
                 .as_u64()
@@ -127,7 +127,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
                 .unwrap_or_else(|| "-".into()),
             s("phase"),
             s("pending"),
-            s("serial").chars().take(28).collect::<String>(),
+            s("serial"),
             r["days_left"]
                 .as_i64()
                 .map(|d| d.to_string())

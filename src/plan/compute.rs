@@ -315,12 +315,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
                 ),
                 &format!("{}/pgbackrest.conf (planned)", cell.name),
             )),
-            (None, _) => Some(unified_diff(
-                "",
-                &config,
-                "/dev/null",
-                &format!("{}/pgbackrest.conf (planned)", cell.name),
-            )),
+            // A new file is not shown as a diff: `pgbr render` prints it.
             _ => None,
         };
         match action {

@@ -102,6 +102,15 @@ pub fn render(plan: &Plan) -> String {
                     .unwrap_or_default(),
                 _ => String::new(),
             };
+            let note = match (f.path.as_str(), cell.action) {
+                ("pgbackrest.conf", CellAction::Create) => {
+                    format!(
+                        " (new; `pgbr render TOPOLOGY --cell {}` prints it)",
+                        cell.cell
+                    )
+                }
+                _ => note,
+            };
             let _ = writeln!(out, "    {sign} {} {}{note}", f.path, f.mode);
         }
         if let Some(diff) = &cell.config_diff {
