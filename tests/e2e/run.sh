@@ -92,6 +92,9 @@ sql_at() {
     -h "$(sock_dir "$cell")" -p "$port" -U postgres -d postgres -c "$sql"
 }
 
+# sql_is CELL SQL VALUE: the query's result is VALUE.
+sql_is() { [[ $(sql_at "$1" "$2") == "$3" ]]; }
+
 # wait_until WHAT SECONDS CMD...: retries CMD until it succeeds, bounded.
 wait_until() {
   local what=$1 secs=$2
@@ -221,7 +224,7 @@ wait_replayed() {
   lsn=$(sql_at "$PRIMARY" "select pg_current_wal_lsn()")
   for c in "${STANDBYS[@]}"; do
     wait_until "$c to replay $lsn" "$TIMEOUT" \
-      test "$(sql_at "$c" "select pg_last_wal_replay_lsn() >= '$lsn'")" = t
+      sql_is "$c" "select pg_last_wal_replay_lsn() >= '$lsn'" t
   done
 }
 
@@ -330,8 +333,8 @@ step_standbys() {
     pg_start "$c" "$(data_dir "$c")" "$ROOT/$c/postgres.log"
     [[ $(sql_at "$c" "select pg_is_in_recovery()") == t ]] || fail "$c is not a standby"
   done
-  wait_until "two streaming standbys" "$TIMEOUT" test \
-    "$(sql_at "$PRIMARY" "select count(*) from pg_stat_replication where state = 'streaming'")" = 2
+  wait_until "two streaming standbys" "$TIMEOUT" \
+    sql_is "$PRIMARY" "select count(*) from pg_stat_replication where state = 'streaming'" 2
   wait_replayed
 
   local out
@@ -453,7 +456,7 @@ step_restore() {
   pg_configure restore "$data" "${PG_PORT[restore]}" "$(sock_dir restore)" off
   pg_start restore "$data" "$ROOT/restore/postgres.log"
   wait_until "the restored cluster to promote" "$TIMEOUT" \
-    test "$(sql_at restore "select pg_is_in_recovery()")" = f
+    sql_is restore "select pg_is_in_recovery()" f
   sql_at restore "select label, count(*) from e2e_rows group by label order by min(at)"
   for label in "${LABELS[@]}"; do
     got=$(sql_at restore "select count(*) from e2e_rows where label = '$label'")
