@@ -25,6 +25,7 @@
 #   E2E_KEEP=1    keep the temporary root after a successful run
 #   E2E_VERBOSE=1 also print every step's output (it always goes to <root>/steps/)
 #   E2E_TIMEOUT   seconds for each bounded wait (default 60)
+#   E2E_CMD_TIMEOUT  seconds any one command may run (default 300)
 
 set -Eeuo pipefail
 
@@ -34,10 +35,12 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGBACKREST=${PGBACKREST:-/usr/bin/pgbackrest}
 PGBR=${PGBR:-${CARGO_TARGET_DIR:-$REPO/target}/debug/pgbr}
 TIMEOUT=${E2E_TIMEOUT:-60}
+CMD_TIMEOUT=${E2E_CMD_TIMEOUT:-300}
 STANZA=e2e
 CELLS=(zone1 zone2 zone3)
 PRIMARY=zone1
 STANDBYS=(zone2 zone3)
+STEPS=(topology bootstrap standbys tls-servers standby-backup rotation rollback restore)
 
 # fd 3/4: the real stdout/stderr, while a step's output goes to its log.
 exec 3>&1 4>&2
@@ -56,7 +59,8 @@ fail() {
   exit 1
 }
 
-as_pg() { runuser -u postgres -- "$@"; }
+# A command as postgres, killed if it runs longer than CMD_TIMEOUT.
+as_pg() { runuser -u postgres -- timeout "$CMD_TIMEOUT" "$@"; }
 
 # Prints a command as an operator would type it, then runs it as postgres.
 run_pg() {
@@ -68,7 +72,7 @@ run_pg() {
 
 pgbr() {
   printf '$ pgbr --state %s %s\n' "$ROOT/state" "$*" >&2
-  "$PGBR" --state "$ROOT/state" "$@"
+  timeout "$CMD_TIMEOUT" "$PGBR" --state "$ROOT/state" "$@"
 }
 
 data_dir() { echo "$ROOT/$1/pg_data"; }
@@ -261,7 +265,7 @@ check_servers_present_current() {
 
 # The newest generation number in the store.
 newest_generation() {
-  "$PGBR" --state "$ROOT/state" generations --json |
+  timeout "$CMD_TIMEOUT" "$PGBR" --state "$ROOT/state" generations --json |
     grep -o '"number": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n1
 }
 
@@ -555,6 +559,9 @@ main() {
   [[ -x $PGBIN/postgres ]] || fail "no PostgreSQL binaries in $PGBIN"
   [[ -x $PGBACKREST ]] || fail "no pgBackRest at $PGBACKREST"
   [[ -x $PGBR ]] || fail "no pgbr binary at $PGBR (run \`cargo build --bin pgbr\`)"
+  if [[ -n ${E2E_FAIL_AT:-} && " ${STEPS[*]} " != *" $E2E_FAIL_AT "* ]]; then
+    fail "E2E_FAIL_AT=$E2E_FAIL_AT is not a step: ${STEPS[*]}"
+  fi
 
   trap on_exit EXIT
   trap 'exit 130' INT TERM
@@ -569,16 +576,9 @@ main() {
   PAST=$(date -u -d '300 days ago' +%Y-%m-%dT%H:%M:%SZ)
   echo "e2e: root $ROOT, $("$PGBACKREST" version), $("$PGBIN/postgres" --version)"
 
-  local t0 dt
+  local t0 dt s
   t0=$(now_us)
-  step topology
-  step bootstrap
-  step standbys
-  step tls-servers
-  step standby-backup
-  step rotation
-  step rollback
-  step restore
+  for s in "${STEPS[@]}"; do step "$s"; done
   dt=$((($(now_us) - t0) / 100000))
   echo "PASS e2e ($((dt / 10)).$((dt % 10))s)"
 }
