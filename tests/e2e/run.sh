@@ -292,7 +292,7 @@ step_topology() {
     -e "s|@PG_PORT_zone2@|${PG_PORT[zone2]}|g" \
     -e "s|@PG_PORT_zone3@|${PG_PORT[zone3]}|g" \
     "$HERE/topology.toml.in" >"$TOPO"
-  sed -e "s|@ROOT@|$ROOT|g" "$HERE/hooks.toml.in" >"$HOOKS"
+  sed -e "s|@ROOT@|$ROOT|g" -e "s|@HERE@|$HERE|g" "$HERE/hooks.toml.in" >"$HOOKS"
   if grep -n '@[A-Za-z_0-9]*@' "$TOPO" "$HOOKS"; then fail "unfilled placeholder"; fi
 
   pgbr check "$TOPO"
