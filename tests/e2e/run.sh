@@ -13,7 +13,8 @@
 #   tls-servers    a pgBackRest TLS server per cell; `check` from every cell
 #   standby-backup a backup from each standby, proven to read that standby
 #   rotation       leaves due: plan names the renewal; apply rotates cell by
-#                  cell, SIGHUP via `activate`, health = "tls"; same server pids
+#                  cell, `activate` reloads each server (reload-server.sh),
+#                  health = "tls"; the same server pids present the new leaves
 #   rollback       rollback --force to the pre-rotation generation, and back
 #   restore        restore the latest backup into a fresh data dir; rows are there
 #
@@ -113,7 +114,9 @@ wait_until() {
 port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
 
 declare -A TAKEN=()
-# A free TCP port not handed out yet; with N, the first of N consecutive ones.
+PORT=""
+# Sets PORT to a free TCP port not handed out yet; with N, to the first of N
+# consecutive ones. (Not in $(...): TAKEN must outlive the call.)
 free_port() {
   local n=${1:-1} tries=0 p i ok
   while ((tries++ < 500)); do
@@ -127,7 +130,7 @@ free_port() {
     done
     if [[ -n $ok ]]; then
       for ((i = 0; i < n; i++)); do TAKEN[$((p + i))]=1; done
-      echo "$p"
+      PORT=$p
       return
     fi
   done
@@ -273,10 +276,13 @@ newest_generation() {
 
 step_topology() {
   local c
-  for c in "${CELLS[@]}"; do PG_PORT[$c]=$(free_port); done
-  PG_PORT[restore]=$(free_port)
+  for c in "${CELLS[@]}" restore; do
+    free_port
+    PG_PORT[$c]=$PORT
+  done
   local base i=0
-  base=$(free_port 3)
+  free_port 3
+  base=$PORT
   for c in "${CELLS[@]}"; do TLS_PORT[$c]=$((base + i++)); done
   echo "ports: postgres ${PG_PORT[zone1]} ${PG_PORT[zone2]} ${PG_PORT[zone3]} (restore ${PG_PORT[restore]}), TLS $base-$((base + 2))"
 
