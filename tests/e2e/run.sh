@@ -393,13 +393,16 @@ step_standby_backup() {
       fail "data files were copied from another cell than $c"
     fi
 
-    local mine theirs
+    # pgBackRest's statements, by application_name (the log line prefix):
+    # the replay wait (`select replayLsn::text, ...`) and the checkpoint.
+    local mine theirs wait='statement: select replayLsn' ckpt='statement: checkpoint'
     mine=$(tail -c +$((log_size[$c] + 1)) "$ROOT/$c/postgres.log" | grep 'pgBackRest \[backup\]' || true)
     theirs=$(tail -c +$((log_size[$other] + 1)) "$ROOT/$other/postgres.log" | grep 'pgBackRest \[backup\]' || true)
-    echo "$c's Postgres log, pgBackRest's replay wait and checkpoint:"
-    grep -E 'pg_last_wal_replay_lsn|checkpoint' <<<"$mine" ||
-      fail "$c's Postgres log shows no replay wait/checkpoint by pgBackRest"
-    if grep -E 'pg_last_wal_replay_lsn|checkpoint' <<<"$theirs"; then
+    echo "$c's Postgres log:"
+    grep -E "$wait|$ckpt" <<<"$mine" || true
+    grep -q "$wait" <<<"$mine" || fail "$c's Postgres log shows no replay wait by pgBackRest"
+    grep -q "$ckpt" <<<"$mine" || fail "$c's Postgres log shows no checkpoint by pgBackRest"
+    if grep -E "$wait|$ckpt" <<<"$theirs"; then
       fail "$other's Postgres log shows the replay wait/checkpoint meant for $c"
     fi
   done
