@@ -526,6 +526,10 @@ on_err() {
 
 on_exit() {
   local rc=$?
+  # Clean up whatever happens now: no errexit, no signal cuts it short
+  # (a closed stdout, e.g. `| head`, must not leave servers running).
+  set +e
+  trap '' PIPE INT TERM HUP
   exec 1>&3 2>&4
   if [[ -n $STEP ]]; then
     echo "FAIL $STEP"
@@ -573,7 +577,10 @@ main() {
   fi
 
   trap on_exit EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
+  trap 'exit 141' PIPE
   trap on_err ERR
 
   ROOT=$(mktemp -d /tmp/pgbr-e2e.XXXXXX)
