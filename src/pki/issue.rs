@@ -13,7 +13,9 @@ use rcgen::{
 use std::net::IpAddr;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-/// Subject CN of the CA.
+/// Subject CN prefix of the CA; a random suffix follows, so that the two
+/// CAs of a rotation bundle have distinct names and OpenSSL's chain
+/// building never has to guess between them.
 pub const CA_COMMON_NAME: &str = "pgbr CA";
 
 /// How far notBefore is back-dated, for clock skew between cells.
@@ -64,7 +66,12 @@ pub fn issue_leaf_with_key(
 }
 
 fn sign_ca(policy: &Tls, now: OffsetDateTime, key: KeyPair) -> Result<CertAndKey, Error> {
-    let mut params = base_params(CA_COMMON_NAME, now, policy.ca_validity_days, "the CA")?;
+    let suffix: [u8; 4] = rand::random();
+    let cn = format!(
+        "{CA_COMMON_NAME} {}",
+        super::hex_colons(&suffix).replace(':', "")
+    );
+    let mut params = base_params(&cn, now, policy.ca_validity_days, "the CA")?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let cert = params.self_signed(&key).map_err(|source| Error::Generate {
@@ -235,7 +242,12 @@ mod tests {
         let ca = issue_ca(&policy(), day0()).unwrap();
         let info = inspect(&ca.cert_pem).unwrap();
         let now = whole_seconds(day0());
-        assert_eq!(info.subject_cn, CA_COMMON_NAME);
+        assert!(
+            info.subject_cn.starts_with("pgbr CA "),
+            "{}",
+            info.subject_cn
+        );
+        assert_eq!(info.subject_cn.len(), "pgbr CA ".len() + 8);
         assert!(info.is_ca);
         assert_eq!(info.not_before, now - Duration::hours(1));
         assert_eq!(info.not_after, now + Duration::days(3650));
@@ -247,7 +259,7 @@ mod tests {
             Some(KeyAlgorithm::EcdsaP256)
         );
         with_x509(&ca.cert_pem, |c| {
-            assert_eq!(c.subject().to_string(), "CN=pgbr CA");
+            assert_eq!(c.subject().to_string(), format!("CN={}", info.subject_cn));
             let bc = c.basic_constraints().unwrap().unwrap();
             assert!(bc.critical && bc.value.ca);
             let ku = c.key_usage().unwrap().unwrap().value;
@@ -274,7 +286,10 @@ mod tests {
         assert!(key_matches(&leaf.cert_pem, &leaf.key_pem));
         assert!(!key_matches(&leaf.cert_pem, &ca.key_pem));
         with_x509(&leaf.cert_pem, |c| {
-            assert_eq!(c.issuer().to_string(), "CN=pgbr CA");
+            assert_eq!(
+                c.issuer().to_string(),
+                format!("CN={}", inspect(&ca.cert_pem).unwrap().subject_cn)
+            );
             let eku = c.extended_key_usage().unwrap().unwrap().value;
             assert!(eku.server_auth && eku.client_auth && !eku.any);
             let bc = c.basic_constraints().unwrap().unwrap().value;
