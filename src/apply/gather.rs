@@ -124,6 +124,8 @@ pub fn gather<'t>(
         request,
         ca_bundle,
         ca,
+        previous_ca: previous,
+        ca_rotation_step: record.ca_rotation_step,
         leaves,
         cells,
         store_digest: store.state_digest()?,

@@ -89,6 +89,7 @@ pub fn plan(state: &Path, args: &crate::cli::PlanArgs) -> Result<u8> {
         bootstrap: bootstrap.clone(),
         cells: cells.clone(),
         force_rotate: vec![],
+        ca_step: None,
     };
     let topo = topology::load(topology)?;
     let (_, plan) = make_plan(&store, &topo, topology, request, &clock)?;

@@ -4,5 +4,7 @@
 mod harness;
 
 mod render;
+mod rotation;
+mod tls_server;
 mod topology_errors;
 mod workflow;
