@@ -320,3 +320,46 @@ fn ca_rotation_in_three_steps_keeps_every_pair_talking() {
         ]
     );
 }
+
+#[test]
+fn status_probe_reports_each_server() {
+    let p = Pgbr::new();
+    let (base, mut listeners) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap().to_owned();
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    // zone3's server is down: its port is closed.
+    drop(listeners.pop());
+    let _servers: Vec<CellServer> = CELLS[..2]
+        .iter()
+        .zip(listeners)
+        .map(|(c, l)| CellServer::start(deploy_dir(&p, c), l))
+        .collect();
+    let out = p.run(&["status", &t, "--probe", "--json"]).expect_code(0);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let z1 = &rows[0]["probe"];
+    assert_eq!(z1["ok"], true, "{z1}");
+    assert_eq!(
+        z1["presented_serial"].as_str().unwrap(),
+        serial(&p, "zone1")
+    );
+    assert_eq!(z1["server_version"], "2.45");
+    // Issued moments ago with 365 days: 365, or 364 once a second passed.
+    assert!(
+        (364..=365).contains(&z1["days_left"].as_i64().unwrap()),
+        "{z1}"
+    );
+    let z3 = &rows[2]["probe"];
+    assert_eq!(z3["ok"], false, "{z3}");
+    assert!(
+        z3["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{}", base + 2)),
+        "{z3}"
+    );
+    let text = p.run(&["status", &t, "--probe"]).expect_code(0).stdout;
+    assert!(text.contains("probe: ok, presents serial"), "{text}");
+    assert!(text.contains("pgBackRest 2.45"), "{text}");
+    assert!(text.contains("probe: FAILED"), "{text}");
+}
