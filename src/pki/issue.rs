@@ -28,7 +28,7 @@ pub fn issue_ca(policy: &Tls, now: OffsetDateTime) -> Result<CertAndKey, Error> 
 }
 
 /// Issues a CA like [`issue_ca`] around an existing PKCS#8 key, e.g. an
-/// RSA key generated outside pgbr (ring cannot generate RSA keys).
+/// RSA key generated outside pgbr.
 pub fn issue_ca_with_key(
     policy: &Tls,
     now: OffsetDateTime,
@@ -184,16 +184,28 @@ fn san_list(sans: &[String]) -> Result<Vec<SanType>, Error> {
 }
 
 fn generate_key(alg: KeyAlgorithm, what: &str) -> Result<KeyPair, Error> {
-    let sign = match alg {
-        KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-        // ring (pgbr's crypto backend) cannot generate RSA keys: rcgen
-        // returns `KeyGenerationUnavailable`, which `Error::hint` explains.
-        KeyAlgorithm::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
-    };
-    KeyPair::generate_for(sign).map_err(|source| Error::Generate {
-        what: format!("a `{}` key for {what}", alg.as_str()),
-        source,
-    })
+    match alg {
+        KeyAlgorithm::EcdsaP256 => {
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+                Error::Generate {
+                    what: format!("a `{}` key for {what}", alg.as_str()),
+                    source,
+                }
+            })
+        }
+        // ring (rcgen's backend) signs with RSA keys but cannot generate
+        // them: the RustCrypto `rsa` crate does, from the system RNG.
+        KeyAlgorithm::Rsa2048 => {
+            use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+            let failed = || Error::Generate {
+                what: format!("a `{}` key for {what}", alg.as_str()),
+                source: rcgen::Error::KeyGenerationUnavailable,
+            };
+            let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|_| failed())?;
+            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|_| failed())?;
+            load_key(&SecretPem(pem.to_string()), what, Some(alg))
+        }
+    }
 }
 
 /// Loads a PKCS#8 PEM key; with `expect`, refuses a key of another algorithm.
@@ -317,12 +329,22 @@ mod tests {
     }
 
     #[test]
-    fn rsa_generation_is_unavailable_with_a_hint() {
+    fn rsa_2048_ca_and_leaf_are_generated() {
         let mut p = policy();
         p.key_algorithm = KeyAlgorithm::Rsa2048;
-        let err = issue_ca(&p, day0()).unwrap_err();
-        assert_eq!(err.to_string(), "generate a `rsa-2048` key for the CA");
-        assert!(err.hint().unwrap().contains("ecdsa-p256"));
+        let ca = issue_ca(&p, day0()).unwrap();
+        let leaf = issue_leaf(&ca, &p, &leaf_sans(), day0()).unwrap();
+        assert!(ca.key_pem.0.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert_eq!(
+            key_algorithm(&ca.cert_pem).unwrap(),
+            Some(KeyAlgorithm::Rsa2048)
+        );
+        assert_eq!(
+            key_algorithm(&leaf.cert_pem).unwrap(),
+            Some(KeyAlgorithm::Rsa2048)
+        );
+        assert!(signed_by(&leaf.cert_pem, &ca.cert_pem));
+        assert!(key_matches(&leaf.cert_pem, &leaf.key_pem));
     }
 
     #[test]

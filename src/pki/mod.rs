@@ -169,8 +169,8 @@ impl Error {
                 source: rcgen::Error::KeyGenerationUnavailable,
                 ..
             } => Some(
-                "pgbr's crypto backend (ring) cannot generate RSA keys; use \
-                 `key_algorithm = \"ecdsa-p256\"`, or issue around an RSA key made elsewhere",
+                "the system's random number generator failed; check that the \
+                 machine has an entropy source (getrandom(2))",
             ),
             _ => None,
         }
@@ -206,7 +206,7 @@ pub(crate) mod testutil {
         datetime!(2025-03-01 12:00:00.250 UTC)
     }
 
-    /// Test-only RSA-2048 keys (ring cannot generate RSA keys).
+    /// Test-only RSA-2048 keys, fixed so that tests stay fast.
     pub fn rsa_key(which: &str) -> SecretPem {
         SecretPem(match which {
             "ca" => include_str!("testdata/rsa2048-ca.key").into(),

@@ -363,3 +363,26 @@ fn status_probe_reports_each_server() {
     assert!(text.contains("pgBackRest 2.45"), "{text}");
     assert!(text.contains("probe: FAILED"), "{text}");
 }
+
+#[test]
+fn rsa_2048_fleet_handshakes() {
+    let p = Pgbr::new();
+    let (base, listeners) = free_ports(3);
+    let t = topology(&p, base, "");
+    let text = fs::read_to_string(&t).unwrap().replace(
+        "server_address = \"127.0.0.1\"",
+        "server_address = \"127.0.0.1\"\nkey_algorithm = \"rsa-2048\"",
+    );
+    fs::write(&t, text).unwrap();
+    p.run(&["apply", t.to_str().unwrap(), "--yes"])
+        .expect_code(0);
+    for cell in CELLS {
+        let leaf = tls_file(&p, cell, "server.crt");
+        assert_eq!(
+            pki::key_algorithm(&leaf).unwrap(),
+            Some(pgbr::topology::KeyAlgorithm::Rsa2048)
+        );
+    }
+    let _servers = start_servers(&p, listeners);
+    every_pair_handshakes(&p, base, "rsa-2048");
+}
