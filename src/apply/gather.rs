@@ -101,8 +101,13 @@ pub fn gather<'t>(
         if targeted.iter().any(|t| t == cell.name.as_str()) {
             if let Some((_, entry)) = &now_state.live {
                 if let Some(f) = entry.files.iter().find(|f| f.path == "pgbackrest.conf") {
+                    // Takes the buffer as it is when it is UTF-8 (always, for
+                    // a rendered config) instead of copying it.
+                    let bytes = store.get_object(&f.object)?;
                     now_state.live_config =
-                        Some(String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned());
+                        Some(String::from_utf8(bytes).unwrap_or_else(|e| {
+                            String::from_utf8_lossy(e.as_bytes()).into_owned()
+                        }));
                 }
             }
         }
