@@ -32,7 +32,7 @@ pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
 
 /// Gathers the inputs for `topo` and computes the plan.
 pub(crate) fn make_plan<'t>(
-    store: &Store,
+    store: &'t Store,
     topo: &'t Topology,
     path: &Path,
     request: Request,

@@ -34,14 +34,19 @@ pub struct StoredCert {
 pub struct CellNow {
     /// Generation `current` points at, with that generation's entry for the cell.
     pub live: Option<(u64, CellEntry)>,
-    /// The live `pgbackrest.conf` text (for the diff).
-    pub live_config: Option<String>,
     /// The deploy dir as observed.
     pub observed: Observed,
 }
 
+/// Object contents by id: where old configs are read from for diffs.
+/// A content-addressed lookup, so `compute` stays a pure function of its
+/// inputs; it is only consulted for configs that differ.
+pub trait Objects {
+    /// The content of `id`, if present.
+    fn object(&self, id: &ObjectId) -> Option<Vec<u8>>;
+}
+
 /// Everything a plan is computed from.
-#[derive(Debug, Clone)]
 pub struct Inputs<'a> {
     /// The validated topology.
     pub topology: &'a Topology,
@@ -67,6 +72,8 @@ pub struct Inputs<'a> {
     pub store_digest: String,
     /// Cells that were live in the latest generation but left the topology.
     pub removed: Vec<String>,
+    /// Stored objects, for the diffs of changed configs.
+    pub objects: &'a dyn Objects,
 }
 
 /// The leaf key of a cell under the topology's key scope.
@@ -213,11 +220,12 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         let key = leaf_key(topo, cell);
         let leaf = leaves.iter().find(|l| l.key == key).expect("planned above");
         let config = render_cell(topo, cell, *phase);
+        let config_id = ObjectId::of(config.as_bytes());
         let desired: BTreeMap<&str, (Option<ObjectId>, u32)> = FILES
             .iter()
             .map(|(path, mode)| {
                 let id = match *path {
-                    "pgbackrest.conf" => Some(ObjectId::of(config.as_bytes())),
+                    "pgbackrest.conf" => Some(config_id),
                     "tls/ca.crt" => bundle_id,
                     _ => match (&leaf.action, inputs.leaves.get(&key)) {
                         (LeafAction::Keep { .. }, Some(l)) => Some(if *path == "tls/server.key" {
@@ -318,19 +326,28 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         } else {
             CellAction::Unchanged
         };
-        let config_diff = match (&now_state.live_config, action) {
+        let live_config = live_files.get("pgbackrest.conf").map(|(id, _)| *id);
+        // Only a config that differs is read back for its diff; a new one is
+        // not shown as a diff (`pgbr render` prints it).
+        let config_diff = match (live_config, action) {
             (_, CellAction::Unchanged) => None,
-            (Some(old), _) if *old != config => Some(unified_diff(
-                old,
-                &config,
-                &format!(
-                    "{}/pgbackrest.conf (generation {})",
-                    cell.name,
-                    now_state.live.as_ref().map(|l| l.0).unwrap_or(0)
-                ),
-                &format!("{}/pgbackrest.conf (planned)", cell.name),
-            )),
-            // A new file is not shown as a diff: `pgbr render` prints it.
+            (Some(old_id), _) if old_id != config_id => {
+                let old = inputs
+                    .objects
+                    .object(&old_id)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                Some(unified_diff(
+                    &old,
+                    &config,
+                    &format!(
+                        "{}/pgbackrest.conf (generation {})",
+                        cell.name,
+                        now_state.live.as_ref().map(|l| l.0).unwrap_or(0)
+                    ),
+                    &format!("{}/pgbackrest.conf (planned)", cell.name),
+                ))
+            }
             _ => None,
         };
         match action {
