@@ -18,9 +18,7 @@ use pgbr::progress::NullReporter;
 use pgbr::store::{ObjectId, Store};
 
 use pgbr::render::{render_cell, Phase};
-use pgbr::topology::{
-    AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology,
-};
+use pgbr::topology::{example, Topology};
 
 /// A named benchmark.
 struct Benchmark {
@@ -97,60 +95,17 @@ fn measure<T>(name: &str, warmup: usize, iterations: usize, mut f: impl FnMut() 
     );
 }
 
-fn path(s: &str) -> AbsPath {
-    AbsPath::new(s).expect("absolute path")
-}
-
 /// The largest topology pgbr accepts: 256 cells `cell000..cell255` laid out
-/// like the 3-cell example, with realistic host names.
+/// like the 3-cell example under `/srv`, with realistic host names.
 fn topology_256() -> Topology {
     let cells = (0..256)
-        .map(|index| {
-            let name = format!("cell{index:03}");
-            let deploy_dir = path(&format!("/srv/{name}/pgbackrest"));
-            Cell {
-                name: CellName::new(&name).expect("cell name"),
-                index,
-                host: format!("{name}.db.example.internal"),
-                pg_path: path(&format!("/srv/{name}/pg_data")),
-                pg_socket_path: Some(path(&format!("/srv/{name}/pg_sockets"))),
-                pg_port: 5432,
-                pg_user: "postgres".to_owned(),
-                pg_database: "postgres".to_owned(),
-                log_path: deploy_dir.join("log"),
-                lock_path: deploy_dir.join("lock"),
-                spool_path: deploy_dir.join("spool"),
-                deploy_dir,
-                owner: None,
-                config_link: None,
-                activate: None,
-                health: Health::Tls,
-            }
+        .map(|i| {
+            let name = format!("cell{i:03}");
+            let host = format!("{name}.db.example.internal");
+            example::cell(&name, i, &host, 5432, &format!("/srv/{name}"))
         })
         .collect();
-    Topology {
-        stanza: StanzaName::new("multigres").expect("stanza"),
-        repo: Repo {
-            path: path("/backup/repo"),
-            retention_full: 7,
-        },
-        tls: Tls {
-            server_port_base: 8432,
-            server_address: "0.0.0.0".to_owned(),
-            client_cn: "pgbackrest".to_owned(),
-            ca_validity_days: 3650,
-            cert_validity_days: 365,
-            renew_before_days: 122,
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            extra_sans: Vec::new(),
-            key_scope: KeyScope::PerCell,
-        },
-        options: [("compress-type", "zst"), ("start-fast", "y")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        cells,
-    }
+    example::topology(cells, &[("compress-type", "zst"), ("start-fast", "y")])
 }
 
 /// Renders every cell's file of `phase`, as `pgbr render`/`plan` do.

@@ -182,23 +182,13 @@ pub(crate) mod testutil {
     //! Shared fixtures for the PKI and health-probe tests.
 
     use super::SecretPem;
-    use crate::topology::{KeyAlgorithm, KeyScope, Tls};
+    use crate::topology::Tls;
     use time::macros::datetime;
     use time::OffsetDateTime;
 
     /// The policy of the spec's example topology.
     pub fn policy() -> Tls {
-        Tls {
-            server_port_base: 8432,
-            server_address: "0.0.0.0".into(),
-            client_cn: "pgbackrest".into(),
-            ca_validity_days: 3650,
-            cert_validity_days: 365,
-            renew_before_days: 122,
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            extra_sans: Vec::new(),
-            key_scope: KeyScope::PerCell,
-        }
+        crate::topology::example::tls()
     }
 
     /// Day 0 of the tests, with sub-seconds that issuance must drop.
