@@ -253,6 +253,7 @@ pub fn deploy_cell(
     crate::failpoint::hit("before-flip");
     step("flip");
     target.flip(&d.deploy_dir, Some(d.generation))?;
+    crate::failpoint::hit("after-flip");
     if let Some(link) = &d.config_link {
         target.link_config(link, &d.deploy_dir)?;
     }

@@ -387,6 +387,7 @@ impl Target for LocalTarget {
         for d in dirs.iter().rev() {
             fsync_dir(d)?;
         }
+        crate::failpoint::hit("partial-written");
         fs::rename(&partial, &fin).map_err(io("rename into place", &fin))?;
         fsync_dir(&gens)
     }
