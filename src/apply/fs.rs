@@ -367,10 +367,22 @@ impl Target for LocalTarget {
             }
             fs::remove_dir_all(&fin).map_err(io("remove incomplete generation", &fin))?;
         }
-        let partial = gens.join(format!(".{generation}.partial"));
-        if lstat(&partial)?.is_some() {
-            fs::remove_dir_all(&partial).map_err(io("remove stale", &partial))?;
+        // A killed run leaves `.<M>.partial` behind, and the next run
+        // usually deploys a higher number: sweep them all, not only ours
+        // (they hold key copies, and gc never sees them).
+        for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
+            let e = e.map_err(io("read directory", &gens))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".partial"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if stale {
+                let path = e.path();
+                fs::remove_dir_all(&path).map_err(io("remove stale", &path))?;
+            }
         }
+        let partial = gens.join(format!(".{generation}.partial"));
         create_dir(&partial, owner)?;
         let mut dirs = vec![partial.clone()];
         for f in files {
