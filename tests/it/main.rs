@@ -3,6 +3,9 @@
 
 mod harness;
 
+mod crash;
+mod fuzz;
+
 mod render;
 mod topology_errors;
 mod workflow;
