@@ -384,20 +384,29 @@ impl Target for LocalTarget {
         }
         let partial = gens.join(format!(".{generation}.partial"));
         create_dir(&partial, owner)?;
-        let mut dirs = vec![partial.clone()];
-        for f in files {
-            let (sub, name) = match f.path.rsplit_once('/') {
-                Some((d, n)) => (partial.join(d), n),
-                None => (partial.clone(), f.path.as_str()),
-            };
-            if !dirs.contains(&sub) {
-                create_dir(&sub, owner)?;
-                dirs.push(sub.clone());
+        let written = (|| {
+            let mut dirs = vec![partial.clone()];
+            for f in files {
+                let (sub, name) = match f.path.rsplit_once('/') {
+                    Some((d, n)) => (partial.join(d), n),
+                    None => (partial.clone(), f.path.as_str()),
+                };
+                if !dirs.contains(&sub) {
+                    create_dir(&sub, owner)?;
+                    dirs.push(sub.clone());
+                }
+                write_file(&sub, name, &f.bytes, f.mode, owner)?;
             }
-            write_file(&sub, name, &f.bytes, f.mode, owner)?;
-        }
-        for d in dirs.iter().rev() {
-            fsync_dir(d)?;
+            for d in dirs.iter().rev() {
+                fsync_dir(d)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            // A full disk: give the space back and leave no half-written
+            // files (with a key copy) behind.
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
         }
         crate::failpoint::hit("partial-written");
         fs::rename(&partial, &fin).map_err(io("rename into place", &fin))?;
