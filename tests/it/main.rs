@@ -2,6 +2,7 @@
 //! the real `pgbr` executable through [`harness::Pgbr`].
 
 mod harness;
+mod hostile;
 
 mod crash;
 mod fuzz;
