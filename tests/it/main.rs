@@ -8,5 +8,6 @@ mod crash;
 mod fuzz;
 
 mod render;
+mod secrets;
 mod topology_errors;
 mod workflow;
