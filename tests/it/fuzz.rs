@@ -157,16 +157,14 @@ fn mutate(text: &str, muts: &[Mutation]) -> String {
                 }
             }
             Mutation::Insert(i, l) => lines.insert(i % (lines.len() + 1), l.clone()),
-            Mutation::Raw(i, s) => {
-                if !lines.is_empty() {
-                    let j = i % n;
-                    let cut = lines[j]
-                        .char_indices()
-                        .map(|(k, _)| k)
-                        .nth(i % 7)
-                        .unwrap_or(lines[j].len());
-                    lines[j].insert_str(cut, s);
-                }
+            Mutation::Raw(i, s) if !lines.is_empty() => {
+                let j = i % n;
+                let cut = lines[j]
+                    .char_indices()
+                    .map(|(k, _)| k)
+                    .nth(i % 7)
+                    .unwrap_or(lines[j].len());
+                lines[j].insert_str(cut, s);
             }
             _ => {}
         }
