@@ -258,6 +258,7 @@ pub fn deploy_cell(
     crate::failpoint::hit("before-flip");
     step("flip");
     target.flip(&d.deploy_dir, Some(d.generation))?;
+    crate::failpoint::hit("after-flip");
     let failure = match run_activate(target, d, Some(d.generation), d.previous) {
         Err(reason) => Some(("activate", reason)),
         Ok(()) => {

@@ -383,28 +383,50 @@ impl Target for LocalTarget {
             }
             fs::remove_dir_all(&fin).map_err(io("remove incomplete generation", &fin))?;
         }
-        let partial = gens.join(format!(".{generation}.partial"));
-        if lstat(&partial)?.is_some() {
-            fs::remove_dir_all(&partial).map_err(io("remove stale", &partial))?;
+        // A killed run leaves `.<M>.partial` behind, and the next run
+        // usually deploys a higher number: sweep them all, not only ours
+        // (they hold key copies, and gc never sees them).
+        for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
+            let e = e.map_err(io("read directory", &gens))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".partial"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if stale {
+                let path = e.path();
+                fs::remove_dir_all(&path).map_err(io("remove stale", &path))?;
+            }
         }
+        let partial = gens.join(format!(".{generation}.partial"));
         // `.N.partial` and its subdirectories are fsynced before the rename,
         // and `generations/` after it: no fsync needed as they are made.
         create_dir(&partial, owner, Sync::Later)?;
-        let mut dirs = vec![partial.clone()];
-        for f in files {
-            let (sub, name) = match f.path.rsplit_once('/') {
-                Some((d, n)) => (partial.join(d), n),
-                None => (partial.clone(), f.path.as_str()),
-            };
-            if !dirs.contains(&sub) {
-                create_dir(&sub, owner, Sync::Later)?;
-                dirs.push(sub.clone());
+        let written = (|| {
+            let mut dirs = vec![partial.clone()];
+            for f in files {
+                let (sub, name) = match f.path.rsplit_once('/') {
+                    Some((d, n)) => (partial.join(d), n),
+                    None => (partial.clone(), f.path.as_str()),
+                };
+                if !dirs.contains(&sub) {
+                    create_dir(&sub, owner, Sync::Later)?;
+                    dirs.push(sub.clone());
+                }
+                write_file(&sub, name, &f.bytes, f.mode, owner)?;
             }
-            write_file(&sub, name, &f.bytes, f.mode, owner)?;
+            for d in dirs.iter().rev() {
+                fsync_dir(d)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            // A full disk: give the space back and leave no half-written
+            // files (with a key copy) behind.
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
         }
-        for d in dirs.iter().rev() {
-            fsync_dir(d)?;
-        }
+        crate::failpoint::hit("partial-written");
         fs::rename(&partial, &fin).map_err(io("rename into place", &fin))?;
         fsync_dir(&gens)
     }
