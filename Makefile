@@ -29,5 +29,17 @@ test: check unit e2e
 bench:
 	$(CARGO) bench --locked --bench pgbr_bench
 
+## Crash soak: 200 random SIGKILLs of a 16-cell apply, plus every
+## failpoint (report: docs/soak.md). PGBR_SOAK_SEED=<n> replays a run.
+PGBR_SOAK_TRIALS ?= 200
+soak:
+	PGBR_SOAK_TRIALS=$(PGBR_SOAK_TRIALS) $(CARGO) test --release --locked --test it crash -- --nocapture --test-threads 1
+
+## Topology fuzzing (proptest) for a long run (docs/security.md):
+## PROPTEST_CASES cases per property.
+PROPTEST_CASES ?= 200000
+fuzz:
+	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) test --release --locked --test it fuzz -- --nocapture
+
 fmt:
 	$(CARGO) fmt --all

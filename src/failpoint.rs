@@ -1,11 +1,33 @@
 //! Failpoints for crash tests: `PGBR_FAILPOINT=<name>` makes the process
-//! abort (as if killed) when it reaches that point. Without the variable
-//! this is one env lookup per call, on paths that do IO anyway.
+//! abort (as if killed) when it reaches that point; `<name>@<k>` aborts at
+//! the k-th time it is reached (1-based), so a test can stop mid-fleet.
+//! Without the variable this is one env lookup per call, on paths that do
+//! IO anyway.
+//!
+//! Points: `after-commit` (generation committed, no cell touched),
+//! `between-cells`, `partial-written` (a generation dir written as
+//! `.<N>.partial`, not yet renamed), `before-flip`, `after-flip` (`current`
+//! flipped, `activate` and the journal update not yet done).
 
-/// Aborts the process if `PGBR_FAILPOINT` names `name`.
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static HITS: AtomicU64 = AtomicU64::new(0);
+
+/// Aborts the process if `PGBR_FAILPOINT` names `name` (and its hit count).
 pub fn hit(name: &str) {
-    if std::env::var_os("PGBR_FAILPOINT").is_some_and(|v| v == name) {
-        eprintln!("pgbr: failpoint `{name}` reached, aborting");
+    let Some(value) = std::env::var_os("PGBR_FAILPOINT") else {
+        return;
+    };
+    let value = value.to_string_lossy();
+    let (point, nth) = match value.split_once('@') {
+        Some((p, k)) => (p, k.parse::<u64>().unwrap_or(1)),
+        None => (&*value, 1),
+    };
+    if point != name {
+        return;
+    }
+    if HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
+        eprintln!("pgbr: failpoint `{value}` reached, aborting");
         std::process::abort();
     }
 }

@@ -63,26 +63,52 @@ pub fn build_generation(
         return Ok(None);
     }
     let mut record = store.pki()?;
-    // The CA.
-    let ca = match (&inputs.ca, record.ca.clone()) {
-        (Some(c), Some(pair)) => CertAndKey {
-            cert_pem: c.pem.clone(),
+    let load_ca = |pair: &StoredPair| -> Result<CertAndKey> {
+        Ok(CertAndKey {
+            cert_pem: String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
             key_pem: SecretPem(
                 String::from_utf8(store.get_object(&pair.key)?)
                     .map_err(|_| Error::msg("read the CA key from the store: it is not PEM"))?,
             ),
-        },
-        _ => {
+        })
+    };
+    // The CA that signs this generation's leaves. During step 1 of a CA
+    // rotation that is still the old CA: not every cell trusts the new one yet.
+    let signer = match (&record.ca, plan.request.ca_step) {
+        (None, _) => {
             let ca = pki::issue_ca(&topology.tls, now)?;
             record.ca = Some(put_pair(store, &ca)?);
             ca
         }
+        (Some(old), Some(1)) => {
+            let old = old.clone();
+            let new = pki::issue_ca(&topology.tls, now)?;
+            record.previous_ca = Some(old.clone());
+            record.ca = Some(put_pair(store, &new)?);
+            record.ca_rotation_step = 1;
+            load_ca(&old)?
+        }
+        (Some(current), step) => {
+            match step {
+                Some(2) => record.ca_rotation_step = 2,
+                Some(3) => {
+                    record.previous_ca = None;
+                    record.ca_rotation_step = 0;
+                }
+                _ => {}
+            }
+            load_ca(current)?
+        }
+    };
+    let ca_pem = match &record.ca {
+        Some(pair) => String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
+        None => unreachable!("set above"),
     };
     let previous_ca = match &record.previous_ca {
         Some(p) => Some(String::from_utf8_lossy(&store.get_object(&p.cert)?).into_owned()),
         None => None,
     };
-    let bundle = ca_bundle_text(&ca.cert_pem, previous_ca.as_deref());
+    let bundle = ca_bundle_text(&ca_pem, previous_ca.as_deref());
     let bundle_id = store.put_object(bundle.as_bytes())?;
 
     // The leaves.
@@ -90,7 +116,7 @@ pub fn build_generation(
     for leaf in &plan.leaves {
         let pems = match &leaf.action {
             LeafAction::Issue { sans, .. } => {
-                let issued = pki::issue_leaf(&ca, &topology.tls, sans, now)?;
+                let issued = pki::issue_leaf(&signer, &topology.tls, sans, now)?;
                 record
                     .leaves
                     .insert(leaf.key.clone(), put_pair(store, &issued)?);

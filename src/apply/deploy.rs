@@ -250,12 +250,15 @@ pub fn deploy_cell(
         hint: "the store holds broken TLS material; run `pgbr rotate` to re-issue it".into(),
     })?;
     target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())?;
-    crate::failpoint::hit("before-flip");
-    step("flip");
-    target.flip(&d.deploy_dir, Some(d.generation))?;
+    // The link names the stable `current/pgbackrest.conf`, so it can (and
+    // must) be made before the flip: a failure here leaves the cell untouched.
     if let Some(link) = &d.config_link {
         target.link_config(link, &d.deploy_dir)?;
     }
+    crate::failpoint::hit("before-flip");
+    step("flip");
+    target.flip(&d.deploy_dir, Some(d.generation))?;
+    crate::failpoint::hit("after-flip");
     let failure = match run_activate(target, d, Some(d.generation), d.previous) {
         Err(reason) => Some(("activate", reason)),
         Ok(()) => {

@@ -71,7 +71,23 @@ pub fn entry_files(store: &Store, entry: &CellEntry) -> Result<Vec<FileContent>>
 
 /// Deploys the cells of `manifest` whose `dir_generation` is the manifest's
 /// own number, in name order. `previous` gives each cell's live generation.
+/// The journal is made durable once, at the end, however the run ends.
 pub fn deploy_generation(
+    store: &Store,
+    target: &dyn Target,
+    manifest: &Manifest,
+    previous: &BTreeMap<String, Option<u64>>,
+    adopt: bool,
+    reporter: &dyn Reporter,
+) -> Result<DeployReport> {
+    let result = deploy_cells(store, target, manifest, previous, adopt, reporter);
+    let synced = store.sync();
+    let report = result?;
+    synced?;
+    Ok(report)
+}
+
+fn deploy_cells(
     store: &Store,
     target: &dyn Target,
     manifest: &Manifest,
@@ -109,7 +125,7 @@ pub fn deploy_generation(
             files,
             adopt,
         };
-        store.set_journal(
+        store.note_journal(
             cell,
             &CellJournal {
                 live: prev,
@@ -121,7 +137,7 @@ pub fn deploy_generation(
             let err = Error::msg(format!("deploy cell `{cell}`"))
                 .source(e)
                 .hint(hint.unwrap_or_else(|| "fix the cause and run `pgbr apply` again".into()));
-            let _ = store.set_journal(
+            let _ = store.note_journal(
                 cell,
                 &CellJournal {
                     live: prev,
@@ -138,7 +154,7 @@ pub fn deploy_generation(
         };
         match outcome {
             CellOutcome::Deployed => {
-                store.set_journal(
+                store.note_journal(
                     cell,
                     &CellJournal {
                         live: Some(n),
@@ -152,7 +168,7 @@ pub fn deploy_generation(
                 report.deployed.push((*cell).clone());
             }
             CellOutcome::Reverted { step, reason } => {
-                store.set_journal(
+                store.note_journal(
                     cell,
                     &CellJournal {
                         live: prev,

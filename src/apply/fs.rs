@@ -137,14 +137,24 @@ fn set_owner(path: &Path, owner: Owner) -> Result<(), Error> {
     })
 }
 
-/// Creates `dir` (mode 0700) and any missing parents below `stop`, owned by `owner`.
-fn create_dir(dir: &Path, owner: Owner) -> Result<(), Error> {
+/// When a new directory entry becomes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// fsync the parent right away.
+    Now,
+    /// The caller fsyncs the parent once, after all its new entries.
+    Later,
+}
+
+/// Creates `dir` (mode 0700) and any missing parents, owned by `owner`.
+/// New parents are always made durable; `dir`'s own entry per `sync`.
+fn create_dir(dir: &Path, owner: Owner, sync: Sync) -> Result<(), Error> {
     if expect_dir(dir)? {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
         if !parent.exists() {
-            create_dir(parent, owner)?;
+            create_dir(parent, owner, Sync::Now)?;
         }
     }
     match fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -153,7 +163,7 @@ fn create_dir(dir: &Path, owner: Owner) -> Result<(), Error> {
         Err(e) => return Err(io("create directory", dir)(e)),
     }
     set_owner(dir, owner)?;
-    if let Some(parent) = dir.parent() {
+    if let (Sync::Now, Some(parent)) = (sync, dir.parent()) {
         fsync_dir(parent)?;
     }
     Ok(())
@@ -317,7 +327,7 @@ impl Target for LocalTarget {
                 "check the path; to take it over as it is, run again with `--adopt`",
             ));
         }
-        create_dir(dd, owner)?;
+        create_dir(dd, owner, Sync::Now)?;
         if !observed.managed {
             write_file(
                 dd,
@@ -326,13 +336,19 @@ impl Target for LocalTarget {
                 0o644,
                 owner,
             )?;
-            fsync_dir(dd)?;
         }
-        create_dir(&generations_dir(dd), owner)?;
+        create_dir(&generations_dir(dd), owner, Sync::Later)?;
         for d in &req.dirs {
-            create_dir(Path::new(d), owner)?;
+            let d = Path::new(d);
+            let sync = if d.parent() == Some(dd) {
+                Sync::Later
+            } else {
+                Sync::Now
+            };
+            create_dir(d, owner, sync)?;
         }
-        Ok(())
+        // One fsync for the marker and every directory made in the deploy dir.
+        fsync_dir(dd)
     }
 
     fn materialize(
@@ -367,26 +383,50 @@ impl Target for LocalTarget {
             }
             fs::remove_dir_all(&fin).map_err(io("remove incomplete generation", &fin))?;
         }
-        let partial = gens.join(format!(".{generation}.partial"));
-        if lstat(&partial)?.is_some() {
-            fs::remove_dir_all(&partial).map_err(io("remove stale", &partial))?;
-        }
-        create_dir(&partial, owner)?;
-        let mut dirs = vec![partial.clone()];
-        for f in files {
-            let (sub, name) = match f.path.rsplit_once('/') {
-                Some((d, n)) => (partial.join(d), n),
-                None => (partial.clone(), f.path.as_str()),
-            };
-            if !dirs.contains(&sub) {
-                create_dir(&sub, owner)?;
-                dirs.push(sub.clone());
+        // A killed run leaves `.<M>.partial` behind, and the next run
+        // usually deploys a higher number: sweep them all, not only ours
+        // (they hold key copies, and gc never sees them).
+        for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
+            let e = e.map_err(io("read directory", &gens))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".partial"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if stale {
+                let path = e.path();
+                fs::remove_dir_all(&path).map_err(io("remove stale", &path))?;
             }
-            write_file(&sub, name, &f.bytes, f.mode, owner)?;
         }
-        for d in dirs.iter().rev() {
-            fsync_dir(d)?;
+        let partial = gens.join(format!(".{generation}.partial"));
+        // `.N.partial` and its subdirectories are fsynced before the rename,
+        // and `generations/` after it: no fsync needed as they are made.
+        create_dir(&partial, owner, Sync::Later)?;
+        let written = (|| {
+            let mut dirs = vec![partial.clone()];
+            for f in files {
+                let (sub, name) = match f.path.rsplit_once('/') {
+                    Some((d, n)) => (partial.join(d), n),
+                    None => (partial.clone(), f.path.as_str()),
+                };
+                if !dirs.contains(&sub) {
+                    create_dir(&sub, owner, Sync::Later)?;
+                    dirs.push(sub.clone());
+                }
+                write_file(&sub, name, &f.bytes, f.mode, owner)?;
+            }
+            for d in dirs.iter().rev() {
+                fsync_dir(d)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            // A full disk: give the space back and leave no half-written
+            // files (with a key copy) behind.
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
         }
+        crate::failpoint::hit("partial-written");
         fs::rename(&partial, &fin).map_err(io("rename into place", &fin))?;
         fsync_dir(&gens)
     }

@@ -3,7 +3,8 @@
 //! Read-only.
 
 use super::target::Target;
-use crate::plan::{CellNow, Inputs, Request, StoredCert};
+use crate::plan::{CellNow, Inputs, Objects, Request, StoredCert};
+use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
 use crate::topology::Topology;
 use crate::{pki, Result};
@@ -37,9 +38,15 @@ pub fn ca_bundle_text(current: &str, previous: Option<&str>) -> String {
     s
 }
 
+impl Objects for Store {
+    fn object(&self, id: &ObjectId) -> Option<Vec<u8>> {
+        self.get_object(id).ok()
+    }
+}
+
 /// Reads everything [`crate::plan::compute`] needs.
 pub fn gather<'t>(
-    store: &Store,
+    store: &'t Store,
     target: &dyn Target,
     topology: &'t Topology,
     topology_path: &str,
@@ -74,10 +81,6 @@ pub fn gather<'t>(
         );
     }
 
-    let targeted: Vec<String> = crate::plan::targets(topology, &request)
-        .iter()
-        .map(|(c, _)| c.name.to_string())
-        .collect();
     let mut manifests = HashMap::new();
     let mut cells = BTreeMap::new();
     for cell in &topology.cells {
@@ -95,14 +98,6 @@ pub fn gather<'t>(
                     if entry.dir_generation == c && entry.deploy_dir == cell.deploy_dir.as_str() {
                         now_state.live = Some((c, entry.clone()));
                     }
-                }
-            }
-        }
-        if targeted.iter().any(|t| t == cell.name.as_str()) {
-            if let Some((_, entry)) = &now_state.live {
-                if let Some(f) = entry.files.iter().find(|f| f.path == "pgbackrest.conf") {
-                    now_state.live_config =
-                        Some(String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned());
                 }
             }
         }
@@ -124,9 +119,12 @@ pub fn gather<'t>(
         request,
         ca_bundle,
         ca,
+        previous_ca: previous,
+        ca_rotation_step: record.ca_rotation_step,
         leaves,
         cells,
         store_digest: store.state_digest()?,
         removed,
+        objects: store,
     })
 }

@@ -51,7 +51,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Perform a plan: a topology (planned now) or a saved plan file.
     Apply(ApplyArgs),
-    /// Re-issue leaf certificates now (or start/continue a CA rotation).
+    /// Re-issue leaf certificates now, or take the next step of a CA rotation (--ca).
     Rotate(RotateArgs),
     /// Show the deployed generation, drift and certificate expiry of each cell.
     Status(StatusArgs),
@@ -135,7 +135,9 @@ pub struct ApplyArgs {
 pub struct RotateArgs {
     /// The topology's root module.
     pub topology: PathBuf,
-    /// Rotate the CA (three generations) instead of the leaves.
+    /// Perform the next step of a CA rotation instead: 1 adds a new CA to
+    /// every cell's bundle, 2 re-issues every leaf from it, 3 drops the old CA.
+    /// Each step is a generation; `plan` says which comes next.
     #[arg(long)]
     pub ca: bool,
     /// Only these cells (comma-separated; default: all).

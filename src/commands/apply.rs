@@ -155,6 +155,7 @@ pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
                 bootstrap: args.bootstrap.clone(),
                 cells: args.cells.clone(),
                 force_rotate: vec![],
+                ca_step: None,
             };
             let cause = cause_of(&request);
             apply_topology(
@@ -171,10 +172,15 @@ pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
 }
 
 fn cause_of(request: &Request) -> Cause {
-    match (&request.bootstrap, request.force_rotate.is_empty()) {
-        (Some(c), _) => Cause::Bootstrap(c.clone()),
-        (None, false) => Cause::Rotation,
-        (None, true) => Cause::Apply,
+    match (
+        &request.bootstrap,
+        request.ca_step,
+        request.force_rotate.is_empty(),
+    ) {
+        (Some(c), _, _) => Cause::Bootstrap(c.clone()),
+        (None, Some(step), _) => Cause::CaRotation(step),
+        (None, None, false) => Cause::Rotation,
+        (None, None, true) => Cause::Apply,
     }
 }
 
@@ -213,14 +219,11 @@ fn apply_topology(
 
 /// `pgbr rotate`.
 pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
-    if args.ca {
-        return Err(
-            Error::msg("rotate the CA: `rotate --ca` is not available in this version")
-                .hint("leaf rotation works: `pgbr rotate TOPOLOGY [--cells C,..]`"),
-        );
-    }
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
+    if args.ca {
+        return rotate_ca(&store, args, &clock);
+    }
     let topo = topology::load(&args.topology)?;
     let force: Vec<String> = if args.cells.is_empty() {
         topo.cells.iter().map(|c| c.name.to_string()).collect()
@@ -228,9 +231,9 @@ pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
         args.cells.clone()
     };
     let request = Request {
-        bootstrap: None,
         cells: args.cells.clone(),
         force_rotate: force,
+        ..Request::default()
     };
     apply_topology(
         &store,
@@ -238,6 +241,85 @@ pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
         request,
         &clock,
         Cause::Rotation,
+        args.yes,
+        false,
+    )
+}
+
+/// `pgbr rotate --ca`: performs the next of the three steps, after checking
+/// that the previous one is live on every cell.
+fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
+    if !args.cells.is_empty() {
+        return Err(Error::msg("rotate the CA for some cells only")
+            .hint("a CA rotation covers every cell: drop `--cells`"));
+    }
+    let record = store.pki()?;
+    if record.ca.is_none() {
+        return Err(Error::msg("rotate the CA: there is no CA yet").hint("`pgbr apply` creates it"));
+    }
+    let step = record.ca_rotation_step + 1;
+    let topo = topology::load(&args.topology)?;
+    // The previous step must be live everywhere before the next one starts.
+    let inputs = gather(
+        store,
+        &LocalTarget,
+        &topo,
+        &args.topology.display().to_string(),
+        Request::default(),
+        clock.now,
+    )?;
+    let probe = plan::compute(&inputs);
+    let behind: Vec<&str> = probe
+        .cells
+        .iter()
+        .filter(|c| c.action != CellAction::Unchanged)
+        .map(|c| c.cell.as_str())
+        .collect();
+    if step > 1 && !behind.is_empty() {
+        return Err(Error::msg(format!(
+            "start CA rotation step {step}: step {} is not live on {}",
+            step - 1,
+            behind.join(", ")
+        ))
+        .hint(
+            "run `pgbr apply` until `pgbr plan` shows no changes, then `pgbr rotate --ca` again",
+        ));
+    }
+    if step == 3 {
+        let ca = inputs.ca.as_ref().expect("checked above");
+        let old: Vec<String> = inputs
+            .cells
+            .iter()
+            .filter_map(|(name, c)| c.live.as_ref().map(|l| (name, l)))
+            .filter(|(_, (_, entry))| {
+                let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
+                !cert.is_some_and(|f| {
+                    store
+                        .get_object(&f.object)
+                        .map(|b| crate::pki::signed_by(&String::from_utf8_lossy(&b), &ca.pem))
+                        .unwrap_or(false)
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !old.is_empty() {
+            return Err(Error::msg(format!(
+                "drop the old CA: {} still deploy a leaf from it",
+                old.join(", ")
+            ))
+            .hint("run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"));
+        }
+    }
+    let request = Request {
+        ca_step: Some(step),
+        ..Request::default()
+    };
+    apply_topology(
+        store,
+        &args.topology,
+        request,
+        clock,
+        Cause::CaRotation(step),
         args.yes,
         false,
     )

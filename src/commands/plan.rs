@@ -32,7 +32,7 @@ pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
 
 /// Gathers the inputs for `topo` and computes the plan.
 pub(crate) fn make_plan<'t>(
-    store: &Store,
+    store: &'t Store,
     topo: &'t Topology,
     path: &Path,
     request: Request,
@@ -89,6 +89,7 @@ pub fn plan(state: &Path, args: &crate::cli::PlanArgs) -> Result<u8> {
         bootstrap: bootstrap.clone(),
         cells: cells.clone(),
         force_rotate: vec![],
+        ca_step: None,
     };
     let topo = topology::load(topology)?;
     let (_, plan) = make_plan(&store, &topo, topology, request, &clock)?;

@@ -65,7 +65,10 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
                                     "ok": r.presented.serial == expect_serial,
                                     "address": addr,
                                     "presented_serial": r.presented.serial,
+                                    "expected_serial": expect_serial,
                                     "days_left": days_until(r.presented.not_after, clock.now),
+                                    "protocol": r.protocol,
+                                    "server_version": server_version(r.greeting.as_deref()),
                                 }),
                                 Err(err) => serde_json::json!({
                                     "ok": false,
@@ -141,8 +144,11 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
         if let Some(p) = r.get("probe").filter(|p| !p.is_null()) {
             match p["ok"].as_bool() {
                 Some(true) => println!(
-                    "    probe: ok, presents serial {}",
-                    p["presented_serial"].as_str().unwrap_or("?")
+                    "    probe: ok, presents serial {} ({} days left, {}, pgBackRest {})",
+                    p["presented_serial"].as_str().unwrap_or("?"),
+                    p["days_left"],
+                    p["protocol"].as_str().unwrap_or("?"),
+                    p["server_version"].as_str().unwrap_or("version not stated"),
                 ),
                 _ => println!(
                     "    probe: FAILED: {}",
@@ -223,4 +229,10 @@ pub fn certs(state: &Path, json: bool, now: Option<&str>) -> Result<u8> {
         );
     }
     Ok(exit_codes::SUCCESS)
+}
+
+/// The version in a pgBackRest server's greeting line, if it states one.
+fn server_version(greeting: Option<&str>) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(greeting?).ok()?;
+    v["version"].as_str().map(str::to_owned)
 }

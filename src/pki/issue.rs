@@ -13,7 +13,9 @@ use rcgen::{
 use std::net::IpAddr;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-/// Subject CN of the CA.
+/// Subject CN prefix of the CA; a random suffix follows, so that the two
+/// CAs of a rotation bundle have distinct names and OpenSSL's chain
+/// building never has to guess between them.
 pub const CA_COMMON_NAME: &str = "pgbr CA";
 
 /// How far notBefore is back-dated, for clock skew between cells.
@@ -26,7 +28,7 @@ pub fn issue_ca(policy: &Tls, now: OffsetDateTime) -> Result<CertAndKey, Error> 
 }
 
 /// Issues a CA like [`issue_ca`] around an existing PKCS#8 key, e.g. an
-/// RSA key generated outside pgbr (ring cannot generate RSA keys).
+/// RSA key generated outside pgbr.
 pub fn issue_ca_with_key(
     policy: &Tls,
     now: OffsetDateTime,
@@ -64,7 +66,12 @@ pub fn issue_leaf_with_key(
 }
 
 fn sign_ca(policy: &Tls, now: OffsetDateTime, key: KeyPair) -> Result<CertAndKey, Error> {
-    let mut params = base_params(CA_COMMON_NAME, now, policy.ca_validity_days, "the CA")?;
+    let suffix: [u8; 4] = rand::random();
+    let cn = format!(
+        "{CA_COMMON_NAME} {}",
+        super::hex_colons(&suffix).replace(':', "")
+    );
+    let mut params = base_params(&cn, now, policy.ca_validity_days, "the CA")?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let cert = params.self_signed(&key).map_err(|source| Error::Generate {
@@ -177,16 +184,28 @@ fn san_list(sans: &[String]) -> Result<Vec<SanType>, Error> {
 }
 
 fn generate_key(alg: KeyAlgorithm, what: &str) -> Result<KeyPair, Error> {
-    let sign = match alg {
-        KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-        // ring (pgbr's crypto backend) cannot generate RSA keys: rcgen
-        // returns `KeyGenerationUnavailable`, which `Error::hint` explains.
-        KeyAlgorithm::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
-    };
-    KeyPair::generate_for(sign).map_err(|source| Error::Generate {
-        what: format!("a `{}` key for {what}", alg.as_str()),
-        source,
-    })
+    match alg {
+        KeyAlgorithm::EcdsaP256 => {
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+                Error::Generate {
+                    what: format!("a `{}` key for {what}", alg.as_str()),
+                    source,
+                }
+            })
+        }
+        // ring (rcgen's backend) signs with RSA keys but cannot generate
+        // them: the RustCrypto `rsa` crate does, from the system RNG.
+        KeyAlgorithm::Rsa2048 => {
+            use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+            let failed = || Error::Generate {
+                what: format!("a `{}` key for {what}", alg.as_str()),
+                source: rcgen::Error::KeyGenerationUnavailable,
+            };
+            let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|_| failed())?;
+            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|_| failed())?;
+            load_key(&SecretPem(pem.to_string()), what, Some(alg))
+        }
+    }
 }
 
 /// Loads a PKCS#8 PEM key; with `expect`, refuses a key of another algorithm.
@@ -235,7 +254,12 @@ mod tests {
         let ca = issue_ca(&policy(), day0()).unwrap();
         let info = inspect(&ca.cert_pem).unwrap();
         let now = whole_seconds(day0());
-        assert_eq!(info.subject_cn, CA_COMMON_NAME);
+        assert!(
+            info.subject_cn.starts_with("pgbr CA "),
+            "{}",
+            info.subject_cn
+        );
+        assert_eq!(info.subject_cn.len(), "pgbr CA ".len() + 8);
         assert!(info.is_ca);
         assert_eq!(info.not_before, now - Duration::hours(1));
         assert_eq!(info.not_after, now + Duration::days(3650));
@@ -247,7 +271,7 @@ mod tests {
             Some(KeyAlgorithm::EcdsaP256)
         );
         with_x509(&ca.cert_pem, |c| {
-            assert_eq!(c.subject().to_string(), "CN=pgbr CA");
+            assert_eq!(c.subject().to_string(), format!("CN={}", info.subject_cn));
             let bc = c.basic_constraints().unwrap().unwrap();
             assert!(bc.critical && bc.value.ca);
             let ku = c.key_usage().unwrap().unwrap().value;
@@ -274,7 +298,10 @@ mod tests {
         assert!(key_matches(&leaf.cert_pem, &leaf.key_pem));
         assert!(!key_matches(&leaf.cert_pem, &ca.key_pem));
         with_x509(&leaf.cert_pem, |c| {
-            assert_eq!(c.issuer().to_string(), "CN=pgbr CA");
+            assert_eq!(
+                c.issuer().to_string(),
+                format!("CN={}", inspect(&ca.cert_pem).unwrap().subject_cn)
+            );
             let eku = c.extended_key_usage().unwrap().unwrap().value;
             assert!(eku.server_auth && eku.client_auth && !eku.any);
             let bc = c.basic_constraints().unwrap().unwrap().value;
@@ -302,12 +329,22 @@ mod tests {
     }
 
     #[test]
-    fn rsa_generation_is_unavailable_with_a_hint() {
+    fn rsa_2048_ca_and_leaf_are_generated() {
         let mut p = policy();
         p.key_algorithm = KeyAlgorithm::Rsa2048;
-        let err = issue_ca(&p, day0()).unwrap_err();
-        assert_eq!(err.to_string(), "generate a `rsa-2048` key for the CA");
-        assert!(err.hint().unwrap().contains("ecdsa-p256"));
+        let ca = issue_ca(&p, day0()).unwrap();
+        let leaf = issue_leaf(&ca, &p, &leaf_sans(), day0()).unwrap();
+        assert!(ca.key_pem.0.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert_eq!(
+            key_algorithm(&ca.cert_pem).unwrap(),
+            Some(KeyAlgorithm::Rsa2048)
+        );
+        assert_eq!(
+            key_algorithm(&leaf.cert_pem).unwrap(),
+            Some(KeyAlgorithm::Rsa2048)
+        );
+        assert!(signed_by(&leaf.cert_pem, &ca.cert_pem));
+        assert!(key_matches(&leaf.cert_pem, &leaf.key_pem));
     }
 
     #[test]

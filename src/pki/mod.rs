@@ -169,8 +169,8 @@ impl Error {
                 source: rcgen::Error::KeyGenerationUnavailable,
                 ..
             } => Some(
-                "pgbr's crypto backend (ring) cannot generate RSA keys; use \
-                 `key_algorithm = \"ecdsa-p256\"`, or issue around an RSA key made elsewhere",
+                "the system's random number generator failed; check that the \
+                 machine has an entropy source (getrandom(2))",
             ),
             _ => None,
         }
@@ -182,23 +182,13 @@ pub(crate) mod testutil {
     //! Shared fixtures for the PKI and health-probe tests.
 
     use super::SecretPem;
-    use crate::topology::{KeyAlgorithm, KeyScope, Tls};
+    use crate::topology::Tls;
     use time::macros::datetime;
     use time::OffsetDateTime;
 
     /// The policy of the spec's example topology.
     pub fn policy() -> Tls {
-        Tls {
-            server_port_base: 8432,
-            server_address: "0.0.0.0".into(),
-            client_cn: "pgbackrest".into(),
-            ca_validity_days: 3650,
-            cert_validity_days: 365,
-            renew_before_days: 122,
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            extra_sans: Vec::new(),
-            key_scope: KeyScope::PerCell,
-        }
+        crate::topology::example::tls()
     }
 
     /// Day 0 of the tests, with sub-seconds that issuance must drop.
@@ -206,7 +196,7 @@ pub(crate) mod testutil {
         datetime!(2025-03-01 12:00:00.250 UTC)
     }
 
-    /// Test-only RSA-2048 keys (ring cannot generate RSA keys).
+    /// Test-only RSA-2048 keys, fixed so that tests stay fast.
     pub fn rsa_key(which: &str) -> SecretPem {
         SecretPem(match which {
             "ca" => include_str!("testdata/rsa2048-ca.key").into(),

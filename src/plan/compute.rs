@@ -34,14 +34,19 @@ pub struct StoredCert {
 pub struct CellNow {
     /// Generation `current` points at, with that generation's entry for the cell.
     pub live: Option<(u64, CellEntry)>,
-    /// The live `pgbackrest.conf` text (for the diff).
-    pub live_config: Option<String>,
     /// The deploy dir as observed.
     pub observed: Observed,
 }
 
+/// Object contents by id: where old configs are read from for diffs.
+/// A content-addressed lookup, so `compute` stays a pure function of its
+/// inputs; it is only consulted for configs that differ.
+pub trait Objects {
+    /// The content of `id`, if present.
+    fn object(&self, id: &ObjectId) -> Option<Vec<u8>>;
+}
+
 /// Everything a plan is computed from.
-#[derive(Debug, Clone)]
 pub struct Inputs<'a> {
     /// The validated topology.
     pub topology: &'a Topology,
@@ -55,6 +60,10 @@ pub struct Inputs<'a> {
     pub ca_bundle: Option<StoredCert>,
     /// The current CA.
     pub ca: Option<StoredCert>,
+    /// The CA being retired while a rotation is under way.
+    pub previous_ca: Option<StoredCert>,
+    /// The CA rotation step applied so far (0: none under way).
+    pub ca_rotation_step: u8,
     /// Leaves by key (cell name or `*`).
     pub leaves: BTreeMap<String, StoredCert>,
     /// Per cell in the topology and in the live fleet.
@@ -63,6 +72,8 @@ pub struct Inputs<'a> {
     pub store_digest: String,
     /// Cells that were live in the latest generation but left the topology.
     pub removed: Vec<String>,
+    /// Stored objects, for the diffs of changed configs.
+    pub objects: &'a dyn Objects,
 }
 
 /// The leaf key of a cell under the topology's key scope.
@@ -129,19 +140,31 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
     let targets = targets(topo, &inputs.request);
 
     // The CA.
-    let ca = match &inputs.ca {
-        Some(c) => CaAction::Keep {
+    let ca = match (&inputs.ca, inputs.request.ca_step) {
+        (Some(_), Some(step)) => CaAction::Rotate {
+            step,
+            description: ca_step_text(step).into(),
+        },
+        (Some(c), None) => CaAction::Keep {
             serial: c.info.serial.clone(),
             fingerprint: c.info.fingerprint.clone(),
             not_after: rfc3339(c.info.not_after),
             days_left: days_until(c.info.not_after, now),
         },
-        None => CaAction::Create {
+        (None, _) => CaAction::Create {
             key_algorithm: topo.tls.key_algorithm.as_str().into(),
             validity_days: topo.tls.ca_validity_days,
         },
     };
     let ca_new = inputs.ca.is_none();
+    let step = inputs.request.ca_step;
+    // The bundle every cell will trust: unknown until a new CA is issued.
+    let bundle_id = match step {
+        _ if ca_new => None,
+        Some(1) => None,
+        Some(3) => inputs.ca.as_ref().map(|c| ObjectId::of(c.pem.as_bytes())),
+        _ => inputs.ca_bundle.as_ref().map(|c| c.cert_id),
+    };
 
     // The leaves the targeted cells use.
     let mut leaves: Vec<LeafPlan> = Vec::new();
@@ -153,6 +176,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         let sans = leaf_sans(topo, &key);
         let stored = inputs.leaves.get(&key);
         let reason = match (stored, &inputs.ca) {
+            (Some(l), Some(ca)) if step == Some(2) && !pki::signed_by(&l.pem, &ca.pem) => {
+                Some("CA rotation step 2: re-issue from the new CA".to_owned())
+            }
             (None, _) => Some("no certificate yet".to_owned()),
             (Some(_), None) => Some("a new CA is created".to_owned()),
             (Some(_), _)
@@ -164,9 +190,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             {
                 Some("rotation requested".to_owned())
             }
-            (Some(l), Some(ca)) => {
-                pki::renewal(&l.pem, &ca.pem, &sans, &topo.tls, now).map(|r| r.to_string())
-            }
+            (Some(l), Some(ca)) => leaf_renewal(inputs, l, ca, &sans),
         };
         let action = match (reason, stored) {
             (Some(reason), prev) => LeafAction::Issue {
@@ -196,14 +220,13 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         let key = leaf_key(topo, cell);
         let leaf = leaves.iter().find(|l| l.key == key).expect("planned above");
         let config = render_cell(topo, cell, *phase);
+        let config_id = ObjectId::of(config.as_bytes());
         let desired: BTreeMap<&str, (Option<ObjectId>, u32)> = FILES
             .iter()
             .map(|(path, mode)| {
                 let id = match *path {
-                    "pgbackrest.conf" => Some(ObjectId::of(config.as_bytes())),
-                    "tls/ca.crt" => (!ca_new)
-                        .then(|| inputs.ca_bundle.as_ref().map(|c| c.cert_id))
-                        .flatten(),
+                    "pgbackrest.conf" => Some(config_id),
+                    "tls/ca.crt" => bundle_id,
                     _ => match (&leaf.action, inputs.leaves.get(&key)) {
                         (LeafAction::Keep { .. }, Some(l)) => Some(if *path == "tls/server.key" {
                             l.key_id
@@ -303,19 +326,28 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         } else {
             CellAction::Unchanged
         };
-        let config_diff = match (&now_state.live_config, action) {
+        let live_config = live_files.get("pgbackrest.conf").map(|(id, _)| *id);
+        // Only a config that differs is read back for its diff; a new one is
+        // not shown as a diff (`pgbr render` prints it).
+        let config_diff = match (live_config, action) {
             (_, CellAction::Unchanged) => None,
-            (Some(old), _) if *old != config => Some(unified_diff(
-                old,
-                &config,
-                &format!(
-                    "{}/pgbackrest.conf (generation {})",
-                    cell.name,
-                    now_state.live.as_ref().map(|l| l.0).unwrap_or(0)
-                ),
-                &format!("{}/pgbackrest.conf (planned)", cell.name),
-            )),
-            // A new file is not shown as a diff: `pgbr render` prints it.
+            (Some(old_id), _) if old_id != config_id => {
+                let old = inputs
+                    .objects
+                    .object(&old_id)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                Some(unified_diff(
+                    &old,
+                    &config,
+                    &format!(
+                        "{}/pgbackrest.conf (generation {})",
+                        cell.name,
+                        now_state.live.as_ref().map(|l| l.0).unwrap_or(0)
+                    ),
+                    &format!("{}/pgbackrest.conf (planned)", cell.name),
+                ))
+            }
             _ => None,
         };
         match action {
@@ -364,7 +396,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         }
         cells.sort_by(|a, b| a.cell.cmp(&b.cell));
     }
-    summary.certificates = usize::from(ca_new)
+    summary.certificates = usize::from(ca_new || step == Some(1))
         + leaves
             .iter()
             .filter(|l| matches!(l.action, LeafAction::Issue { .. }))
@@ -381,6 +413,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         now: rfc3339(now),
         request: inputs.request.clone(),
         ca,
+        ca_rotation: rotation_note(inputs.ca_rotation_step),
         leaves,
         cells,
         summary,
@@ -405,4 +438,46 @@ pub fn disk_digest(inputs: &Inputs<'_>, targets: &[(&Cell, Phase)]) -> String {
         }
     }
     h.finalize().to_hex()[..32].to_owned()
+}
+
+/// What a CA rotation step does.
+pub fn ca_step_text(step: u8) -> &'static str {
+    match step {
+        1 => "step 1 of 3: create a new CA; every cell trusts the old and the new one",
+        2 => "step 2 of 3: re-issue every leaf from the new CA, cell by cell",
+        _ => "step 3 of 3: drop the old CA from every cell's bundle",
+    }
+}
+
+fn rotation_note(applied: u8) -> Option<String> {
+    match applied {
+        1 => Some(
+            "CA rotation under way: step 1 of 3 applied (every cell trusts both CAs); \
+             next: `pgbr rotate --ca` re-issues every leaf from the new CA"
+                .into(),
+        ),
+        2 => Some(
+            "CA rotation under way: step 2 of 3 applied (leaves come from the new CA); \
+             next: `pgbr rotate --ca` drops the old CA"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// The renewal decision for a stored leaf. While step 1 of a CA rotation is
+/// live, a leaf of the retiring CA is judged against that CA: re-issuing it
+/// before every cell trusts the new CA would break the rolling rotation.
+fn leaf_renewal(
+    inputs: &Inputs<'_>,
+    leaf: &StoredCert,
+    ca: &StoredCert,
+    sans: &[String],
+) -> Option<String> {
+    let topo = inputs.topology;
+    let judge = match (&inputs.previous_ca, inputs.ca_rotation_step) {
+        (Some(prev), 1) if !pki::signed_by(&leaf.pem, &ca.pem) => prev,
+        _ => ca,
+    };
+    pki::renewal(&leaf.pem, &judge.pem, sans, &topo.tls, inputs.now).map(|r| r.to_string())
 }

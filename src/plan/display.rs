@@ -53,6 +53,12 @@ pub fn render(plan: &Plan) -> String {
                 "  CA: keep serial {serial} (expires {not_after}, in {days_left} days)"
             );
         }
+        CaAction::Rotate { description, .. } => {
+            let _ = writeln!(out, "  CA: rotate, {description}");
+        }
+    }
+    if let Some(note) = &plan.ca_rotation {
+        let _ = writeln!(out, "  {note}");
     }
     for leaf in &plan.leaves {
         let _ = writeln!(out, "  {}", leaf_line(leaf));

@@ -17,6 +17,14 @@ pub enum CaAction {
         /// Validity in days.
         validity_days: u32,
     },
+    /// A step of a CA rotation (`pgbr rotate --ca`).
+    Rotate {
+        /// 1: add a new CA to every bundle; 2: re-issue leaves from it;
+        /// 3: drop the old CA.
+        step: u8,
+        /// What the step does, for a human.
+        description: String,
+    },
     /// Keep the current CA.
     Keep {
         /// Its serial.
@@ -149,6 +157,9 @@ pub struct Request {
     pub cells: Vec<String>,
     /// Leaves to re-issue regardless of policy (`rotate`).
     pub force_rotate: Vec<String>,
+    /// The CA rotation step to perform (`rotate --ca`).
+    #[serde(default)]
+    pub ca_step: Option<u8>,
 }
 
 /// Counts for the summary line.
@@ -189,6 +200,9 @@ pub struct Plan {
     pub request: Request,
     /// The CA.
     pub ca: CaAction,
+    /// Where a CA rotation under way stands and what comes next.
+    #[serde(default)]
+    pub ca_rotation: Option<String>,
     /// The leaves.
     pub leaves: Vec<LeafPlan>,
     /// The cells, in name order.

@@ -179,10 +179,24 @@ impl Store {
 
     /// Durably records one cell's journal entry.
     pub fn set_journal(&self, cell: &str, entry: &CellJournal) -> Result<(), Error> {
+        self.note_journal(cell, entry)?;
+        self.flush()
+    }
+
+    /// Records one cell's journal entry without waiting for the disk; a
+    /// later [`Store::sync`] (or sled's background flush) makes it durable.
+    /// For the per-cell steps of a deploy, where the deploy dir's `current`
+    /// link, not the journal, is the truth after a crash.
+    pub fn note_journal(&self, cell: &str, entry: &CellJournal) -> Result<(), Error> {
         let value = format::encode(entry, &journal_what(cell))?;
         self.journal
             .insert(cell.as_bytes(), value)
             .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&self) -> Result<(), Error> {
         self.flush()
     }
 

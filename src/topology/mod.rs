@@ -8,6 +8,7 @@
 //! problem at once. This file re-exports the model and owns the error type.
 
 mod cells;
+pub mod example;
 mod fields;
 mod load;
 mod model;

@@ -2,7 +2,14 @@
 //! the real `pgbr` executable through [`harness::Pgbr`].
 
 mod harness;
+mod hostile;
+
+mod crash;
+mod fuzz;
 
 mod render;
+mod rotation;
+mod secrets;
+mod tls_server;
 mod topology_errors;
 mod workflow;

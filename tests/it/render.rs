@@ -12,13 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pgbr::render::{render_cell, Phase};
-use pgbr::topology::{
-    AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology,
-};
-
-fn path(s: &str) -> AbsPath {
-    AbsPath::new(s).expect("absolute path")
-}
+use pgbr::topology::{example, Cell, Topology};
 
 /// `names` (sorted) as cells under `/<name>`, on localhost, with Postgres
 /// ports from 5432, with the `[options]` of the 3-cell example.
@@ -26,51 +20,9 @@ fn topology(names: &[String]) -> Topology {
     let cells = names
         .iter()
         .enumerate()
-        .map(|(index, name)| {
-            let deploy_dir = path(&format!("/{name}/pgbackrest"));
-            Cell {
-                name: CellName::new(name).expect("cell name"),
-                index,
-                host: "localhost".to_owned(),
-                pg_path: path(&format!("/{name}/pg_data")),
-                pg_socket_path: Some(path(&format!("/{name}/pg_sockets"))),
-                pg_port: 5432 + index as u16,
-                pg_user: "postgres".to_owned(),
-                pg_database: "postgres".to_owned(),
-                log_path: deploy_dir.join("log"),
-                lock_path: deploy_dir.join("lock"),
-                spool_path: deploy_dir.join("spool"),
-                deploy_dir,
-                owner: None,
-                config_link: None,
-                activate: None,
-                health: Health::Tls,
-            }
-        })
+        .map(|(i, name)| example::cell(name, i, "localhost", 5432 + i as u16, &format!("/{name}")))
         .collect();
-    Topology {
-        stanza: StanzaName::new("multigres").expect("stanza"),
-        repo: Repo {
-            path: path("/backup/repo"),
-            retention_full: 7,
-        },
-        tls: Tls {
-            server_port_base: 8432,
-            server_address: "0.0.0.0".to_owned(),
-            client_cn: "pgbackrest".to_owned(),
-            ca_validity_days: 3650,
-            cert_validity_days: 365,
-            renew_before_days: 122,
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            extra_sans: Vec::new(),
-            key_scope: KeyScope::PerCell,
-        },
-        options: [("compress-type", "zst"), ("start-fast", "y")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        cells,
-    }
+    example::topology(cells, &[("compress-type", "zst"), ("start-fast", "y")])
 }
 
 fn three_cells() -> Topology {

@@ -359,3 +359,49 @@ fn apply_without_terminal_needs_yes() {
     assert!(out.stderr.contains("hint: pass `--yes`"), "{}", out.stderr);
     assert!(!deploy_dir(&p, "zone1").exists());
 }
+
+#[test]
+fn config_link_points_at_the_live_config() {
+    let p = Pgbr::new();
+    let links = p.path().join("etc");
+    let topo = three_cells(
+        &p,
+        5433,
+        &format!("config_link = \"{}/{{cell}}.conf\"", links.display()),
+    );
+    apply(&p, &topo).expect_code(0);
+    for cell in ["zone1", "zone2", "zone3"] {
+        let link = links.join(format!("{cell}.conf"));
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            deploy_dir(&p, cell).join("current/pgbackrest.conf")
+        );
+        assert_eq!(fs::read_to_string(&link).unwrap(), conf(&p, cell));
+    }
+    // A regular file where a link should go is not overwritten.
+    fs::remove_file(links.join("zone2.conf")).unwrap();
+    fs::write(links.join("zone2.conf"), "mine").unwrap();
+    let out = apply(
+        &p,
+        &three_cells(
+            &p,
+            5440,
+            &format!("config_link = \"{}/{{cell}}.conf\"", links.display()),
+        ),
+    )
+    .expect_code(1);
+    assert!(
+        out.stderr
+            .contains("`config_link` names an existing file that is not a symlink"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(links.join("zone2.conf")).unwrap(),
+        "mine"
+    );
+    // zone1 went ahead; zone2 was refused before its flip; zone3 not started.
+    assert_eq!(current(&p, "zone1"), "generations/2");
+    assert_eq!(current(&p, "zone2"), "generations/1");
+    assert_eq!(current(&p, "zone3"), "generations/1");
+}

@@ -1,0 +1,388 @@
+//! Certificate lifecycle through the real binary: renewal on a year's
+//! clock, rolling rotation with the built-in TLS health check against live
+//! servers, revert when a server is not reloaded, and CA rotation in three
+//! steps with a handshake between every pair of cells after each.
+
+use crate::harness::Pgbr;
+use crate::tls_server::{free_ports, CellServer};
+use pgbr::apply::health::probe_tls;
+use pgbr::pki::{self, CertAndKey, SecretPem};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const CELLS: [&str; 3] = ["zone1", "zone2", "zone3"];
+
+/// Three cells on 127.0.0.1 with TLS ports from `base`; `hooks` goes into `[defaults]`.
+fn topology(p: &Pgbr, base: u16, hooks: &str) -> PathBuf {
+    let root = p.path().join("cells");
+    p.write(
+        "topo.toml",
+        &format!(
+            r#"
+stanza = "multigres"
+[repo]
+path = "/backup/repo"
+retention_full = 7
+[tls]
+server_port_base = {base}
+server_address = "127.0.0.1"
+[defaults]
+host = "127.0.0.1"
+pg_path = "/{{cell}}/pg_data"
+deploy_dir = "{root}/{{cell}}/pgbackrest"
+{hooks}
+[cells.zone1]
+pg_port = 5432
+[cells.zone2]
+pg_port = 5433
+[cells.zone3]
+pg_port = 5434
+"#,
+            root = root.display()
+        ),
+    )
+}
+
+fn deploy_dir(p: &Pgbr, cell: &str) -> PathBuf {
+    p.path().join("cells").join(cell).join("pgbackrest")
+}
+
+fn tls_file(p: &Pgbr, cell: &str, file: &str) -> String {
+    fs::read_to_string(deploy_dir(p, cell).join("current/tls").join(file)).unwrap()
+}
+
+fn serial(p: &Pgbr, cell: &str) -> String {
+    pki::inspect(&tls_file(p, cell, "server.crt"))
+        .unwrap()
+        .serial
+}
+
+fn current(p: &Pgbr, cell: &str) -> String {
+    fs::read_link(deploy_dir(p, cell).join("current"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Cell `from` (its bundle, its leaf as client certificate) handshakes
+/// with cell `to`'s server; returns the serial `to` presents.
+fn handshake(p: &Pgbr, base: u16, from: &str, to: usize) -> Result<String, String> {
+    let client = CertAndKey {
+        cert_pem: tls_file(p, from, "server.crt"),
+        key_pem: SecretPem(tls_file(p, from, "server.key")),
+    };
+    probe_tls(
+        &format!("127.0.0.1:{}", base + to as u16),
+        "127.0.0.1",
+        &tls_file(p, from, "ca.crt"),
+        &client,
+        Duration::from_secs(3),
+    )
+    .map(|r| r.presented.serial)
+    .map_err(|e| pgbr::apply::error_chain(&e))
+}
+
+fn every_pair_handshakes(p: &Pgbr, base: u16, when: &str) {
+    for from in CELLS {
+        for (to, to_name) in CELLS.iter().enumerate() {
+            let presented = handshake(p, base, from, to)
+                .unwrap_or_else(|e| panic!("{when}: {from} -> {to_name} failed: {e}"));
+            assert_eq!(
+                presented,
+                serial(p, to_name),
+                "{when}: {to_name} presents its live leaf"
+            );
+        }
+    }
+}
+
+/// Starts a server per cell on the listeners.
+fn start_servers(p: &Pgbr, listeners: Vec<std::net::TcpListener>) -> Vec<CellServer> {
+    CELLS
+        .iter()
+        .zip(listeners)
+        .map(|(c, l)| CellServer::start(deploy_dir(p, c), l))
+        .collect()
+}
+
+const RELOAD: &str = "activate = \"touch $PGBR_DEPLOY_DIR/reload\"\nhealth = \"tls\"";
+
+#[test]
+fn a_year_of_renewal_on_an_injected_clock() {
+    let p = Pgbr::new();
+    let (base, _) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap();
+    let day = |d: i64| {
+        (time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::days(d))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    p.run(&["apply", t, "--yes", "--now", &day(0)])
+        .expect_code(0);
+    let first = serial(&p, "zone1");
+
+    let out = p
+        .run(&["plan", t, "--now", &day(200), "--detailed-exitcode"])
+        .expect_code(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+
+    // 365-day leaves, default window a third: 121 days. Day 250 leaves 115.
+    let out = p
+        .run(&["plan", t, "--now", &day(250), "--detailed-exitcode"])
+        .expect_code(2);
+    assert!(
+        out.stdout.contains(&format!(
+            "leaf zone1: renew now, replacing serial {first} (expires in 115 days, renewal window is 121 days)"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("3 certificate(s) to issue"),
+        "{}",
+        out.stdout
+    );
+
+    let out = p
+        .run(&["apply", t, "--yes", "--now", &day(250)])
+        .expect_code(0);
+    assert!(out.stderr.contains("warning: `--now` is"), "{}", out.stderr);
+    let ca = pki::inspect(&tls_file(&p, "zone1", "ca.crt")).unwrap();
+    for cell in CELLS {
+        let leaf_pem = tls_file(&p, cell, "server.crt");
+        let leaf = pki::inspect(&leaf_pem).unwrap();
+        assert_ne!(leaf.serial, first);
+        assert!(
+            pki::signed_by(&leaf_pem, &tls_file(&p, cell, "ca.crt")),
+            "chains to the CA"
+        );
+        let expected_end =
+            time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::days(250 + 365);
+        assert_eq!(leaf.not_after, expected_end, "new notAfter one year on");
+        let key = deploy_dir(&p, cell).join("current/tls/server.key");
+        assert_eq!(
+            fs::metadata(key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(ca.is_ca);
+    let out = p
+        .run(&["plan", t, "--now", &day(251), "--detailed-exitcode"])
+        .expect_code(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+}
+
+#[test]
+fn rolling_rotation_passes_health_and_a_server_not_reloaded_is_reverted() {
+    let p = Pgbr::new();
+    let (base, listeners) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap().to_owned();
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let _servers = start_servers(&p, listeners);
+    every_pair_handshakes(&p, base, "after the first apply");
+
+    // Hooks alone change no file: no generation.
+    topology(&p, base, RELOAD);
+    let out = p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+
+    let before: Vec<String> = CELLS.iter().map(|c| serial(&p, c)).collect();
+    let out = p.run(&["rotate", &t, "--yes"]).expect_code(0);
+    assert!(
+        out.stdout
+            .contains("Apply complete: generation 2 (3 cell(s) deployed"),
+        "{}",
+        out.stdout
+    );
+    for (i, cell) in CELLS.iter().enumerate() {
+        assert_ne!(serial(&p, cell), before[i], "{cell} has a new leaf");
+        assert_eq!(
+            handshake(&p, base, cell, i).unwrap(),
+            serial(&p, cell),
+            "{cell} serves it"
+        );
+    }
+    every_pair_handshakes(&p, base, "after the rotation");
+
+    // An activate that does not reload: zone2's server keeps the old leaf,
+    // the health check sees it, zone2 goes back, zone3 is not started.
+    topology(&p, base, "activate = \"true\"\nhealth = \"tls\"");
+    let old_zone2 = serial(&p, "zone2");
+    let out = p
+        .run(&["rotate", &t, "--cells", "zone2,zone3", "--yes"])
+        .expect_code(5);
+    assert!(
+        out.stderr.contains("activate cell `zone2`: health failed, the cell is back on generation 2; not started: zone3"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("presents serial `{old_zone2}`")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: fix the health problem"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(current(&p, "zone2"), "generations/2");
+    assert_eq!(current(&p, "zone3"), "generations/2");
+    assert_eq!(serial(&p, "zone2"), old_zone2);
+    every_pair_handshakes(&p, base, "after the revert");
+}
+
+#[test]
+fn ca_rotation_in_three_steps_keeps_every_pair_talking() {
+    let p = Pgbr::new();
+    let (base, listeners) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap().to_owned();
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let _servers = start_servers(&p, listeners);
+    topology(&p, base, RELOAD);
+    let old_ca = tls_file(&p, "zone1", "ca.crt");
+    let old_leaf = serial(&p, "zone1");
+
+    // Step 3 before step 1 and 2 is impossible; `--cells` is refused.
+    let out = p
+        .run(&["rotate", &t, "--ca", "--cells", "zone1", "--yes"])
+        .expect_code(1);
+    assert!(out.stderr.contains("drop `--cells`"), "{}", out.stderr);
+
+    // Step 1: every cell trusts old and new; leaves unchanged.
+    let out = p.run(&["rotate", &t, "--ca", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("CA: rotate, step 1 of 3"),
+        "{}",
+        out.stdout
+    );
+    let bundle = tls_file(&p, "zone1", "ca.crt");
+    assert_eq!(pki::ca_bundle(&bundle).len(), 2);
+    assert!(bundle.ends_with(&old_ca), "old CA kept after the new one");
+    assert_eq!(serial(&p, "zone1"), old_leaf);
+    every_pair_handshakes(&p, base, "after step 1");
+    let out = p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+    assert!(out.stdout.contains("step 1 of 3 applied"), "{}", out.stdout);
+
+    // Step 2: leaves re-issued from the new CA, cell by cell.
+    let out = p.run(&["rotate", &t, "--ca", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout
+            .contains("CA rotation step 2: re-issue from the new CA"),
+        "{}",
+        out.stdout
+    );
+    let new_ca = pki::ca_bundle(&tls_file(&p, "zone1", "ca.crt"))[0].clone();
+    for cell in CELLS {
+        assert!(
+            pki::signed_by(&tls_file(&p, cell, "server.crt"), &new_ca),
+            "{cell}"
+        );
+    }
+    every_pair_handshakes(&p, base, "after step 2");
+
+    // Step 3: the old CA leaves every bundle.
+    let out = p.run(&["rotate", &t, "--ca", "--yes"]).expect_code(0);
+    assert!(out.stdout.contains("step 3 of 3"), "{}", out.stdout);
+    for cell in CELLS {
+        let b = tls_file(&p, cell, "ca.crt");
+        assert_eq!(pki::ca_bundle(&b), vec![new_ca.clone()], "{cell}");
+    }
+    every_pair_handshakes(&p, base, "after step 3");
+    let out = p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+    assert!(
+        !out.stdout.contains("CA rotation under way"),
+        "{}",
+        out.stdout
+    );
+    // A fourth `rotate --ca` starts a new rotation.
+    let gens: serde_json::Value =
+        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
+    let causes: Vec<&str> = gens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["cause"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "apply",
+            "ca rotation step 1",
+            "ca rotation step 2",
+            "ca rotation step 3"
+        ]
+    );
+}
+
+#[test]
+fn status_probe_reports_each_server() {
+    let p = Pgbr::new();
+    let (base, mut listeners) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap().to_owned();
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    // zone3's server is down: its port is closed.
+    drop(listeners.pop());
+    let _servers: Vec<CellServer> = CELLS[..2]
+        .iter()
+        .zip(listeners)
+        .map(|(c, l)| CellServer::start(deploy_dir(&p, c), l))
+        .collect();
+    let out = p.run(&["status", &t, "--probe", "--json"]).expect_code(0);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let z1 = &rows[0]["probe"];
+    assert_eq!(z1["ok"], true, "{z1}");
+    assert_eq!(
+        z1["presented_serial"].as_str().unwrap(),
+        serial(&p, "zone1")
+    );
+    assert_eq!(z1["server_version"], "2.45");
+    // Issued moments ago with 365 days: 365, or 364 once a second passed.
+    assert!(
+        (364..=365).contains(&z1["days_left"].as_i64().unwrap()),
+        "{z1}"
+    );
+    let z3 = &rows[2]["probe"];
+    assert_eq!(z3["ok"], false, "{z3}");
+    assert!(
+        z3["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{}", base + 2)),
+        "{z3}"
+    );
+    let text = p.run(&["status", &t, "--probe"]).expect_code(0).stdout;
+    assert!(text.contains("probe: ok, presents serial"), "{text}");
+    assert!(text.contains("pgBackRest 2.45"), "{text}");
+    assert!(text.contains("probe: FAILED"), "{text}");
+}
+
+#[test]
+fn rsa_2048_fleet_handshakes() {
+    let p = Pgbr::new();
+    let (base, listeners) = free_ports(3);
+    let t = topology(&p, base, "");
+    let text = fs::read_to_string(&t).unwrap().replace(
+        "server_address = \"127.0.0.1\"",
+        "server_address = \"127.0.0.1\"\nkey_algorithm = \"rsa-2048\"",
+    );
+    fs::write(&t, text).unwrap();
+    p.run(&["apply", t.to_str().unwrap(), "--yes"])
+        .expect_code(0);
+    for cell in CELLS {
+        let leaf = tls_file(&p, cell, "server.crt");
+        assert_eq!(
+            pki::key_algorithm(&leaf).unwrap(),
+            Some(pgbr::topology::KeyAlgorithm::Rsa2048)
+        );
+    }
+    let _servers = start_servers(&p, listeners);
+    every_pair_handshakes(&p, base, "rsa-2048");
+}
