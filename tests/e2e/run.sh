@@ -111,7 +111,14 @@ wait_until() {
   done
 }
 
-port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
+# Something listens on TCP port $1 (ss, or a connect to 127.0.0.1 without it).
+port_busy() {
+  if command -v ss >/dev/null; then
+    ss -Hltn "sport = :$1" | grep -q .
+  else
+    (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
 
 declare -A TAKEN=()
 PORT=""
@@ -572,6 +579,10 @@ main() {
   [[ -x $PGBIN/postgres ]] || fail "no PostgreSQL binaries in $PGBIN"
   [[ -x $PGBACKREST ]] || fail "no pgBackRest at $PGBACKREST"
   [[ -x $PGBR ]] || fail "no pgbr binary at $PGBR (run \`cargo build --bin pgbr\`)"
+  local tool
+  for tool in runuser timeout openssl; do
+    command -v "$tool" >/dev/null || fail "\`$tool\` is needed and not installed"
+  done
   if [[ -n ${E2E_FAIL_AT:-} && " ${STEPS[*]} " != *" $E2E_FAIL_AT "* ]]; then
     fail "E2E_FAIL_AT=$E2E_FAIL_AT is not a step: ${STEPS[*]}"
   fi
