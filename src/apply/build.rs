@@ -5,10 +5,10 @@
 use super::gather::ca_bundle_text;
 use crate::generations::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
 use crate::pki::{self, CertAndKey, SecretPem};
-use crate::plan::{CellAction, Inputs, LeafAction, Plan, FILES};
+use crate::plan::{CellAction, Inputs, LeafAction, Plan, Settings, FILES};
 use crate::render::render_cell;
 use crate::store::{Commit, Store, StoredPair};
-use crate::topology::{Health, Topology};
+use crate::topology::Topology;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -37,15 +37,6 @@ fn summary(pem: &str) -> Result<CertSummary> {
         not_before: info.not_before.unix_timestamp(),
         not_after: info.not_after.unix_timestamp(),
     })
-}
-
-/// The health spec text a manifest records.
-pub fn health_text(h: &Health) -> String {
-    match h {
-        Health::None => "none".into(),
-        Health::Tls => "tls".into(),
-        Health::Command(c) => format!("command:{c}"),
-    }
 }
 
 /// Issues what `plan` calls for, stores everything, commits generation
@@ -179,11 +170,7 @@ pub fn build_generation(
                 mode,
             });
         }
-        let host = if cell.host.contains(':') {
-            format!("[{}]", cell.host)
-        } else {
-            cell.host.clone()
-        };
+        let settings = Settings::of(topology, cell);
         cells.insert(
             cp.cell.clone(),
             CellEntry {
@@ -193,16 +180,12 @@ pub fn build_generation(
                 files,
                 cert: Some(summary(cert_pem)?),
                 renew_before_days: topology.tls.renew_before_days,
-                owner: cell.owner.clone(),
-                dirs: vec![
-                    cell.log_path.to_string(),
-                    cell.lock_path.to_string(),
-                    cell.spool_path.to_string(),
-                ],
-                config_link: cell.config_link.as_ref().map(|p| p.to_string()),
-                activate: cell.activate.clone(),
-                health: health_text(&cell.health),
-                health_target: format!("{host}:{}", topology.tls_port(cell)),
+                owner: settings.owner,
+                dirs: settings.dirs,
+                config_link: settings.config_link,
+                activate: settings.activate,
+                health: settings.health,
+                health_target: settings.health_target,
             },
         );
     }

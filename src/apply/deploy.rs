@@ -259,10 +259,15 @@ pub fn deploy_cell(
     step("flip");
     target.flip(&d.deploy_dir, Some(d.generation))?;
     crate::failpoint::hit("after-flip");
+    if d.activate.is_some() {
+        step("activate");
+    }
     let failure = match run_activate(target, d, Some(d.generation), d.previous) {
         Err(reason) => Some(("activate", reason)),
         Ok(()) => {
-            step("health");
+            if !matches!(d.health, HealthSpec::None) {
+                step("health");
+            }
             run_health(target, d).err().map(|r| ("health", r))
         }
     };

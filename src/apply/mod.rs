@@ -13,7 +13,7 @@ mod gather;
 pub mod health;
 mod target;
 
-pub use build::{build_generation, health_text, Built};
+pub use build::{build_generation, Built};
 pub use deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
 pub use execute::{deploy_generation, entry_files, health_spec, DeployReport};
 pub use fs::{LocalTarget, MARKER};

@@ -100,7 +100,7 @@ pub struct Manifest {
     pub created_at: i64,
     /// `pgbr` version that made it.
     pub tool_version: String,
-    /// blake3 of the topology it was made from (empty for rollbacks).
+    /// blake3 of the topology it was made from (a rollback copies its target's).
     pub topology_hash: String,
     /// Why it exists.
     pub cause: Cause,

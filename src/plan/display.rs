@@ -87,6 +87,13 @@ pub fn render(plan: &Plan) -> String {
         for d in &cell.drift {
             let _ = writeln!(out, "    drift: {d}");
         }
+        if !cell.settings_changed.is_empty() {
+            let _ = writeln!(
+                out,
+                "    ~ settings: {} (same files, re-activated)",
+                cell.settings_changed.join(", ")
+            );
+        }
         if cell.action == CellAction::Unchanged {
             continue;
         }

@@ -8,7 +8,8 @@ mod display;
 mod model;
 
 pub use compute::{
-    compute, days_until, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects, StoredCert, FILES,
+    compute, days_until, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects, Settings,
+    StoredCert, FILES,
 };
 pub use diff::unified_diff;
 pub use display::{render, summary_line};

@@ -142,6 +142,9 @@ pub struct CellPlan {
     pub drift: Vec<String>,
     /// Problems that will stop apply for this cell (foreign deploy dir, …).
     pub blockers: Vec<String>,
+    /// Deployment settings (hooks, owner, links) that change.
+    #[serde(default)]
+    pub settings_changed: Vec<String>,
     /// Files after apply.
     pub files: Vec<FilePlan>,
     /// Unified diff of `pgbackrest.conf`, when it changes.

@@ -13,7 +13,7 @@
 #   tls-servers    a pgBackRest TLS server per cell; `check` from every cell
 #   standby-backup a backup from each standby, proven to read that standby
 #   rotation       leaves due: plan names the renewal; apply rotates cell by
-#                  cell, `activate` reloads each server (reload-server.sh),
+#                  cell, `activate` reloads each server (contrib/pgbackrest-reload.sh),
 #                  health = "tls"; the same server pids present the new leaves
 #   rollback       rollback --force to the pre-rotation generation, and back
 #   restore        restore the latest backup into a fresh data dir; rows are there

@@ -185,16 +185,36 @@ fn rolling_rotation_passes_health_and_a_server_not_reloaded_is_reverted() {
     let _servers = start_servers(&p, listeners);
     every_pair_handshakes(&p, base, "after the first apply");
 
-    // Hooks alone change no file: no generation.
+    // Hooks alone change no file, but they change how the cell is
+    // deployed: a generation with the same bytes, re-activated and checked.
     topology(&p, base, RELOAD);
-    let out = p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
-    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+    let out = p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout
+            .contains("~ settings: activate, health (same files, re-activated)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("0 certificate(s) to issue"),
+        "{}",
+        out.stdout
+    );
+    let out = p.run(&["apply", &t, "--yes"]).expect_code(0);
+    assert!(
+        out.stderr.contains("zone1: activate\nzone1: health\n"),
+        "{}",
+        out.stderr
+    );
+    let gens: serde_json::Value =
+        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
+    assert_eq!(gens.as_array().unwrap().len(), 2);
 
     let before: Vec<String> = CELLS.iter().map(|c| serial(&p, c)).collect();
     let out = p.run(&["rotate", &t, "--yes"]).expect_code(0);
     assert!(
         out.stdout
-            .contains("Apply complete: generation 2 (3 cell(s) deployed"),
+            .contains("Apply complete: generation 3 (3 cell(s) deployed"),
         "{}",
         out.stdout
     );
@@ -216,7 +236,7 @@ fn rolling_rotation_passes_health_and_a_server_not_reloaded_is_reverted() {
         .run(&["rotate", &t, "--cells", "zone2,zone3", "--yes"])
         .expect_code(5);
     assert!(
-        out.stderr.contains("activate cell `zone2`: health failed, the cell is back on generation 2; not started: zone3"),
+        out.stderr.contains("activate cell `zone2`: health failed, the cell is back on generation 3; not started: zone3"),
         "{}",
         out.stderr
     );
@@ -231,8 +251,8 @@ fn rolling_rotation_passes_health_and_a_server_not_reloaded_is_reverted() {
         "{}",
         out.stderr
     );
-    assert_eq!(current(&p, "zone2"), "generations/2");
-    assert_eq!(current(&p, "zone3"), "generations/2");
+    assert_eq!(current(&p, "zone2"), "generations/3");
+    assert_eq!(current(&p, "zone3"), "generations/3");
     assert_eq!(serial(&p, "zone2"), old_zone2);
     every_pair_handshakes(&p, base, "after the revert");
 }

@@ -1,8 +1,12 @@
 #!/bin/sh
-# The e2e cells' `activate` hook: makes the cell's pgBackRest TLS server
-# reload its configuration and certificates, and returns once it has.
+# An `activate` hook for pgBackRest 2.45 TLS servers (the e2e test uses it):
+# makes the cell's pgBackRest TLS server reload its configuration and
+# certificates, and returns once it has.
 #
-#   reload-server.sh PIDFILE LOGFILE
+#   pgbackrest-reload.sh PIDFILE LOGFILE
+#
+# in a topology:
+#   activate = "/path/to/pgbackrest-reload.sh /run/pgbackrest-{cell}.pid ${PGBR_DEPLOY_DIR}/log/all-server.log"
 #
 # PIDFILE holds the server's pid; LOGFILE is its log (`<log_path>/all-server.log`,
 # written at log-level-file=detail, where the server logs "configuration
