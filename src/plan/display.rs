@@ -88,10 +88,16 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(out, "    drift: {d}");
         }
         if !cell.settings_changed.is_empty() {
+            let same_files = cell.files.iter().all(|f| f.change == FileChange::Unchanged);
             let _ = writeln!(
                 out,
-                "    ~ settings: {} (same files, re-activated)",
-                cell.settings_changed.join(", ")
+                "    ~ settings: {}{}",
+                cell.settings_changed.join(", "),
+                if same_files {
+                    " (same files, re-activated)"
+                } else {
+                    ""
+                }
             );
         }
         if cell.action == CellAction::Unchanged {
