@@ -291,3 +291,88 @@ pub fn deploy_cell(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::LocalTarget;
+    use crate::progress::NullReporter;
+    use crate::topology::example;
+
+    fn files(ca: &CertAndKey, leaf: &CertAndKey, key: &str, key_mode: u32) -> Vec<FileContent> {
+        let f = |path: &str, mode: u32, text: &str| FileContent {
+            path: path.into(),
+            mode,
+            bytes: text.as_bytes().to_vec(),
+        };
+        vec![
+            f("pgbackrest.conf", 0o640, "[global]\n"),
+            f("tls/ca.crt", 0o644, &ca.cert_pem),
+            f("tls/server.crt", 0o644, &leaf.cert_pem),
+            f("tls/server.key", key_mode, key),
+        ]
+    }
+
+    fn deploy(
+        dir: &std::path::Path,
+        generation: u64,
+        files: Vec<FileContent>,
+    ) -> Result<CellOutcome, Error> {
+        let d = CellDeploy {
+            cell: "zone1".into(),
+            deploy_dir: dir.join("zone1").display().to_string(),
+            owner: None,
+            dirs: vec![],
+            config_link: None,
+            activate: None,
+            health: HealthSpec::None,
+            generation,
+            previous: generation.checked_sub(1).filter(|g| *g > 0),
+            files,
+            adopt: false,
+        };
+        deploy_cell(&LocalTarget, &d, &NullReporter)
+    }
+
+    /// Broken TLS material never reaches `current`: a key of another
+    /// certificate, a leaf of another CA, a key readable by others.
+    #[test]
+    fn broken_material_is_refused_before_the_flip() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let tls = example::tls();
+        let ca = pki::issue_ca(&tls, now).unwrap();
+        let other_ca = pki::issue_ca(&tls, now).unwrap();
+        let sans = vec!["localhost".to_owned()];
+        let leaf = pki::issue_leaf(&ca, &tls, &sans, now).unwrap();
+        let stranger = pki::issue_leaf(&other_ca, &tls, &sans, now).unwrap();
+        assert_eq!(
+            deploy(dir.path(), 1, files(&ca, &leaf, &leaf.key_pem.0, 0o600)).unwrap(),
+            CellOutcome::Deployed
+        );
+        let current = dir.path().join("zone1/current");
+        let cases = [
+            (
+                files(&ca, &leaf, &stranger.key_pem.0, 0o600),
+                "does not belong",
+            ),
+            (
+                files(&ca, &stranger, &stranger.key_pem.0, 0o600),
+                "not signed by a CA",
+            ),
+            (
+                files(&ca, &leaf, &leaf.key_pem.0, 0o644),
+                "pgBackRest needs 0600",
+            ),
+        ];
+        for (i, (broken, why)) in cases.into_iter().enumerate() {
+            let err = deploy(dir.path(), 2 + i as u64, broken).unwrap_err();
+            assert!(err.to_string().contains(why), "{err}");
+            assert_eq!(
+                std::fs::read_link(&current).unwrap().to_str(),
+                Some("generations/1")
+            );
+            assert!(!err.to_string().contains("PRIVATE KEY"));
+        }
+    }
+}
