@@ -260,15 +260,7 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     let step = record.ca_rotation_step + 1;
     let topo = topology::load(&args.topology)?;
     // The previous step must be live everywhere before the next one starts.
-    let inputs = gather(
-        store,
-        &LocalTarget,
-        &topo,
-        &args.topology.display().to_string(),
-        Request::default(),
-        clock.now,
-    )?;
-    let probe = plan::compute(&inputs);
+    let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
     let behind: Vec<&str> = probe
         .cells
         .iter()

@@ -1,8 +1,7 @@
 //! `pgbr status` and `pgbr certs`.
 
-use crate::apply::{
-    entry_files, gather, health::probe_tls, health_spec, stored_cert, HealthSpec, LocalTarget,
-};
+use super::plan::make_plan;
+use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec};
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::plan::{days_until, Request};
@@ -17,15 +16,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let topo = topology::load(&args.topology)?;
-    let inputs = gather(
-        &store,
-        &LocalTarget,
-        &topo,
-        &args.topology.display().to_string(),
-        Request::default(),
-        clock.now,
-    )?;
-    let plan = crate::plan::compute(&inputs);
+    let (inputs, plan) = make_plan(&store, &topo, &args.topology, Request::default(), &clock)?;
     let mut rows = Vec::new();
     for cell in &topo.cells {
         let name = cell.name.as_str();
