@@ -406,3 +406,46 @@ fn rsa_2048_fleet_handshakes() {
     let _servers = start_servers(&p, listeners);
     every_pair_handshakes(&p, base, "rsa-2048");
 }
+
+#[test]
+fn rollback_refuses_due_certificates_without_force() {
+    let p = Pgbr::new();
+    let (base, _) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap().to_owned();
+    let day = |d: i64| {
+        (time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::days(d))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    p.run(&["apply", &t, "--yes", "--now", &day(0)])
+        .expect_code(0);
+    // Day 250: generation 2 renews every leaf (115 days left < 121).
+    p.run(&["apply", &t, "--yes", "--now", &day(250)])
+        .expect_code(0);
+    let renewed = serial(&p, "zone1");
+    let out = p
+        .run(&["rollback", "--yes", "--now", &day(250)])
+        .expect_code(1);
+    assert!(
+        out.stdout
+            .contains("expires in 115 days, inside its renewal window of 121 days"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("hint: pass `--force`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(serial(&p, "zone1"), renewed, "nothing deployed");
+    // Past notAfter it is "expired"; --force deploys anyway.
+    let out = p
+        .run(&["rollback", "--dry-run", "--now", &day(400)])
+        .expect_code(1);
+    assert!(out.stdout.contains("expired 35 days ago"), "{}", out.stdout);
+    p.run(&["rollback", "--yes", "--force", "--now", &day(250)])
+        .expect_code(0);
+    assert_ne!(serial(&p, "zone1"), renewed);
+    assert_eq!(current(&p, "zone1"), "generations/3");
+}
