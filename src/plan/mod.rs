@@ -6,11 +6,12 @@ mod compute;
 mod diff;
 mod display;
 mod model;
+mod settings;
 
 pub use compute::{
-    compute, days_until, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects, Settings,
-    StoredCert, FILES,
+    compute, days_until, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects, StoredCert, FILES,
 };
 pub use diff::unified_diff;
 pub use display::{render, summary_line};
 pub use model::*;
+pub use settings::Settings;
