@@ -107,6 +107,13 @@ fn start_servers(p: &Pgbr, listeners: Vec<std::net::TcpListener>) -> Vec<CellSer
         .collect()
 }
 
+/// Day `d` of the tests' calendar (day 0 is 2026-01-01), RFC 3339 for `--now`.
+fn day(d: i64) -> String {
+    (time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::days(d))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 const RELOAD: &str = "activate = \"touch $PGBR_DEPLOY_DIR/reload\"\nhealth = \"tls\"";
 
 #[test]
@@ -115,11 +122,6 @@ fn a_year_of_renewal_on_an_injected_clock() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap();
-    let day = |d: i64| {
-        (time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::days(d))
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     p.run(&["apply", t, "--yes", "--now", &day(0)])
         .expect_code(0);
     let first = serial(&p, "zone1");
@@ -413,11 +415,6 @@ fn rollback_refuses_due_certificates_without_force() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap().to_owned();
-    let day = |d: i64| {
-        (time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::days(d))
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     p.run(&["apply", &t, "--yes", "--now", &day(0)])
         .expect_code(0);
     // Day 250: generation 2 renews every leaf (115 days left < 121).
