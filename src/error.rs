@@ -110,8 +110,14 @@ impl Error {
             Error::Deploy(e) => cause = e.source(),
             Error::Command { .. } => {}
         }
+        // Some libraries chain an error to one with the same text: say it once.
+        let mut last = String::new();
         while let Some(c) = cause {
-            let _ = writeln!(out, "caused by: {c}");
+            let text = c.to_string();
+            if text != last {
+                let _ = writeln!(out, "caused by: {text}");
+            }
+            last = text;
             cause = c.source();
         }
         if let Some(h) = self.hint_text() {

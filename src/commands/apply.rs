@@ -15,8 +15,11 @@ use std::path::Path;
 
 /// A saved plan, if `path` holds one (tells it by the header line).
 fn read_saved_plan(path: &Path) -> Result<Option<Plan>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::msg(format!("read `{}`", path.display())).source(e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::msg(format!("read `{}`", path.display()))
+            .source(e)
+            .hint("give a topology module, or a plan saved by `pgbr plan --out PLAN`")
+    })?;
     let Some(body) = text.strip_prefix(PLAN_HEADER) else {
         return Ok(None);
     };

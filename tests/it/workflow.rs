@@ -405,3 +405,61 @@ fn config_link_points_at_the_live_config() {
     assert_eq!(current(&p, "zone2"), "generations/1");
     assert_eq!(current(&p, "zone3"), "generations/1");
 }
+
+/// Errors an operator can cause in the commands: each says what failed,
+/// where, and what to do.
+#[test]
+fn command_errors_say_what_and_what_to_do() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["plan", t, "--now", "yesterday"],
+            "error: failed to parse `--now yesterday`\ncaused by: the 'year' component could not be parsed\nhint: give an RFC 3339 time such as `2027-06-01T00:00:00Z`\n",
+        ),
+        (
+            &["plan", t, "--cells", "zone9"],
+            "error: failed to select cell `zone9`: no such cell in the topology\nhint: the cells are: zone1, zone2, zone3\n",
+        ),
+        (
+            &["apply", t, "--bootstrap", "zone1", "--cells", "zone2", "--yes"],
+            "error: failed to combine `--bootstrap` with `--cells`\nhint: `--bootstrap C` deploys only C; drop `--cells`\n",
+        ),
+        (
+            &["rollback", "--yes"],
+            "error: failed to roll back: there are no generations yet\nhint: run `pgbr apply` first\n",
+        ),
+        (
+            &["rotate", t, "--ca", "--yes"],
+            "error: failed to rotate the CA: there is no CA yet\nhint: `pgbr apply` creates it\n",
+        ),
+        (
+            &["apply", "missing.toml", "--yes"],
+            "error: failed to read `missing.toml`\ncaused by: No such file or directory (os error 2)\nhint: give a topology module, or a plan saved by `pgbr plan --out PLAN`\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let out = p.run(args).expect_code(1);
+        assert_eq!(out.stderr, *stderr, "pgbr {args:?}");
+    }
+    apply(&p, &topo).expect_code(0);
+    let after: &[(&[&str], &str)] = &[
+        (
+            &["rollback", "--yes"],
+            "error: failed to roll back: generation 1 has no earlier generation\nhint: name one with `--to N`; `pgbr generations` lists them\n",
+        ),
+        (
+            &["rollback", "--to", "7", "--yes"],
+            "error: failed to roll back to generation 7: the store does not have it\nhint: kept generations: 1 (gc may have removed older ones)\n",
+        ),
+        (
+            &["rotate", t, "--ca", "--cells", "zone1", "--yes"],
+            "error: failed to rotate the CA for some cells only\nhint: a CA rotation covers every cell: drop `--cells`\n",
+        ),
+    ];
+    for (args, stderr) in after {
+        let out = p.run(args).expect_code(1);
+        assert_eq!(out.stderr, *stderr, "pgbr {args:?}");
+    }
+}
