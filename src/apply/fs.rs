@@ -83,7 +83,17 @@ struct Owner {
 fn resolve_owner(spec: Option<&str>, deploy_dir: &Path) -> Result<Owner, Error> {
     use nix::unistd::{Group, User};
     let Some(spec) = spec else {
-        // Default: the deploy dir's owner, or its nearest existing ancestor's.
+        // Default: the deploy dir's owner, or its nearest existing
+        // ancestor's. Only root can give files away: anyone else owns what
+        // they create, which is what an unprivileged operator expects (a
+        // demo under /tmp must not try to hand files to root).
+        let euid = nix::unistd::geteuid();
+        if !euid.is_root() {
+            return Ok(Owner {
+                uid: euid.as_raw(),
+                gid: nix::unistd::getegid().as_raw(),
+            });
+        }
         let mut p = deploy_dir;
         loop {
             if let Ok(m) = fs::metadata(p) {

@@ -463,3 +463,52 @@ fn command_errors_say_what_and_what_to_do() {
         assert_eq!(out.stderr, *stderr, "pgbr {args:?}");
     }
 }
+
+/// Without `owner`, an unprivileged operator owns what pgbr creates: it
+/// must not try to hand files to the owner of a parent such as `/tmp`.
+/// Runs pgbr as `nobody` (needs root to switch; says so and skips otherwise).
+#[test]
+fn an_unprivileged_user_applies_into_a_shared_tmp_dir() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: switching to `nobody` needs root");
+        return;
+    }
+    let p = Pgbr::new();
+    // A world-writable sticky dir owned by root, like /tmp.
+    let shared = p.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::set_permissions(p.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let topo = p.write(
+        "shared/topo.toml",
+        &format!(
+            "stanza = \"s\"\n[repo]\npath = \"/r\"\nretention_full = 1\n[tls]\nserver_port_base = 18432\n\
+             server_address = \"127.0.0.1\"\n[cells.zone1]\nhost = \"localhost\"\npg_path = \"/p\"\n\
+             deploy_dir = \"{}/demo/zone1\"\n",
+            shared.display()
+        ),
+    );
+    fs::set_permissions(&topo, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_pgbr"), "--state"])
+        .arg(shared.join("state"))
+        .args(["apply", topo.to_str().unwrap(), "--yes"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    use std::os::unix::fs::MetadataExt;
+    for rel in ["demo/zone1", "demo/zone1/current/tls/server.key", "state"] {
+        let m = fs::metadata(shared.join(rel)).unwrap();
+        assert_eq!(m.uid(), nobody, "{rel} owned by nobody");
+    }
+}
