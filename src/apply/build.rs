@@ -40,7 +40,7 @@ fn summary(pem: &str) -> Result<CertSummary> {
 }
 
 /// Issues what `plan` calls for, stores everything, commits generation
-/// `latest + 1`. Returns `None` when the plan has no changes.
+/// the store's next number. Returns `None` when the plan has no changes.
 pub fn build_generation(
     store: &Store,
     topology: &Topology,
@@ -127,7 +127,10 @@ pub fn build_generation(
         leaf_pems.insert(leaf.key.clone(), pems);
     }
 
-    let number = store.latest()?.map(|m| m.number).unwrap_or(0) + 1;
+    let parent = store.latest()?.map(|m| m.number);
+    // Never reused, even after gc dropped a newer manifest: cells may still
+    // hold a `generations/<N>` of that number.
+    let number = store.next_generation()?;
     let mut cells = BTreeMap::new();
     let mut previous = BTreeMap::new();
     // Carry every live cell of the topology as it is...
@@ -191,7 +194,7 @@ pub fn build_generation(
     }
     let manifest = Manifest {
         number,
-        parent: number.checked_sub(1).filter(|p| *p > 0),
+        parent,
         created_at: now.unix_timestamp(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         topology_hash: topology.hash(),

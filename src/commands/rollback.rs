@@ -60,6 +60,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         target,
         &live,
         latest.number,
+        store.next_generation()?,
         clock.now.unix_timestamp(),
         env!("CARGO_PKG_VERSION"),
     );

@@ -34,15 +34,16 @@ fn same_files(a: &CellEntry, b: &CellEntry) -> bool {
 }
 
 /// Plans the return to `target`. `live` maps each cell to its live
-/// generation and entry; `latest` is the newest generation number.
+/// generation and entry; `latest` is the newest generation number and
+/// `number` the one the rollback's generation gets.
 pub fn plan_rollback(
     target: &Manifest,
     live: &BTreeMap<String, Option<(u64, CellEntry)>>,
     latest: u64,
+    number: u64,
     now: i64,
     tool_version: &str,
 ) -> RollbackPlan {
-    let number = latest + 1;
     let mut cells = Vec::new();
     let mut entries = BTreeMap::new();
     let mut cert_problems = Vec::new();

@@ -197,7 +197,12 @@ fn tampered_store_objects_are_refused() {
     // object's value is replaced by another valid object's value, so each
     // still decodes, to the wrong content.
     {
-        let db = sled::open(p.state().join("db")).unwrap();
+        // Opened as the store opens it (sled refuses another compression setting).
+        let db = sled::Config::new()
+            .path(p.state().join("db"))
+            .use_compression(true)
+            .open()
+            .unwrap();
         let objects = db.open_tree("objects").unwrap();
         let entries: Vec<_> = objects.iter().map(|e| e.unwrap()).collect();
         assert!(entries.len() > 4);
