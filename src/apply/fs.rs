@@ -275,36 +275,43 @@ fn hash_tree(root: &Path, rel: &str, out: &mut Observed) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `dd` exists, holds pgbr's marker for `cell`, or is a non-empty
+/// directory without one. Reads only the marker (and one directory entry).
+fn claim(cell: &str, dd: &Path) -> Result<(bool, bool, bool), Error> {
+    if !expect_dir(dd)? {
+        return Ok((false, false, false));
+    }
+    let marker = dd.join(MARKER);
+    match fs::read_to_string(&marker) {
+        Ok(text) => {
+            let named = text
+                .lines()
+                .find_map(|l| l.strip_prefix("cell="))
+                .unwrap_or_default();
+            if named != cell {
+                return Err(refuse(
+                    dd,
+                    format!("its marker says it belongs to cell `{named}`, not `{cell}`"),
+                    "two cells cannot share a deploy dir; use `--adopt` if the cell was renamed",
+                ));
+            }
+            Ok((true, true, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut entries = fs::read_dir(dd).map_err(io("read directory", dd))?;
+            Ok((true, false, entries.next().is_some()))
+        }
+        Err(e) => Err(io("read", &marker)(e)),
+    }
+}
+
 impl Target for LocalTarget {
     fn observe(&self, cell: &str, deploy_dir: &str) -> Result<Observed, Error> {
         let dd = Path::new(deploy_dir);
         let mut out = Observed::default();
-        if !expect_dir(dd)? {
+        (out.exists, out.managed, out.foreign) = claim(cell, dd)?;
+        if !out.managed {
             return Ok(out);
-        }
-        out.exists = true;
-        let marker = dd.join(MARKER);
-        match fs::read_to_string(&marker) {
-            Ok(text) => {
-                let named = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("cell="))
-                    .unwrap_or_default();
-                if named != cell {
-                    return Err(refuse(
-                        dd,
-                        format!("its marker says it belongs to cell `{named}`, not `{cell}`"),
-                        "two cells cannot share a deploy dir; use `--adopt` if the cell was renamed",
-                    ));
-                }
-                out.managed = true;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut entries = fs::read_dir(dd).map_err(io("read directory", dd))?;
-                out.foreign = entries.next().is_some();
-                return Ok(out);
-            }
-            Err(e) => return Err(io("read", &marker)(e)),
         }
         let gens = generations_dir(dd);
         if expect_dir(&gens)? {
@@ -329,8 +336,9 @@ impl Target for LocalTarget {
     fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error> {
         let dd = Path::new(req.deploy_dir);
         let owner = resolve_owner(req.owner, dd)?;
-        let observed = self.observe(req.cell, req.deploy_dir)?;
-        if observed.foreign && !req.adopt {
+        // Only the marker matters here: the live files were read by gather.
+        let (_, managed, foreign) = claim(req.cell, dd)?;
+        if foreign && !req.adopt {
             return Err(refuse(
                 dd,
                 "it is not empty and does not hold a pgbr deployment (no marker file)",
@@ -338,7 +346,7 @@ impl Target for LocalTarget {
             ));
         }
         create_dir(dd, owner, Sync::Now)?;
-        if !observed.managed {
+        if !managed {
             write_file(
                 dd,
                 MARKER,
