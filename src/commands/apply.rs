@@ -135,8 +135,7 @@ pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
                 saved.request.clone(),
                 clock.now,
             )?;
-            let fresh = plan::compute(&inputs);
-            if fresh.disk_digest != saved.disk_digest {
+            if plan::disk_digest(&inputs) != saved.disk_digest {
                 return Err(stale("a deploy dir changed since"));
             }
             let cause = cause_of(&saved.request);

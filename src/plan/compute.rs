@@ -300,10 +300,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             for (path, (id, mode)) in &live_files {
                 match obs.files.get(*path) {
                     None => drift.push(format!("`{path}` is missing")),
-                    Some((oid, omode)) if oid != id => {
-                        let _ = omode;
-                        drift.push(format!("`{path}` was modified"))
-                    }
+                    Some((oid, _)) if oid != id => drift.push(format!("`{path}` was modified")),
                     Some((_, omode)) if omode != mode => drift.push(format!(
                         "`{path}` has mode {omode:04o}, expected {mode:04o}"
                     )),
@@ -414,7 +411,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             .filter(|l| matches!(l.action, LeafAction::Issue { .. }))
             .count();
 
-    let disk_digest = disk_digest(inputs, &targets);
+    let disk_digest = disk_digest(inputs);
     Plan {
         version: 1,
         id: String::new(),
@@ -433,10 +430,11 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
     .seal()
 }
 
-/// A digest of what the targeted cells' deploy dirs hold.
-pub fn disk_digest(inputs: &Inputs<'_>, targets: &[(&Cell, Phase)]) -> String {
+/// A digest of what the deploy dirs of the cells `inputs.request` targets
+/// hold: a saved plan records it and is stale when it changed.
+pub fn disk_digest(inputs: &Inputs<'_>) -> String {
     let mut h = blake3::Hasher::new();
-    for (cell, _) in targets {
+    for (cell, _) in targets(inputs.topology, &inputs.request) {
         h.update(cell.name.as_str().as_bytes());
         if let Some(c) = inputs.cells.get(cell.name.as_str()) {
             let o = &c.observed;

@@ -9,7 +9,8 @@ mod model;
 mod settings;
 
 pub use compute::{
-    compute, days_until, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects, StoredCert, FILES,
+    compute, days_until, disk_digest, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects,
+    StoredCert, FILES,
 };
 pub use diff::unified_diff;
 pub use display::{render, summary_line};
