@@ -88,7 +88,8 @@ pub enum CellOutcome {
     },
 }
 
-fn file<'a>(files: &'a [FileContent], path: &str) -> Option<&'a str> {
+/// The text of the file at `path` in a generation's files.
+pub(super) fn file<'a>(files: &'a [FileContent], path: &str) -> Option<&'a str> {
     files
         .iter()
         .find(|f| f.path == path)

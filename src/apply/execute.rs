@@ -2,7 +2,7 @@
 //! name order, journal → materialize → flip → activate → health → journal.
 //! Stops at the first failing cell. Shared by apply, rotate and rollback.
 
-use super::deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
+use super::deploy::{deploy_cell, error_chain, file, CellDeploy, CellOutcome, HealthSpec};
 use super::target::{FileContent, Target};
 use crate::generations::{CellEntry, Manifest};
 use crate::pki::{CertAndKey, SecretPem};
@@ -16,13 +16,6 @@ use std::collections::BTreeMap;
 pub struct DeployReport {
     /// Cells now on the new generation.
     pub deployed: Vec<String>,
-}
-
-fn file_text(files: &[FileContent], path: &str) -> Option<String> {
-    files
-        .iter()
-        .find(|f| f.path == path)
-        .and_then(|f| String::from_utf8(f.bytes.clone()).ok())
 }
 
 /// The health check an entry asks for, with its TLS material from `files`.
@@ -41,10 +34,10 @@ pub fn health_spec(entry: &CellEntry, files: &[FileContent]) -> HealthSpec {
     HealthSpec::Tls {
         addr: entry.health_target.clone(),
         server_name,
-        ca_pem: file_text(files, "tls/ca.crt").unwrap_or_default(),
+        ca_pem: file(files, "tls/ca.crt").unwrap_or_default().to_owned(),
         client: CertAndKey {
-            cert_pem: file_text(files, "tls/server.crt").unwrap_or_default(),
-            key_pem: SecretPem(file_text(files, "tls/server.key").unwrap_or_default()),
+            cert_pem: file(files, "tls/server.crt").unwrap_or_default().to_owned(),
+            key_pem: SecretPem(file(files, "tls/server.key").unwrap_or_default().to_owned()),
         },
         expect_serial: entry
             .cert

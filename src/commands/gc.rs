@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn gc(state: &Path, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
-    let disk = live_on_disk(&store, &manifests)?;
+    let disk = live_on_disk(&manifests)?;
     let journal = store.journal()?;
     // Manifests kept: the newest `keep`, and every one a cell has live or in flight.
     let mut kept: BTreeSet<u64> = manifests

@@ -9,10 +9,8 @@ use std::path::Path;
 
 /// What each known cell has live on disk: cell -> (deploy dir, generation).
 pub(crate) fn live_on_disk(
-    store: &Store,
     manifests: &[Manifest],
 ) -> Result<BTreeMap<String, (String, Option<u64>)>> {
-    let _ = store;
     let mut dirs: BTreeMap<String, String> = BTreeMap::new();
     for m in manifests {
         for (cell, e) in &m.cells {
@@ -34,7 +32,7 @@ pub(crate) fn live_on_disk(
 pub fn generations(state: &Path, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
-    let live = live_on_disk(&store, &manifests)?;
+    let live = live_on_disk(&manifests)?;
     let live_on = |n: u64| -> Vec<String> {
         live.iter()
             .filter(|(_, (_, g))| *g == Some(n))

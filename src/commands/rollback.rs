@@ -43,7 +43,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             kept.join(", ")
         )));
     };
-    let disk = live_on_disk(&store, &manifests)?;
+    let disk = live_on_disk(&manifests)?;
     let mut live = BTreeMap::new();
     for (cell, (_, current)) in &disk {
         let entry = current.and_then(|c| {

@@ -89,7 +89,7 @@ pub enum CellAction {
 }
 
 impl CellAction {
-    /// `+`, `~`, ` `, `-`.
+    /// `+`, `~`, `=`, `-`.
     pub fn sign(self) -> char {
         match self {
             CellAction::Create => '+',
