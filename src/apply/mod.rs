@@ -12,6 +12,7 @@ mod fs;
 mod gather;
 pub mod health;
 mod target;
+mod version;
 
 pub use build::{build_generation, Built};
 pub use deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
@@ -19,6 +20,7 @@ pub use execute::{deploy_generation, entry_files, health_spec, DeployReport};
 pub use fs::{LocalTarget, MARKER};
 pub use gather::{ca_bundle_text, gather, stored_cert};
 pub use target::{FileContent, HookOutput, Observed, Prepare, Target};
+pub use version::{check_releases, read_releases, release_in, CellRelease};
 
 use std::path::PathBuf;
 
@@ -67,6 +69,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The cells do not all run the pgBackRest release of the topology.
+    #[error("deploy: {why} (expected {expected}): {}", cells.join("; "))]
+    PgbackrestRelease {
+        /// What is wrong.
+        why: String,
+        /// `[pgbackrest] version`.
+        expected: String,
+        /// Every cell's release, or why it is unknown.
+        cells: Vec<String>,
+    },
 }
 
 impl Error {
@@ -79,6 +91,9 @@ impl Error {
                     .into(),
             ),
             Error::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
+            Error::PgbackrestRelease { expected, .. } => Some(format!(
+                "install pgBackRest {expected} on every cell (or set `[pgbackrest] version` to the release they run); during a rolling upgrade, `--skip-version-check` deploys anyway"
+            )),
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 Some("check the permissions of the deploy dir and its parents".into())
             }
