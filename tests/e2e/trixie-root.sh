@@ -59,6 +59,7 @@ main() {
     fail "debootstrap of $SUITE from $url failed; its log: $tmp.log"
   rm -rf "$tmp/var/cache/apt/archives"/*.deb "$tmp/var/lib/apt/lists"/*
   [[ -x $tmp/usr/bin/pgbackrest ]] || fail "the $SUITE root has no pgbackrest"
+  chmod 755 "$tmp" # mktemp made it 0700: it is `/` for the postgres user
   mv "$tmp" "$root"
   trap - EXIT
   rm -f "$tmp.log"
