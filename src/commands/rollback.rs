@@ -5,7 +5,7 @@ use super::{confirm, reporter};
 use crate::apply::{deploy_generation, LocalTarget};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
-use crate::generations::plan_rollback;
+use crate::generations::{plan_rollback, CertSummary, Manifest};
 use crate::plan::unified_diff;
 use crate::store::{Commit, Store};
 use crate::{exit_codes, Error, Result};
@@ -56,9 +56,11 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         });
         live.insert(cell.clone(), entry);
     }
+    let cas = signing_cas(&store, target)?;
     let plan = plan_rollback(
         target,
         &live,
+        &cas,
         latest.number,
         store.next_generation()?,
         clock.now.unix_timestamp(),
@@ -165,4 +167,38 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         report.deployed.len()
     );
     Ok(exit_codes::SUCCESS)
+}
+
+/// Per cell of `target`, the CA in its `tls/ca.crt` that signed its
+/// `tls/server.crt` (rollback checks the CA's validity too).
+fn signing_cas(store: &Store, target: &Manifest) -> Result<BTreeMap<String, CertSummary>> {
+    let mut cas = BTreeMap::new();
+    for (cell, entry) in &target.cells {
+        let text = |path: &str| -> Result<Option<String>> {
+            entry
+                .files
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| Ok(String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned()))
+                .transpose()
+        };
+        let (Some(bundle), Some(leaf)) = (text("tls/ca.crt")?, text("tls/server.crt")?) else {
+            continue;
+        };
+        let signer = crate::pki::ca_bundle(&bundle)
+            .into_iter()
+            .find(|ca| crate::pki::signed_by(&leaf, ca));
+        if let Some(info) = signer.and_then(|ca| crate::pki::inspect(&ca).ok()) {
+            cas.insert(
+                cell.clone(),
+                CertSummary {
+                    serial: info.serial,
+                    fingerprint: info.fingerprint,
+                    not_before: info.not_before.unix_timestamp(),
+                    not_after: info.not_after.unix_timestamp(),
+                },
+            );
+        }
+    }
+    Ok(cas)
 }

@@ -2,8 +2,44 @@
 //! whether N's certificates are still fit to deploy, and the new manifest
 //! ("rollback of N") that records it.
 
-use super::{Cause, CellEntry, Manifest};
+use super::{Cause, CellEntry, CertSummary, Manifest};
 use std::collections::BTreeMap;
+
+/// Why a certificate recorded with a generation is unfit to deploy at
+/// `now` (unix seconds): not valid yet, expired, or inside `window` days of
+/// its end (no window for a CA: its own check is `plan`'s).
+fn cert_problem(what: &str, c: &CertSummary, window: Option<u32>, now: i64) -> Option<String> {
+    let serial = &c.serial;
+    if now < c.not_before {
+        return Some(format!(
+            "{what} {serial} is not valid until {}",
+            rfc3339(c.not_before)
+        ));
+    }
+    if now >= c.not_after {
+        return Some(format!(
+            "{what} {serial} expired {} days ago",
+            (now - c.not_after) / 86_400
+        ));
+    }
+    let days_left = (c.not_after - now).div_euclid(86_400);
+    match window {
+        Some(w) if days_left < i64::from(w) => Some(format!(
+            "{what} {serial} expires in {days_left} days, inside its renewal window of {w} days"
+        )),
+        _ => None,
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
 
 /// One cell's part in a rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +70,13 @@ fn same_files(a: &CellEntry, b: &CellEntry) -> bool {
 }
 
 /// Plans the return to `target`. `live` maps each cell to its live
-/// generation and entry; `latest` is the newest generation number and
-/// `number` the one the rollback's generation gets.
+/// generation and entry; `cas` each cell of `target` to the CA that signed
+/// its leaf; `latest` is the newest generation number and `number` the one
+/// the rollback's generation gets.
 pub fn plan_rollback(
     target: &Manifest,
     live: &BTreeMap<String, Option<(u64, CellEntry)>>,
+    cas: &BTreeMap<String, CertSummary>,
     latest: u64,
     number: u64,
     now: i64,
@@ -58,20 +96,15 @@ pub fn plan_rollback(
     for (cell, want) in &target.cells {
         let now_live = live.get(cell).cloned().flatten();
         let changes = !matches!(&now_live, Some((_, e)) if same_files(e, want));
-        if let Some(c) = &want.cert {
-            let days_left = (c.not_after - now).div_euclid(86_400);
-            if now >= c.not_after {
-                cert_problems.push(format!(
-                    "{cell}: certificate {} expired {} days ago",
-                    c.serial,
-                    (now - c.not_after) / 86_400
-                ));
-            } else if days_left < i64::from(want.renew_before_days) {
-                cert_problems.push(format!(
-                    "{cell}: certificate {} expires in {days_left} days, inside its renewal window of {} days",
-                    c.serial, want.renew_before_days
-                ));
-            }
+        let leaf = want
+            .cert
+            .as_ref()
+            .and_then(|c| cert_problem("certificate", c, Some(want.renew_before_days), now));
+        let ca = cas
+            .get(cell)
+            .and_then(|c| cert_problem("its CA", c, None, now));
+        for p in leaf.into_iter().chain(ca) {
+            cert_problems.push(format!("{cell}: {p}"));
         }
         let entry = match (&now_live, changes) {
             (Some((_, e)), false) => e.clone(),

@@ -157,6 +157,10 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             validity_days: topo.tls.ca_validity_days,
         },
     };
+    let ca_problem = match (&ca, &inputs.ca) {
+        (CaAction::Keep { .. }, Some(c)) => ca_problem(&c.pem, &topo.tls, now),
+        _ => None,
+    };
     let ca_new = inputs.ca.is_none();
     let step = inputs.request.ca_step;
     // The bundle every cell will trust: unknown until a new CA is issued.
@@ -423,6 +427,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         request: inputs.request.clone(),
         ca,
         ca_rotation: rotation_note(inputs.ca_rotation_step),
+        ca_problem,
         leaves,
         cells,
         summary,
@@ -473,6 +478,21 @@ fn rotation_note(applied: u8) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// What is wrong with the CA, with what to do, or `None` while it may stay.
+fn ca_problem(ca_pem: &str, policy: &crate::topology::Tls, now: OffsetDateTime) -> Option<String> {
+    let reason = pki::ca_renewal(ca_pem, policy, now)?;
+    let why = match reason {
+        pki::RenewReason::Due { .. } => format!(
+            "{reason} (a {}-day leaf issued now would outlive it)",
+            policy.cert_validity_days
+        ),
+        other => other.to_string(),
+    };
+    Some(format!(
+        "CA: {why}; run `pgbr rotate --ca` (three steps) to replace it"
+    ))
 }
 
 /// The renewal decision for a stored leaf. While step 1 of a CA rotation is
