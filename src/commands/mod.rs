@@ -47,12 +47,21 @@ pub(crate) fn reporter() -> Box<dyn Reporter> {
 
 /// Asks for confirmation on a terminal; without one, `--yes` is required.
 pub(crate) fn confirm(what: &str, yes: bool) -> Result<bool> {
+    confirm_or(
+        what,
+        yes,
+        "pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`",
+    )
+}
+
+/// Like [`confirm`], with the hint shown when there is no terminal (a
+/// command that takes no saved plan must not suggest one).
+pub(crate) fn confirm_or(what: &str, yes: bool, no_terminal_hint: &str) -> Result<bool> {
     if yes {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::msg(format!("{what}: no terminal to confirm on"))
-            .hint("pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"));
+        return Err(Error::msg(format!("{what}: no terminal to confirm on")).hint(no_terminal_hint));
     }
     eprint!("Do you want to {what}? Only `yes` will be accepted: ");
     let mut answer = String::new();

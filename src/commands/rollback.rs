@@ -1,11 +1,13 @@
 //! `pgbr rollback`.
 
 use super::generations::live_on_disk;
-use super::{confirm, reporter};
+use super::{confirm_or, reporter};
 use crate::apply::{deploy_generation, LocalTarget};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
-use crate::generations::{plan_rollback, CertSummary, Manifest};
+use crate::generations::{
+    default_target, plan_rollback, Cause, CertSummary, DefaultTarget, Manifest,
+};
 use crate::plan::unified_diff;
 use crate::store::{Commit, Store};
 use crate::{exit_codes, Error, Result};
@@ -22,16 +24,30 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             Error::msg("roll back: there are no generations yet").hint("run `pgbr apply` first")
         );
     };
-    let to = match args.to {
-        Some(n) => n,
-        None => latest
-            .number
-            .checked_sub(1)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::msg("roll back: generation 1 has no earlier generation")
-                    .hint("name one with `--to N`; `pgbr generations` lists them")
-            })?,
+    let disk = live_on_disk(&manifests)?;
+    // A rollback generation some cell of which is not on it: cut short.
+    let incomplete = matches!(latest.cause, Cause::RollbackOf(_))
+        && latest.cells.iter().any(|(cell, e)| {
+            e.dir_generation == latest.number
+                && disk.get(cell).and_then(|(_, c)| *c) != Some(latest.number)
+        });
+    let to = match (args.to, default_target(&manifests, incomplete)) {
+        (Some(n), _) => n,
+        (None, Some(DefaultTarget::Resume(t))) => {
+            println!(
+                "Resuming the rollback to generation {t} (generation {} did not reach every cell).",
+                latest.number
+            );
+            t
+        }
+        (None, Some(DefaultTarget::Parent(p))) => p,
+        (None, Some(DefaultTarget::NoParent(n))) => {
+            return Err(Error::msg(format!(
+                "roll back: generation {n} has no earlier generation"
+            ))
+            .hint("name one with `--to N`; `pgbr generations` lists them"));
+        }
+        (None, None) => unreachable!("there is a latest generation"),
     };
     let Some(target) = manifests.iter().find(|m| m.number == to) else {
         let kept: Vec<String> = manifests.iter().map(|m| m.number.to_string()).collect();
@@ -43,7 +59,6 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             kept.join(", ")
         )));
     };
-    let disk = live_on_disk(&manifests)?;
     let mut live = BTreeMap::new();
     for (cell, (_, current)) in &disk {
         let entry = current.and_then(|c| {
@@ -67,10 +82,15 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         env!("CARGO_PKG_VERSION"),
     );
 
-    println!(
-        "Rollback to generation {to} (as new generation {}):",
-        plan.manifest.number
-    );
+    let changing = plan.cells.iter().filter(|c| c.changes).count();
+    if changing == 0 {
+        println!("Rollback to generation {to}:");
+    } else {
+        println!(
+            "Rollback to generation {to} (as new generation {}):",
+            plan.manifest.number
+        );
+    }
     for c in &plan.cells {
         let from = c
             .live
@@ -117,7 +137,6 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             );
         }
     }
-    let changing = plan.cells.iter().filter(|c| c.changes).count();
     println!(
         "Rollback: {changing} cell(s) to change, {} unchanged.",
         plan.cells.len() - changing
@@ -140,7 +159,11 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         println!("Nothing to roll back: every cell already has generation {to}'s files.");
         return Ok(exit_codes::SUCCESS);
     }
-    if !confirm(&format!("roll back to generation {to}"), args.yes)? {
+    if !confirm_or(
+        &format!("roll back to generation {to}"),
+        args.yes,
+        "pass `--yes` to roll back without a prompt (`--dry-run` shows what would change)",
+    )? {
         println!("Rollback cancelled.");
         return Ok(exit_codes::ERROR);
     }

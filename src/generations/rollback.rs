@@ -65,6 +65,51 @@ pub struct RollbackPlan {
     pub manifest: Manifest,
 }
 
+/// Where `rollback` without `--to` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultTarget {
+    /// The latest generation is a rollback to this one that did not reach
+    /// every cell: finish it.
+    Resume(u64),
+    /// The parent of the live generation (rollbacks stepped over).
+    Parent(u64),
+    /// The live generation (this one, rollbacks stepped over) has no parent.
+    NoParent(u64),
+}
+
+/// The generation whose files `n` holds: `n`, or for a `rollback of M`
+/// generation, M's (followed through chains of rollbacks).
+fn effective(manifests: &[Manifest], mut n: u64) -> u64 {
+    for _ in 0..manifests.len() {
+        match manifests.iter().find(|m| m.number == n).map(|m| &m.cause) {
+            Some(Cause::RollbackOf(t)) if *t != n => n = *t,
+            _ => break,
+        }
+    }
+    n
+}
+
+/// NixOS semantics: roll back to the parent of the live (latest)
+/// generation, where a `rollback of N` generation stands for N, so that
+/// rollbacks in a row step back instead of toggling; a rollback that did
+/// not reach every cell (`latest_incomplete`) is resumed instead.
+/// `manifests` are in number order; `None` when there are none.
+pub fn default_target(manifests: &[Manifest], latest_incomplete: bool) -> Option<DefaultTarget> {
+    let latest = manifests.last()?;
+    if let (Cause::RollbackOf(t), true) = (&latest.cause, latest_incomplete) {
+        return Some(DefaultTarget::Resume(*t));
+    }
+    let live = effective(manifests, latest.number);
+    let parent = manifests
+        .iter()
+        .find(|m| m.number == live)
+        .and_then(|m| m.parent);
+    Some(match parent {
+        Some(p) => DefaultTarget::Parent(effective(manifests, p)),
+        None => DefaultTarget::NoParent(live),
+    })
+}
+
 fn same_files(a: &CellEntry, b: &CellEntry) -> bool {
     a.files == b.files && a.phase == b.phase
 }
@@ -143,5 +188,43 @@ pub fn plan_rollback(
             cause: Cause::RollbackOf(target.number),
             cells: entries,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(number: u64, parent: Option<u64>, cause: Cause) -> Manifest {
+        Manifest {
+            number,
+            parent,
+            created_at: 0,
+            tool_version: String::new(),
+            topology_hash: String::new(),
+            cause,
+            cells: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_default_target_steps_back_over_rollbacks() {
+        let mut gens = vec![
+            m(1, None, Cause::Apply),
+            m(2, Some(1), Cause::Apply),
+            m(3, Some(2), Cause::Apply),
+        ];
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(2)));
+        gens.push(m(4, Some(3), Cause::RollbackOf(2)));
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(1)));
+        assert_eq!(default_target(&gens, true), Some(DefaultTarget::Resume(2)));
+        gens.push(m(5, Some(4), Cause::RollbackOf(1)));
+        assert_eq!(
+            default_target(&gens, false),
+            Some(DefaultTarget::NoParent(1))
+        );
+        gens.push(m(6, Some(5), Cause::Apply));
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(1)));
+        assert_eq!(default_target(&[], false), None);
     }
 }
