@@ -9,20 +9,17 @@ use crate::generations::{
     default_target, plan_rollback, Cause, CertSummary, DefaultTarget, Manifest,
 };
 use crate::plan::unified_diff;
-use crate::store::{Commit, Store};
+use crate::store::{Commit, Location, Store};
 use crate::{exit_codes, Error, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// `pgbr rollback`.
-pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
+pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let manifests = store.generations()?;
     let Some(latest) = manifests.last() else {
-        return Err(
-            Error::msg("roll back: there are no generations yet").hint("run `pgbr apply` first")
-        );
+        return Err(Error::NoGenerations);
     };
     let disk = live_on_disk(&manifests)?;
     // A rollback generation some cell of which is not on it: cut short.
@@ -41,23 +38,16 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             t
         }
         (None, Some(DefaultTarget::Parent(p))) => p,
-        (None, Some(DefaultTarget::NoParent(n))) => {
-            return Err(Error::msg(format!(
-                "roll back: generation {n} has no earlier generation"
-            ))
-            .hint("name one with `--to N`; `pgbr generations` lists them"));
+        (None, Some(DefaultTarget::NoParent(generation))) => {
+            return Err(Error::NoEarlierGeneration { generation });
         }
         (None, None) => unreachable!("there is a latest generation"),
     };
     let Some(target) = manifests.iter().find(|m| m.number == to) else {
-        let kept: Vec<String> = manifests.iter().map(|m| m.number.to_string()).collect();
-        return Err(Error::msg(format!(
-            "roll back to generation {to}: the store does not have it"
-        ))
-        .hint(format!(
-            "kept generations: {} (gc may have removed older ones)",
-            kept.join(", ")
-        )));
+        return Err(Error::GenerationGone {
+            to,
+            kept: manifests.iter().map(|m| m.number).collect(),
+        });
     };
     let mut live = BTreeMap::new();
     for (cell, (_, current)) in &disk {
@@ -146,10 +136,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             println!("  ! {p}");
         }
         if !args.force {
-            return Err(Error::msg(format!(
-                "roll back to generation {to}: its certificates are expired or due for renewal"
-            ))
-            .hint("pass `--force` to deploy them anyway, or roll back to a newer generation"));
+            return Err(Error::RollbackCertsDue { to });
         }
     }
     if args.dry_run {
@@ -159,11 +146,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         println!("Nothing to roll back: every cell already has generation {to}'s files.");
         return Ok(exit_codes::SUCCESS);
     }
-    if !confirm_or(
-        &format!("roll back to generation {to}"),
-        args.yes,
-        "pass `--yes` to roll back without a prompt (`--dry-run` shows what would change)",
-    )? {
+    if !confirm_or(&format!("roll back to generation {to}"), args.yes, false)? {
         println!("Rollback cancelled.");
         return Ok(exit_codes::ERROR);
     }

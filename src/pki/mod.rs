@@ -169,24 +169,6 @@ impl Error {
             other => other,
         }
     }
-
-    /// What the operator can do about it, when there is something.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Error::Generate {
-                source: rcgen::Error::KeyGenerationUnavailable,
-                ..
-            } => Some(
-                "the system's random number generator failed; check that the \
-                 machine has an entropy source (getrandom(2))",
-            ),
-            Error::CaExpired { .. } => Some(
-                "run `pgbr rotate --ca` (three steps) to replace the CA; \
-                 `pgbr plan` shows where it stands",
-            ),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
