@@ -4,10 +4,12 @@
 mod faults;
 mod harness;
 mod hostile;
+mod hosts;
 
 mod crash;
 mod fuzz;
 
+mod remote;
 mod render;
 mod rotation;
 mod secrets;
