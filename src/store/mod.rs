@@ -20,4 +20,4 @@ mod tests;
 pub use db::Store;
 pub use error::Error;
 pub use object::ObjectId;
-pub use records::{CellJournal, Commit, GcReport, PkiRecord, StoreStats, StoredPair};
+pub use records::{CellJournal, Commit, PkiRecord, StoreStats, StoredPair};
