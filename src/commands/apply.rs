@@ -9,7 +9,7 @@ use crate::generations::Cause;
 use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, Error, Result};
 use std::path::Path;
@@ -99,7 +99,7 @@ fn execute(
 }
 
 /// `pgbr apply`.
-pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
+pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let saved = read_saved_plan(&args.target)?;
     let store = Store::open(state)?;
@@ -216,7 +216,7 @@ fn apply_topology(
 }
 
 /// `pgbr rotate`.
-pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
+pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     if args.ca {

@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 
 /// Runs the parsed command; returns the exit code on success.
 pub fn dispatch(cli: Cli) -> Result<u8> {
-    let state = cli.state;
+    let state = crate::store::Location::new(cli.state);
     match cli.command {
         Command::Check { topology } => check::check(&topology),
         Command::Render {

@@ -4,7 +4,7 @@ use crate::apply::{gather, LocalTarget};
 use crate::cli::PlanArgs;
 use crate::clock::Clock;
 use crate::plan::{self, Inputs, Plan, Request, PLAN_HEADER};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, Error, Result};
 use std::io::Write;
@@ -74,7 +74,7 @@ fn save(plan: &Plan, out: &Path) -> Result<()> {
 }
 
 /// `pgbr plan`.
-pub fn plan(state: &Path, args: &crate::cli::PlanArgs) -> Result<u8> {
+pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
     let PlanArgs {
         topology,
         out,

@@ -7,13 +7,12 @@ use crate::cli::RollbackArgs;
 use crate::clock::Clock;
 use crate::generations::plan_rollback;
 use crate::plan::unified_diff;
-use crate::store::{Commit, Store};
+use crate::store::{Commit, Location, Store};
 use crate::{exit_codes, Error, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// `pgbr rollback`.
-pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
+pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let manifests = store.generations()?;
