@@ -8,4 +8,4 @@ mod rollback;
 
 pub use manifest::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
 pub use retention::{plan_gc, GcInputs, GcPlan, GenerationDir};
-pub use rollback::{plan_rollback, RollbackCell, RollbackPlan};
+pub use rollback::{default_target, plan_rollback, DefaultTarget, RollbackCell, RollbackPlan};
