@@ -136,6 +136,7 @@ fn cell_releases(topo: &Topology, request: &Request) -> Vec<CellRelease> {
 /// `pgbr apply`.
 pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
+    clock.check_skew(args.allow_clock_skew)?;
     let saved = read_saved_plan(&args.target)?;
     let store = Store::open(state)?;
     match saved {
@@ -264,6 +265,7 @@ fn apply_topology(
 /// `pgbr rotate`.
 pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
+    clock.check_skew(args.allow_clock_skew)?;
     let store = Store::open(state)?;
     if args.ca {
         return rotate_ca(&store, args, &clock);
