@@ -192,12 +192,7 @@ pub fn build_generation(
                 files,
                 cert: Some(summary(cert_pem)?),
                 renew_before_days: topology.tls.renew_before_days,
-                owner: settings.owner,
-                dirs: settings.dirs,
-                config_link: settings.config_link,
-                activate: settings.activate,
-                health: settings.health,
-                health_target: settings.health_target,
+                settings,
             },
         );
     }

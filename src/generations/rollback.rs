@@ -2,7 +2,7 @@
 //! whether N's certificates are still fit to deploy, and the new manifest
 //! ("rollback of N") that records it.
 
-use super::{Cause, CellEntry, CertSummary, Manifest};
+use super::{Cause, CellEntry, CertSummary, Manifest, Settings};
 use std::collections::BTreeMap;
 
 /// Why a certificate recorded with a generation is unfit to deploy at
@@ -159,8 +159,11 @@ pub fn plan_rollback(
             // the certificates being rolled back, unchecked.
             (Some((_, e)), true) => CellEntry {
                 dir_generation: number,
-                activate: e.activate.clone(),
-                health: e.health.clone(),
+                settings: Settings {
+                    activate: e.settings.activate.clone(),
+                    health: e.settings.health.clone(),
+                    ..want.settings.clone()
+                },
                 ..want.clone()
             },
             (None, _) => CellEntry {

@@ -323,7 +323,8 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
 
         let previous_phase = now_state.live.as_ref().map(|(_, e)| e.phase);
         let settings_changed: Vec<String> = match &now_state.live {
-            Some((_, e)) => Settings::recorded(e)
+            Some((_, e)) => e
+                .settings
                 .changed_keys(&Settings::of(topo, cell))
                 .into_iter()
                 .map(str::to_owned)

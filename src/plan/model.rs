@@ -89,6 +89,16 @@ pub enum CellAction {
 }
 
 impl CellAction {
+    /// The name, as in JSON: `create`, `update`, `unchanged`, `remove`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellAction::Create => "create",
+            CellAction::Update => "update",
+            CellAction::Unchanged => "unchanged",
+            CellAction::Remove => "remove",
+        }
+    }
+
     /// `+`, `~`, `=`, `-`.
     pub fn sign(self) -> char {
         match self {
