@@ -5,6 +5,7 @@
 use super::deploy::{deploy_cell, error_chain, file, CellDeploy, CellOutcome, HealthSpec};
 use super::target::{FileContent, Target};
 use crate::generations::{CellEntry, Manifest};
+use crate::layout;
 use crate::pki::{CertAndKey, SecretPem};
 use crate::progress::{Event, Reporter};
 use crate::store::{CellJournal, Store};
@@ -35,10 +36,18 @@ pub fn health_spec(entry: &CellEntry, files: &[FileContent]) -> HealthSpec {
     HealthSpec::Tls {
         addr: settings.health_target.clone(),
         server_name,
-        ca_pem: file(files, "tls/ca.crt").unwrap_or_default().to_owned(),
+        ca_pem: file(files, layout::CA_BUNDLE)
+            .unwrap_or_default()
+            .to_owned(),
         client: CertAndKey {
-            cert_pem: file(files, "tls/server.crt").unwrap_or_default().to_owned(),
-            key_pem: SecretPem(file(files, "tls/server.key").unwrap_or_default().to_owned()),
+            cert_pem: file(files, layout::SERVER_CERT)
+                .unwrap_or_default()
+                .to_owned(),
+            key_pem: SecretPem(
+                file(files, layout::SERVER_KEY)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
         },
         expect_serial: entry
             .cert

@@ -5,7 +5,7 @@ use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, Hea
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::generations::CellEntry;
-use crate::plan::{days_until, CellAction, Request};
+use crate::plan::{days_until, CellAction, LeafKey, Request};
 use crate::render::Phase;
 use crate::store::{Location, Store};
 use crate::topology::Health;
@@ -226,10 +226,9 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     }
     for (key, p) in &record.leaves {
         add(
-            if key == "*" {
-                "leaf (shared)".into()
-            } else {
-                format!("leaf {key}")
+            match LeafKey::from(key.clone()) {
+                LeafKey::Shared => "leaf (shared)".into(),
+                LeafKey::Cell(name) => format!("leaf {name}"),
             },
             p,
         )?;
