@@ -3,6 +3,7 @@
 //! ("rollback of N") that records it.
 
 use super::{Cause, CellEntry, CertSummary, Manifest, Settings};
+use crate::clock::rfc3339_unix;
 use std::collections::BTreeMap;
 
 /// Why a certificate recorded with a generation is unfit to deploy at
@@ -13,7 +14,7 @@ fn cert_problem(what: &str, c: &CertSummary, window: Option<u32>, now: i64) -> O
     if now < c.not_before {
         return Some(format!(
             "{what} {serial} is not valid until {}",
-            rfc3339(c.not_before)
+            rfc3339_unix(c.not_before)
         ));
     }
     if now >= c.not_after {
@@ -29,16 +30,6 @@ fn cert_problem(what: &str, c: &CertSummary, window: Option<u32>, now: i64) -> O
         )),
         _ => None,
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// One cell's part in a rollback.

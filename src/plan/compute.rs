@@ -9,6 +9,7 @@ use super::diff::unified_diff;
 use super::model::*;
 use super::settings::Settings;
 use crate::apply::Observed;
+use crate::clock::rfc3339;
 use crate::generations::CellEntry;
 use crate::layout;
 use crate::pki::{self, CertInfo};
@@ -97,11 +98,6 @@ pub fn leaf_sans(topology: &Topology, key: &LeafKey) -> Vec<String> {
         .map(|c| c.host.as_str())
         .collect();
     pki::required_sans(&hosts, &topology.tls)
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Whole days from `now` until `t`, rounded down (negative once past).
