@@ -1,14 +1,17 @@
 //! `pgbr status` and `pgbr certs`.
 
 use super::plan::make_plan;
-use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec};
+use crate::apply::{
+    entry_files, health::probe_tls, health_spec, read_releases, stored_cert, HealthSpec,
+    LocalTarget, Target,
+};
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::generations::CellEntry;
 use crate::plan::{days_until, CellAction, LeafKey, Request};
 use crate::render::Phase;
 use crate::store::{Location, Store};
-use crate::topology::Health;
+use crate::topology::{Health, PgbackrestVersion};
 use crate::{exit_codes, topology, Result};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -22,10 +25,39 @@ struct StatusRow {
     live_generation: Option<u64>,
     not_after: Option<String>,
     pending: Option<CellAction>,
+    pgbackrest: Option<Installed>,
     phase: Option<Phase>,
     probe: Option<Probe>,
     renewal_due: Option<bool>,
     serial: Option<String>,
+}
+
+/// The pgBackRest a cell's host runs (`status --probe`).
+#[derive(serde::Serialize)]
+struct Installed {
+    error: Option<String>,
+    expected: String,
+    installed: Option<String>,
+    matches: bool,
+}
+
+impl Installed {
+    /// The line under the cell's row.
+    fn line(&self) -> String {
+        let expected = &self.expected;
+        match (&self.installed, &self.error) {
+            (Some(v), _) if self.matches => {
+                format!("    pgBackRest: {v} installed (expected {expected})")
+            }
+            (Some(v), _) => format!(
+                "    pgBackRest: {v} installed, but the topology expects {expected} (`[pgbackrest] version`)"
+            ),
+            (None, error) => format!(
+                "    pgBackRest: unknown, expected {expected}: {}",
+                error.as_deref().unwrap_or("?")
+            ),
+        }
+    }
 }
 
 /// The result of `status --probe` for one cell.
@@ -97,8 +129,8 @@ impl Probe {
         )
     }
 
-    /// The line under the cell's row.
-    fn line(&self) -> String {
+    /// The line under the cell's row; `expected`: the topology's pgBackRest.
+    fn line(&self, expected: &str) -> String {
         match self {
             Probe::Answered {
                 ok: true,
@@ -108,7 +140,7 @@ impl Probe {
                 server_version,
                 ..
             } => format!(
-                "    probe: ok, presents serial {presented_serial} ({days_left} days left, {protocol}, pgBackRest {})",
+                "    probe: ok, presents serial {presented_serial} ({days_left} days left, {protocol}, pgBackRest {}, expected {expected})",
                 server_version.as_deref().unwrap_or("version not stated")
             ),
             Probe::Answered {
@@ -125,6 +157,17 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
     let store = Store::open(state)?;
     let topo = topology::load(&args.topology)?;
     let (inputs, plan) = make_plan(&store, &topo, &args.topology, Request::default(), &clock)?;
+    // What each host runs, next to what the topology expects.
+    let releases = if args.probe {
+        let target: &dyn Target = &LocalTarget;
+        read_releases(
+            topo.cells.iter().map(|c| (c.name.as_str(), target)),
+            &topo.pgbackrest.bin,
+        )
+    } else {
+        Vec::new()
+    };
+    let expected = topo.pgbackrest.version.to_string();
     let mut rows = Vec::new();
     for cell in &topo.cells {
         let name = cell.name.as_str();
@@ -143,6 +186,15 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
             (true, Some((_, entry))) => Some(Probe::of(&store, entry, clock.now)?),
             (true, None) => Some(Probe::failed(None, "not deployed")),
         };
+        let pgbackrest = releases.iter().find(|r| r.cell == name).map(|r| Installed {
+            error: r.found.as_ref().err().cloned(),
+            expected: expected.clone(),
+            installed: r.found.as_ref().ok().cloned(),
+            matches: r
+                .found
+                .as_ref()
+                .is_ok_and(|f| PgbackrestVersion::parse(f) == Some(topo.pgbackrest.version)),
+        });
         rows.push(StatusRow {
             cell: name.to_owned(),
             days_left,
@@ -150,6 +202,7 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
             live_generation: live.map(|l| l.0),
             not_after: not_after.map(rfc3339),
             pending: cp.map(|c| c.action),
+            pgbackrest,
             phase: live.map(|l| l.1.phase),
             probe,
             renewal_due: days_left.map(|d| d < i64::from(topo.tls.renew_before_days)),
@@ -180,8 +233,11 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
                 r.drift.join("; ")
             },
         );
+        if let Some(b) = &r.pgbackrest {
+            println!("{}", b.line());
+        }
         if let Some(p) = &r.probe {
-            println!("{}", p.line());
+            println!("{}", p.line(&expected));
         }
     }
     Ok(exit_codes::SUCCESS)
