@@ -10,7 +10,7 @@
 //! deciding is a pure function of what was read.
 
 use super::target::Target;
-use crate::topology::PgbackrestVersion;
+use crate::topology::{Pgbackrest, PgbackrestVersion};
 use std::time::Duration;
 
 /// How long `pgbackrest version` may take on one host.
@@ -28,14 +28,22 @@ pub struct CellRelease {
 /// Runs `<bin> version` on the target of each cell.
 pub fn read_releases<'a>(
     cells: impl IntoIterator<Item = (&'a str, &'a dyn Target)>,
-    bin: &str,
+    pgbackrest: &Pgbackrest,
 ) -> Vec<CellRelease> {
+    let bin = &pgbackrest.bin;
     let command = format!("exec {} version", shell_quote(bin));
     cells
         .into_iter()
         .map(|(cell, target)| {
             // PGBR_CELL as for `activate`: says which cell a shared host serves.
-            let env = [("PGBR_CELL", cell.to_owned())];
+            let mut env = vec![("PGBR_CELL", cell.to_owned())];
+            // From 2.59 pgBackRest refuses to run as root except `restore`
+            // (2.59.0 release notes, IMPORTANT NOTE); pgbr often runs as
+            // root, and reading the release is harmless. Releases before
+            // 2.59 do not know the option, so it is set only for those after.
+            if pgbackrest.version.refuses_root() {
+                env.push(("PGBACKREST_ALLOW_ROOT", "y".to_owned()));
+            }
             let found = match target.run_hook(&command, &env, TIMEOUT) {
                 Err(e) => Err(super::error_chain(&e)),
                 Ok(out) if out.timed_out => Err(format!("`{command}` timed out")),

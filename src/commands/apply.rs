@@ -129,7 +129,7 @@ fn cell_releases(topo: &Topology, request: &Request) -> Vec<CellRelease> {
             .iter()
             .filter(|c| covered(c.name.as_str()))
             .map(|c| (c.name.as_str(), target)),
-        &topo.pgbackrest.bin,
+        &topo.pgbackrest,
     )
 }
 

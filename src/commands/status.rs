@@ -162,7 +162,7 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
         let target: &dyn Target = &LocalTarget;
         read_releases(
             topo.cells.iter().map(|c| (c.name.as_str(), target)),
-            &topo.pgbackrest.bin,
+            &topo.pgbackrest,
         )
     } else {
         Vec::new()
