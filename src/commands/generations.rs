@@ -27,6 +27,12 @@ pub(crate) fn live_on_disk(
     Ok(out)
 }
 
+fn unix_rfc3339(unix: i64) -> String {
+    clock::rfc3339(
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
 /// `pgbr generations`.
 pub fn generations(state: &Location, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
@@ -45,7 +51,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                 serde_json::json!({
                     "number": m.number,
                     "parent": m.parent,
-                    "created_at": clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(m.created_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)),
+                    "created_at": unix_rfc3339(m.created_at),
                     "cause": m.cause.to_string(),
                     "tool_version": m.tool_version,
                     "topology_hash": m.topology_hash,
@@ -53,7 +59,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                         "phase": e.phase,
                         "dir_generation": e.dir_generation,
                         "serial": e.cert.as_ref().map(|c| c.serial.clone()),
-                        "not_after": e.cert.as_ref().map(|c| c.not_after),
+                        "not_after": e.cert.as_ref().map(|c| unix_rfc3339(c.not_after)),
                     }))).collect::<BTreeMap<_, _>>(),
                     "live_on": live_on(m.number),
                 })

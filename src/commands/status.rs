@@ -1,7 +1,7 @@
-//! `pgbr status` and `pgbr certs`.
+//! `pgbr status`.
 
 use super::plan::make_plan;
-use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec};
+use crate::apply::{entry_files, health::probe_tls, health_spec, HealthSpec};
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::plan::{days_until, Request};
@@ -152,71 +152,6 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
                 ),
             }
         }
-    }
-    Ok(exit_codes::SUCCESS)
-}
-
-/// `pgbr certs`.
-pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
-    let clock = Clock::resolve(now)?;
-    let store = Store::open(state)?;
-    let record = store.pki()?;
-    let mut rows = Vec::new();
-    let mut add = |role: String, pair: &crate::store::StoredPair| -> Result<()> {
-        let c = stored_cert(&store, pair, &role)?;
-        rows.push(serde_json::json!({
-            "role": role,
-            "serial": c.info.serial,
-            "fingerprint": c.info.fingerprint,
-            "subject_cn": c.info.subject_cn,
-            "sans": c.info.dns_sans.iter().chain(c.info.ip_sans.iter()).collect::<Vec<_>>(),
-            "not_after": rfc3339(c.info.not_after),
-            "days_left": days_until(c.info.not_after, clock.now),
-        }));
-        Ok(())
-    };
-    if let Some(p) = &record.ca {
-        add("ca".into(), p)?;
-    }
-    if let Some(p) = &record.previous_ca {
-        add("previous ca".into(), p)?;
-    }
-    for (key, p) in &record.leaves {
-        add(
-            if key == "*" {
-                "leaf (shared)".into()
-            } else {
-                format!("leaf {key}")
-            },
-            p,
-        )?;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-        return Ok(exit_codes::SUCCESS);
-    }
-    if rows.is_empty() {
-        println!("No certificates yet: `pgbr apply` issues them.");
-        return Ok(exit_codes::SUCCESS);
-    }
-    for r in &rows {
-        println!(
-            "{}: serial {} (sha256 {})\n    CN {}, SANs {}\n    expires {} ({} days left)",
-            r["role"].as_str().unwrap_or(""),
-            r["serial"].as_str().unwrap_or(""),
-            r["fingerprint"].as_str().unwrap_or(""),
-            r["subject_cn"].as_str().unwrap_or(""),
-            r["sans"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
-            r["not_after"].as_str().unwrap_or(""),
-            r["days_left"],
-        );
     }
     Ok(exit_codes::SUCCESS)
 }
