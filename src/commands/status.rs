@@ -81,6 +81,7 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
             "phase": live.map(|l| l.1.phase),
             "pending": cp.map(|c| c.action),
             "drift": cp.map(|c| c.drift.clone()).unwrap_or_default(),
+            "blockers": cp.map(|c| c.blockers.clone()).unwrap_or_default(),
             "serial": cert.as_ref().map(|c| c.serial.clone()),
             "not_after": cert.as_ref().and_then(|c| OffsetDateTime::from_unix_timestamp(c.not_after).ok()).map(rfc3339),
             "days_left": days_left,
@@ -102,15 +103,15 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
                 .map(str::to_owned)
                 .unwrap_or_else(|| "-".into())
         };
+        let blocked = r["blockers"].as_array().into_iter().flatten();
         let drift = r["drift"]
             .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .chain(blocked.filter_map(|b| b.as_str().map(|b| format!("blocked: {b}"))))
+            .collect::<Vec<_>>()
+            .join("; ");
         println!(
             "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  {}",
             s("cell"),
