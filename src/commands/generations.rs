@@ -27,12 +27,6 @@ pub(crate) fn live_on_disk(
     Ok(out)
 }
 
-fn unix_rfc3339(unix: i64) -> String {
-    clock::rfc3339(
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-    )
-}
-
 /// `pgbr generations`.
 pub fn generations(state: &Location, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
@@ -51,7 +45,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                 serde_json::json!({
                     "number": m.number,
                     "parent": m.parent,
-                    "created_at": unix_rfc3339(m.created_at),
+                    "created_at": clock::rfc3339_unix(m.created_at),
                     "cause": m.cause.to_string(),
                     "tool_version": m.tool_version,
                     "topology_hash": m.topology_hash,
@@ -59,7 +53,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                         "phase": e.phase,
                         "dir_generation": e.dir_generation,
                         "serial": e.cert.as_ref().map(|c| c.serial.clone()),
-                        "not_after": e.cert.as_ref().map(|c| unix_rfc3339(c.not_after)),
+                        "not_after": e.cert.as_ref().map(|c| clock::rfc3339_unix(c.not_after)),
                     }))).collect::<BTreeMap<_, _>>(),
                     "live_on": live_on(m.number),
                 })
@@ -92,10 +86,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
         println!(
             "{:>4}  {:<20}  {:<18}  {:<12}  {:<24}  {}",
             m.number,
-            clock::rfc3339(
-                time::OffsetDateTime::from_unix_timestamp(m.created_at)
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-            ),
+            clock::rfc3339_unix(m.created_at),
             m.cause.to_string(),
             m.topology_hash.get(..12).unwrap_or("-"),
             format!("{changed}/{} {}", m.cells.len(), phases.join("+")),

@@ -103,10 +103,7 @@ fn sign_leaf(
     if whole_seconds(now) >= ca_info.not_after {
         return Err(Error::CaExpired {
             serial: ca_info.serial,
-            not_after: ca_info
-                .not_after
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            not_after: crate::clock::rfc3339(ca_info.not_after),
         });
     }
     params.not_after = params.not_after.min(ca_info.not_after);

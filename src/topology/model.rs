@@ -232,15 +232,16 @@ pub struct Cell {
 impl Cell {
     /// `<deploy_dir>/current`.
     pub fn current_dir(&self) -> AbsPath {
-        self.deploy_dir.join("current")
+        self.deploy_dir.join(crate::layout::CURRENT)
     }
     /// `<deploy_dir>/current/pgbackrest.conf`: what peers name in `pgN-host-config`.
     pub fn config_path(&self) -> AbsPath {
-        self.deploy_dir.join("current/pgbackrest.conf")
+        self.live_path(crate::layout::CONFIG)
     }
-    /// `<deploy_dir>/current/tls/<file>`.
-    pub fn tls_path(&self, file: &str) -> AbsPath {
-        self.deploy_dir.join(&format!("current/tls/{file}"))
+    /// `<deploy_dir>/current/<file>`, `file` one of [`crate::layout::FILES`].
+    pub fn live_path(&self, file: &str) -> AbsPath {
+        self.deploy_dir
+            .join(&format!("{}/{file}", crate::layout::CURRENT))
     }
 }
 
