@@ -85,14 +85,13 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{manifest, open_temp};
+    use super::super::tests::{manifest, on_both_backends, Fixture};
     use super::super::{Commit, PkiRecord, StoredPair};
     use super::*;
     use std::collections::BTreeMap;
 
-    #[test]
-    fn gc_keeps_what_kept_generations_and_pki_reference() {
-        let (_t, store) = open_temp();
+    fn gc_keeps_what_kept_generations_and_pki_reference(f: &Fixture) {
+        let store = f.open();
         let put = |s: &str| store.put_object(s.as_bytes()).unwrap();
         let (a, b, c) = (put("a"), put("b"), put("c"));
         let (ca_cert, ca_key, leaf_cert, leaf_key) =
@@ -162,9 +161,8 @@ mod tests {
         assert_eq!(store.gc(&keep, false).unwrap(), GcReport::default());
     }
 
-    #[test]
-    fn gc_with_nothing_kept_empties_the_store() {
-        let (_t, store) = open_temp();
+    fn gc_with_nothing_kept_empties_the_store(f: &Fixture) {
+        let store = f.open();
         let id = store.put_object(b"x").unwrap();
         store
             .commit(Commit {
@@ -180,4 +178,9 @@ mod tests {
             (0, 0, 0)
         );
     }
+
+    on_both_backends!(
+        gc_keeps_what_kept_generations_and_pki_reference,
+        gc_with_nothing_kept_empties_the_store,
+    );
 }

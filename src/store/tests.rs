@@ -19,6 +19,64 @@ pub(super) fn open(dir: &Path) -> Result<Store, Error> {
     Store::open(&Location::from(dir))
 }
 
+#[path = "../../tests/support/pg_server.rs"]
+pub(super) mod pg_server;
+
+/// Where a backend-neutral test keeps its store: a temporary directory or
+/// a fresh database on the shared test server.
+pub(super) struct Fixture {
+    _dir: Option<tempfile::TempDir>,
+    pub location: Location,
+}
+
+impl Fixture {
+    pub(super) fn sled() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::from(dir.path().join("state"));
+        Fixture {
+            _dir: Some(dir),
+            location,
+        }
+    }
+
+    pub(super) fn postgres() -> Fixture {
+        Fixture {
+            _dir: None,
+            location: Location::new(pg_server::server().fresh_url()),
+        }
+    }
+
+    pub(super) fn open(&self) -> Store {
+        Store::open(&self.location).unwrap()
+    }
+}
+
+/// Runs each named `fn(&Fixture)` on both backends, as `<backend>::<name>`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(#[test] fn $name() { super::$name(&super::Fixture::sled()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(&super::Fixture::postgres()) })*
+        }
+    };
+}
+pub(super) use on_both_backends;
+
+on_both_backends!(
+    objects_round_trip_and_deduplicate,
+    missing_object_is_reported,
+    corrupted_object_is_detected,
+    newer_format_version_is_refused,
+    generations_are_numbered_from_one_without_gaps,
+    a_refused_commit_writes_nothing,
+    commits_survive_reopening,
+    journal_round_trips_per_cell,
+    state_digest_follows_latest_pki_and_journal_only,
+);
+
+
 /// A manifest numbered `number` whose one cell holds `objects`.
 pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
     let files = objects
@@ -69,9 +127,8 @@ fn pair(store: &Store, name: &str) -> StoredPair {
     }
 }
 
-#[test]
-fn objects_round_trip_and_deduplicate() {
-    let (_t, store) = open_temp();
+fn objects_round_trip_and_deduplicate(f: &Fixture) {
+    let store = f.open();
     let content = b"[global]\nrepo1-path=/backup/repo\n".repeat(100);
     let id = store.put_object(&content).unwrap();
     assert_eq!(id, ObjectId::of(&content));
@@ -86,9 +143,8 @@ fn objects_round_trip_and_deduplicate() {
     assert!(stats.disk_bytes > 0);
 }
 
-#[test]
-fn missing_object_is_reported() {
-    let (_t, store) = open_temp();
+fn missing_object_is_reported(f: &Fixture) {
+    let store = f.open();
     let id = ObjectId::of(b"never stored");
     assert!(!store.has_object(&id).unwrap());
     let err = store.get_object(&id).unwrap_err();
@@ -98,9 +154,8 @@ fn missing_object_is_reported() {
     );
 }
 
-#[test]
-fn corrupted_object_is_detected() {
-    let (_t, store) = open_temp();
+fn corrupted_object_is_detected(f: &Fixture) {
+    let store = f.open();
     let id = store.put_object(b"the real content").unwrap();
     // A well-formed value whose content is not what the id says.
     let forged = object::encode(&id, b"something else", store.name()).unwrap();
@@ -118,9 +173,8 @@ fn corrupted_object_is_detected() {
     assert!(matches!(store.get_object(&id), Err(Error::Corrupt { .. })));
 }
 
-#[test]
-fn newer_format_version_is_refused() {
-    let (_t, store) = open_temp();
+fn newer_format_version_is_refused(f: &Fixture) {
+    let store = f.open();
     let newer = [0xff, 0xff, 0];
     store.backend.put(Keyspace::Meta, b"pki", &newer).unwrap();
     let err = store.pki().unwrap_err();
@@ -133,9 +187,8 @@ fn newer_format_version_is_refused() {
         .starts_with("read pki record: format version 65535 is newer"));
 }
 
-#[test]
-fn generations_are_numbered_from_one_without_gaps() {
-    let (_t, store) = open_temp();
+fn generations_are_numbered_from_one_without_gaps(f: &Fixture) {
+    let store = f.open();
     assert_eq!(store.latest().unwrap(), None);
     assert_eq!(store.next_generation().unwrap(), 1);
     let err = commit_manifest(&store, manifest(2, &[])).unwrap_err();
@@ -177,9 +230,8 @@ fn generations_are_numbered_from_one_without_gaps() {
     commit_manifest(&store, manifest(3, &[])).unwrap();
 }
 
-#[test]
-fn a_refused_commit_writes_nothing() {
-    let (_t, store) = open_temp();
+fn a_refused_commit_writes_nothing(f: &Fixture) {
+    let store = f.open();
     let before = PkiRecord {
         ca: Some(pair(&store, "ca")),
         ..PkiRecord::default()
@@ -219,13 +271,10 @@ fn a_refused_commit_writes_nothing() {
     assert!(!store.plan_consumed("plan-2").unwrap());
 }
 
-#[test]
-fn commits_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state");
+fn commits_survive_reopening(f: &Fixture) {
     let id;
     {
-        let store = open(&path).unwrap();
+        let store = f.open();
         id = store.put_object(b"conf").unwrap();
         store
             .commit(Commit {
@@ -245,7 +294,7 @@ fn commits_survive_reopening() {
             .unwrap();
     }
     for _ in 0..3 {
-        let store = open(&path).unwrap();
+        let store = f.open();
         assert_eq!(store.latest().unwrap(), Some(manifest(1, &[id])));
         assert_eq!(store.get_object(&id).unwrap(), b"conf");
         assert!(store.plan_consumed("p").unwrap());
@@ -253,9 +302,8 @@ fn commits_survive_reopening() {
     }
 }
 
-#[test]
-fn journal_round_trips_per_cell() {
-    let (_t, store) = open_temp();
+fn journal_round_trips_per_cell(f: &Fixture) {
+    let store = f.open();
     assert!(store.journal().unwrap().is_empty());
     let flying = CellJournal {
         live: Some(1),
@@ -278,9 +326,8 @@ fn journal_round_trips_per_cell() {
     );
 }
 
-#[test]
-fn state_digest_follows_latest_pki_and_journal_only() {
-    let (_t, store) = open_temp();
+fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
+    let store = f.open();
     let empty = store.state_digest().unwrap();
     assert_eq!(empty.len(), 64);
     assert_eq!(store.state_digest().unwrap(), empty);

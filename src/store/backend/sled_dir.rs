@@ -105,7 +105,7 @@ pub(super) fn tree_size(path: &Path) -> std::io::Result<u64> {
 
 /// This process's command line, with the program's path shortened to its
 /// file name (`pgbr apply topology.toml`).
-fn command_line() -> String {
+pub(super) fn command_line() -> String {
     let mut words = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
     let program = words
         .next()
