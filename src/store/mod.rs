@@ -27,7 +27,7 @@ pub use copy::{CopyReport, VerifyReport};
 pub use error::{BackendCause, Error};
 pub use location::Location;
 pub use object::ObjectId;
-pub use records::{CellJournal, Commit, GcReport, PkiRecord, StoreStats, StoredPair};
+pub use records::{CellJournal, Commit, PkiRecord, StoreStats, StoredPair};
 pub use store::Store;
 
 /// Ends the state lock of a holder that is gone (`pgbr state unlock`);
