@@ -65,14 +65,15 @@ impl Store {
         })?;
         to.backend.sync()?;
         let mut transaction = Transaction::default();
-        self.backend.scan(Keyspace::Generations, &mut |key, value| {
-            self.decode_manifest(key, value)?;
-            transaction
-                .puts
-                .push((Keyspace::Generations, key.to_vec(), value.to_vec()));
-            report.generations += 1;
-            Ok(())
-        })?;
+        self.backend
+            .scan(Keyspace::Generations, &mut |key, value| {
+                self.decode_manifest(key, value)?;
+                transaction
+                    .puts
+                    .push((Keyspace::Generations, key.to_vec(), value.to_vec()));
+                report.generations += 1;
+                Ok(())
+            })?;
         for space in RECORDS {
             self.backend.scan(space, &mut |key, value| {
                 self.check_record(space, key, value)?;
@@ -102,26 +103,32 @@ impl Store {
                     }
                     Err(e) => report.problems.push(e.to_string()),
                 },
-                None => report.problems.push("an objects key is not an object id".into()),
+                None => report
+                    .problems
+                    .push("an objects key is not an object id".into()),
             }
             Ok(())
         })?;
         let mut wanted: Vec<(String, ObjectId)> = Vec::new();
-        self.backend.scan(Keyspace::Generations, &mut |key, value| {
-            report.generations += 1;
-            match self.decode_manifest(key, value) {
-                Ok(m) => {
-                    for (cell, entry) in &m.cells {
-                        for file in &entry.files {
-                            let who = format!("generation {} cell `{cell}` file `{}`", m.number, file.path);
-                            wanted.push((who, file.object));
+        self.backend
+            .scan(Keyspace::Generations, &mut |key, value| {
+                report.generations += 1;
+                match self.decode_manifest(key, value) {
+                    Ok(m) => {
+                        for (cell, entry) in &m.cells {
+                            for file in &entry.files {
+                                let who = format!(
+                                    "generation {} cell `{cell}` file `{}`",
+                                    m.number, file.path
+                                );
+                                wanted.push((who, file.object));
+                            }
                         }
                     }
+                    Err(e) => report.problems.push(e.to_string()),
                 }
-                Err(e) => report.problems.push(e.to_string()),
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         for space in RECORDS {
             self.backend.scan(space, &mut |key, value| {
                 if let Err(e) = self.check_record(space, key, value) {
@@ -136,9 +143,10 @@ impl Store {
         }
         for (who, id) in wanted {
             if !present.contains(&id) {
-                report
-                    .problems
-                    .push(format!("{who} names {}, which is missing or damaged", object::describe(&id)));
+                report.problems.push(format!(
+                    "{who} names {}, which is missing or damaged",
+                    object::describe(&id)
+                ));
             }
         }
         Ok(report)

@@ -76,7 +76,6 @@ on_both_backends!(
     state_digest_follows_latest_pki_and_journal_only,
 );
 
-
 /// A manifest numbered `number` whose one cell holds `objects`.
 pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
     let files = objects

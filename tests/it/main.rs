@@ -5,6 +5,8 @@ mod faults;
 mod harness;
 mod hostile;
 mod hosts;
+#[path = "../support/pg_server.rs"]
+mod pg_server;
 
 mod crash;
 mod fuzz;

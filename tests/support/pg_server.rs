@@ -36,6 +36,8 @@ pub struct PgServer {
     pub ca_file: PathBuf,
     /// Held open for the life of the process: closing it stops the server.
     _guardian: Mutex<std::process::ChildStdin>,
+    /// The guardian shell; it outlives this process on purpose (see above).
+    _guardian_process: Mutex<std::process::Child>,
 }
 
 static SERVER: OnceLock<PgServer> = OnceLock::new();
@@ -78,7 +80,9 @@ fn start() -> PgServer {
     let data = root.join("data");
     let sock = root.join("sock");
     std::fs::create_dir_all(&sock).expect("socket dir");
-    run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&root));
+    run(Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(&root));
     run(Command::new("chmod").arg("755").arg(&root));
     run(as_postgres(&format!("{PGBIN}/initdb"))
         .args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"])
@@ -92,7 +96,9 @@ fn start() -> PgServer {
         .arg("postgres:postgres")
         .arg(data.join("server.crt"))
         .arg(data.join("server.key")));
-    run(Command::new("chmod").arg("600").arg(data.join("server.key")));
+    run(Command::new("chmod")
+        .arg("600")
+        .arg(data.join("server.key")));
     let port = free_port();
     let mut conf = std::fs::OpenOptions::new()
         .append(true)
@@ -142,6 +148,7 @@ fn start() -> PgServer {
         data,
         ca_file,
         _guardian: Mutex::new(stdin),
+        _guardian_process: Mutex::new(guardian),
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -168,8 +175,26 @@ impl PgServer {
     /// Runs `sql` in `db` as the superuser; stdout, or stderr as the error.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = Command::new(format!("{PGBIN}/psql"))
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-c", sql])
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
             .env("PGCONNECT_TIMEOUT", "5")
             .stdin(Stdio::null())
             .output()

@@ -60,11 +60,18 @@ pub(super) struct Held {
 impl Held {
     /// Whether the lock is still held by our lock session, as seen from
     /// `client` (inside the commit's transaction).
-    pub(super) fn still_held(&self, client: &mut impl GenericClient) -> Result<bool, postgres::Error> {
+    pub(super) fn still_held(
+        &self,
+        client: &mut impl GenericClient,
+    ) -> Result<bool, postgres::Error> {
         let sql = format!("SELECT EXISTS ({HOLDERS} AND l.pid = $3)");
         let row = client.query_one(
             &sql,
-            &[&i64::from(LOCK_CLASS), &i64::from(self.key.object), &self.backend_pid],
+            &[
+                &i64::from(LOCK_CLASS),
+                &i64::from(self.key.object),
+                &self.backend_pid,
+            ],
         )?;
         row.try_get(0)
     }
@@ -74,7 +81,10 @@ impl Drop for Held {
     fn drop(&mut self) {
         let client = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
         let _ = client.execute(
-            &format!("DELETE FROM {}.lock WHERE backend_pid = pg_backend_pid()", self.schema),
+            &format!(
+                "DELETE FROM {}.lock WHERE backend_pid = pg_backend_pid()",
+                self.schema
+            ),
             &[],
         );
         let _ = client.execute(
@@ -233,7 +243,11 @@ fn session_alive(client: &mut Client, backend_pid: i32) -> Result<bool, postgres
 
 /// `alice@laptop pid 4242 (pgbr apply t.toml), pgbr 0.1.0, since …;
 /// its session is alive (backend pid 77)`, from the row and `pg_locks`.
-fn describe_holder(client: &mut Client, schema: &str, key: LockKey) -> Result<String, postgres::Error> {
+fn describe_holder(
+    client: &mut Client,
+    schema: &str,
+    key: LockKey,
+) -> Result<String, postgres::Error> {
     let real = holder_pid(client, key)?;
     let row = read_row(client, schema)?;
     Ok(match (real, row) {
@@ -249,9 +263,9 @@ fn describe_holder(client: &mut Client, schema: &str, key: LockKey) -> Result<St
                 if alive { "is alive" } else { "has ended" },
             )
         }
-        (Some(pid), _) => format!(
-            "a session that recorded no holder (backend pid {pid}); it is alive"
-        ),
+        (Some(pid), _) => {
+            format!("a session that recorded no holder (backend pid {pid}); it is alive")
+        }
         (None, _) => "another pgbr that has just released it; try again".to_owned(),
     })
 }
@@ -278,7 +292,10 @@ pub(super) fn unlock(raw: &str, force: bool) -> Result<Unlocked, Error> {
     let mut client = connect(&url)?;
     let key = LockKey::for_schema(&url.schema);
     let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.lock", url.schema)])
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{}.lock", url.schema)],
+        )
         .map_err(err)?
         .get(0);
     if !exists {

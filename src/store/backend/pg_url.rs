@@ -333,11 +333,19 @@ mod tests {
         };
         let url = PgUrl::parse("postgres://", &env).unwrap();
         assert_eq!(
-            (url.user.as_str(), url.host.as_str(), url.port, url.dbname.as_str()),
+            (
+                url.user.as_str(),
+                url.host.as_str(),
+                url.port,
+                url.dbname.as_str()
+            ),
             ("bob", "localhost", 5432, "bob")
         );
         assert_eq!(url.password.as_deref(), Some("from-env"));
-        assert_eq!((url.sslmode, url.schema.as_str()), (SslMode::Prefer, "pgbr"));
+        assert_eq!(
+            (url.sslmode, url.schema.as_str()),
+            (SslMode::Prefer, "pgbr")
+        );
     }
 
     #[test]
@@ -373,10 +381,22 @@ mod tests {
     #[test]
     fn bad_urls_are_named_errors() {
         for (raw, reason) in [
-            ("postgresql://u@h/d?sslmode=allow", "sslmode `allow` is not one of"),
-            ("postgresql://u@h:99999/d", "port `99999` is not a port number"),
-            ("postgresql://u@h/d?nope=1", "parameter `nope` is not supported"),
-            ("postgresql://u@h/d?schema=Bad-Name", "schema `Bad-Name` is not"),
+            (
+                "postgresql://u@h/d?sslmode=allow",
+                "sslmode `allow` is not one of",
+            ),
+            (
+                "postgresql://u@h:99999/d",
+                "port `99999` is not a port number",
+            ),
+            (
+                "postgresql://u@h/d?nope=1",
+                "parameter `nope` is not supported",
+            ),
+            (
+                "postgresql://u@h/d?schema=Bad-Name",
+                "schema `Bad-Name` is not",
+            ),
             ("postgresql://u:pw@h/d?x", "parameter `x` has no `=`"),
         ] {
             let err = PgUrl::parse(raw, &no_env).unwrap_err();

@@ -180,7 +180,9 @@ impl Backend for PostgresBackend {
             .client
             .query_opt(&stmt, &[key.sql()])
             .map_err(|e| self.err(e))?;
-        row.map(|r| r.try_get(0)).transpose().map_err(|e| self.err(e))
+        row.map(|r| r.try_get(0))
+            .transpose()
+            .map_err(|e| self.err(e))
     }
 
     fn contains(&self, space: Keyspace, key: &[u8]) -> Result<bool, Error> {
