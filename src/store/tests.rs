@@ -507,3 +507,110 @@ proptest::proptest! {
         proptest::prop_assert_eq!(store.get_object(&id).unwrap(), content);
     }
 }
+
+/// The PostgreSQL store's own guarantees: fencing, a lost lock, a newer
+/// schema, the holder named in "state is locked".
+mod postgres_only {
+    use super::*;
+    use crate::store::backend::Transaction;
+
+    fn db_of(f: &Fixture) -> String {
+        let url = f.location.display();
+        let tail = url.rsplit_once('/').unwrap().1;
+        tail.split('?').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_commit_fenced_out_by_a_newer_head_writes_nothing() {
+        let f = Fixture::postgres();
+        let store = f.open();
+        commit_manifest(&store, manifest(1, &[])).unwrap();
+        // Another writer (one that took the lock after ours was lost)
+        // committed generation 2 since this one read the head.
+        pg_server::server()
+            .psql(&db_of(&f), "UPDATE pgbr.head SET generation = 2")
+            .unwrap();
+        let value = format::encode(&manifest(2, &[]), "generation 2").unwrap();
+        let err = store
+            .backend
+            .commit(Transaction {
+                head: Some((1, 2)),
+                puts: vec![(Keyspace::Generations, 2u64.to_be_bytes().to_vec(), value)],
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Fenced { number: 2, head: 2, .. }),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .ends_with(": another pgbr committed generation 2 meanwhile"));
+        assert_eq!(store.generation(2).unwrap(), None);
+        // Through the store: numbered from the head, never reused.
+        assert_eq!(store.next_generation().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_lost_lock_refuses_the_commit() {
+        let f = Fixture::postgres();
+        let store = f.open();
+        let db = db_of(&f);
+        // End the lock session (as a dropped connection would).
+        pg_server::server()
+            .psql(
+                &db,
+                "SELECT pg_terminate_backend(backend_pid) FROM pgbr.lock",
+            )
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let err = commit_manifest(&store, manifest(1, &[])).unwrap_err();
+            if matches!(err, Error::LockLost { .. }) {
+                assert!(err.to_string().contains("no longer holds the state lock"));
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{err:?}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(store.latest().unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_open_names_the_holder() {
+        let f = Fixture::postgres();
+        let _store = f.open();
+        let err = Store::open(&f.location).unwrap_err();
+        let Error::Locked { store, holder } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(store, &f.location.display());
+        let pid = std::process::id();
+        assert!(holder.contains(&format!(" pid {pid} (")), "{holder}");
+        assert!(holder.contains("its session is alive (backend pid "), "{holder}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let f = Fixture::postgres();
+        drop(f.open());
+        pg_server::server()
+            .psql(&db_of(&f), "UPDATE pgbr.format SET version = 99")
+            .unwrap();
+        let err = Store::open(&f.location).unwrap_err();
+        assert!(
+            matches!(err, Error::FormatVersion { found: 99, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn schema_param_keeps_stores_apart() {
+        let f = Fixture::postgres();
+        let other = Location::new(format!("{}&schema=team2", f.location.display()));
+        let a = f.open();
+        // A different schema is a different store with its own lock.
+        let b = Store::open(&other).unwrap();
+        a.put_object(b"only in a").unwrap();
+        assert!(b.is_empty().unwrap());
+    }
+}

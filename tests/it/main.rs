@@ -15,6 +15,7 @@ mod remote;
 mod render;
 mod rotation;
 mod secrets;
+mod shared_state;
 mod tls_server;
 mod topology_errors;
 mod workflow;

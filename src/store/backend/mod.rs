@@ -105,3 +105,44 @@ pub(crate) fn unlock(location: &Location, force: bool) -> Result<Unlocked, Error
         Resolved::Postgres(url) => pg_lock::unlock(&url, force),
     }
 }
+
+/// Longest command line recorded in a lock note, in characters.
+const MAX_COMMAND_CHARS: usize = 200;
+
+/// This process's command line, with the program's path shortened to its
+/// file name (`pgbr apply topology.toml`) and any URL's password removed,
+/// for the notes that say who holds a lock.
+pub(super) fn command_line() -> String {
+    // A state URL may carry a password: lock notes show it redacted.
+    let mut words = std::env::args_os().map(|a| {
+        let word = a.to_string_lossy().into_owned();
+        if word.contains("://") {
+            redact_word(&word)
+        } else {
+            word
+        }
+    });
+    let program = words
+        .next()
+        .map(|p| match p.rsplit_once('/') {
+            Some((_, name)) => name.to_owned(),
+            None => p,
+        })
+        .unwrap_or_default();
+    let line = std::iter::once(program)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_COMMAND_CHARS)
+        .collect()
+}
+
+/// `word` with the password of any URL in it removed (`--state=postgresql://…`).
+fn redact_word(word: &str) -> String {
+    match word.find("postgres") {
+        Some(at) if is_url(&word[at..]) => format!("{}{}", &word[..at], redact(&word[at..])),
+        _ => word.to_owned(),
+    }
+}

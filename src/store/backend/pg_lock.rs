@@ -14,9 +14,9 @@
 //! connection must see the lock held by the lock connection's backend, a
 //! different backend than its own) and refused.
 
+use super::command_line;
 use super::pg_connect::connect;
 use super::pg_url::PgUrl;
-use super::sled_dir::command_line;
 use crate::store::Error;
 use postgres::{Client, GenericClient};
 use std::sync::Mutex;
@@ -44,10 +44,12 @@ impl LockKey {
     }
 }
 
-/// `pg_locks` rows of a granted lock `($1, $2)` (two-key form: objsubid 2).
+/// `pg_locks` rows of a granted lock `($1, $2)` (two-key form: objsubid 2)
+/// in this database (advisory locks are per database; `pg_locks` shows all).
 const HOLDERS: &str = "SELECT l.pid FROM pg_locks l \
      WHERE l.locktype = 'advisory' AND l.classid::int8 = $1 AND l.objid::int8 = $2 \
-     AND l.objsubid = 2 AND l.granted";
+     AND l.objsubid = 2 AND l.granted \
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
 /// A held lock; dropping it removes the row and ends the session.
 pub(super) struct Held {
