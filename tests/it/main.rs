@@ -18,4 +18,5 @@ mod secrets;
 mod shared_state;
 mod tls_server;
 mod topology_errors;
+mod versions;
 mod workflow;
