@@ -539,7 +539,14 @@ mod postgres_only {
             })
             .unwrap_err();
         assert!(
-            matches!(err, Error::Fenced { number: 2, head: 2, .. }),
+            matches!(
+                err,
+                Error::Fenced {
+                    number: 2,
+                    head: 2,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err
@@ -586,7 +593,10 @@ mod postgres_only {
         assert_eq!(store, &f.location.display());
         let pid = std::process::id();
         assert!(holder.contains(&format!(" pid {pid} (")), "{holder}");
-        assert!(holder.contains("its session is alive (backend pid "), "{holder}");
+        assert!(
+            holder.contains("its session is alive (backend pid "),
+            "{holder}"
+        );
     }
 
     #[test]
