@@ -8,6 +8,7 @@ mod gc;
 mod generations;
 mod plan;
 mod rollback;
+mod state;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Certs { json, now } => certs::certs(&state, json, now.as_deref()),
         Command::Rollback(args) => rollback::rollback(&state, &args),
         Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
+        Command::State(command) => state::state(&state, command),
     }
 }
 
