@@ -189,6 +189,7 @@ pub fn build_generation(
                 activate: settings.activate,
                 health: settings.health,
                 health_target: settings.health_target,
+                target: settings.target,
             },
         );
     }

@@ -2,8 +2,8 @@
 //! name order, journal → materialize → flip → activate → health → journal.
 //! Stops at the first failing cell. Shared by apply, rotate and rollback.
 
-use super::deploy::{deploy_cell, error_chain, file, CellDeploy, CellOutcome, HealthSpec};
-use super::target::{FileContent, Target};
+use super::deploy::{deploy_cell, file, CellDeploy, CellOutcome, HealthSpec};
+use super::target::{FileContent, Targets};
 use crate::generations::{CellEntry, Manifest};
 use crate::pki::{CertAndKey, SecretPem};
 use crate::progress::{Event, Reporter};
@@ -67,13 +67,13 @@ pub fn entry_files(store: &Store, entry: &CellEntry) -> Result<Vec<FileContent>>
 /// The journal is made durable once, at the end, however the run ends.
 pub fn deploy_generation(
     store: &Store,
-    target: &dyn Target,
+    targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
     adopt: bool,
     reporter: &dyn Reporter,
 ) -> Result<DeployReport> {
-    let result = deploy_cells(store, target, manifest, previous, adopt, reporter);
+    let result = deploy_cells(store, targets, manifest, previous, adopt, reporter);
     let synced = store.sync();
     let report = result?;
     synced?;
@@ -82,7 +82,7 @@ pub fn deploy_generation(
 
 fn deploy_cells(
     store: &Store,
-    target: &dyn Target,
+    targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
     adopt: bool,
@@ -125,20 +125,23 @@ fn deploy_cells(
                 in_flight: Some(n),
             },
         )?;
-        let outcome = deploy_cell(target, &d, reporter).map_err(|e| {
-            let hint = e.hint();
-            let err = Error::msg(format!("deploy cell `{cell}`"))
-                .source(e)
-                .hint(hint.unwrap_or_else(|| "fix the cause and run `pgbr apply` again".into()));
-            let _ = store.note_journal(
-                cell,
-                &CellJournal {
-                    live: prev,
-                    in_flight: None,
-                },
-            );
-            err
-        })?;
+        let outcome = targets
+            .of(&entry.target)
+            .and_then(|target| deploy_cell(target.as_ref(), &d, reporter))
+            .map_err(|e| {
+                let hint = e.hint();
+                let err = Error::msg(format!("deploy cell `{cell}`")).source(e).hint(
+                    hint.unwrap_or_else(|| "fix the cause and run `pgbr apply` again".into()),
+                );
+                let _ = store.note_journal(
+                    cell,
+                    &CellJournal {
+                        live: prev,
+                        in_flight: None,
+                    },
+                );
+                err
+            })?;
         let not_started: Vec<&str> = work[i + 1..].iter().map(|(c, _)| c.as_str()).collect();
         let rest = if not_started.is_empty() {
             String::new()
@@ -199,6 +202,5 @@ fn deploy_cells(
         }
     }
     reporter.event(Event::Finish);
-    let _ = error_chain; // re-exported helper used by callers
     Ok(report)
 }

@@ -2,7 +2,7 @@
 //! manifest entries from the store, and each deploy dir from the target.
 //! Read-only.
 
-use super::target::Target;
+use super::target::Targets;
 use crate::plan::{CellNow, Inputs, Objects, Request, StoredCert};
 use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
@@ -47,7 +47,7 @@ impl Objects for Store {
 /// Reads everything [`crate::plan::compute`] needs.
 pub fn gather<'t>(
     store: &'t Store,
-    target: &dyn Target,
+    targets: &Targets,
     topology: &'t Topology,
     topology_path: &str,
     request: Request,
@@ -84,7 +84,9 @@ pub fn gather<'t>(
     let mut manifests = HashMap::new();
     let mut cells = BTreeMap::new();
     for cell in &topology.cells {
-        let observed = target.observe(cell.name.as_str(), cell.deploy_dir.as_str())?;
+        let observed = targets
+            .of(&cell.target)?
+            .observe(cell.name.as_str(), cell.deploy_dir.as_str())?;
         let mut now_state = CellNow {
             observed,
             ..CellNow::default()
@@ -95,7 +97,10 @@ pub fn gather<'t>(
             }
             if let Some(Some(m)) = manifests.get(&c) {
                 if let Some(entry) = m.cells.get(cell.name.as_str()) {
-                    if entry.dir_generation == c && entry.deploy_dir == cell.deploy_dir.as_str() {
+                    if entry.dir_generation == c
+                        && entry.deploy_dir == cell.deploy_dir.as_str()
+                        && entry.target == cell.target
+                    {
                         now_state.live = Some((c, entry.clone()));
                     }
                 }

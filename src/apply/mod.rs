@@ -1,88 +1,20 @@
 //! Apply: materialize generations on a [`Target`], flip `current`, run
 //! `activate`, check health, and revert a failing cell.
 //!
-//! The deploy sequence of one cell lives in `deploy.rs`; the filesystem
-//! work in `fs.rs` (the only writer of deployed files); hooks and the TLS
-//! probe in `health.rs`.
+//! The deploy sequence of one cell lives in `deploy.rs`; the targets in
+//! `target/` (`local.rs` is the only writer of deployed files); the hook
+//! runner in `hook.rs`; the TLS probe in `health.rs`.
 
 mod build;
 mod deploy;
 mod execute;
-mod fs;
 mod gather;
 pub mod health;
-mod target;
+mod hook;
+pub mod target;
 
 pub use build::{build_generation, Built};
 pub use deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
 pub use execute::{deploy_generation, entry_files, health_spec, DeployReport};
-pub use fs::{LocalTarget, MARKER};
 pub use gather::{ca_bundle_text, gather, stored_cert};
-pub use target::{FileContent, HookOutput, Observed, Prepare, Target};
-
-use std::path::PathBuf;
-
-/// Failures while deploying.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A filesystem operation failed.
-    #[error("{action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: String,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// pgbr refused to touch a path.
-    #[error("use `{}`: {reason}", path.display())]
-    Refused {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-        /// What to do.
-        hint: String,
-    },
-    /// The owner could not be resolved.
-    #[error("resolve owner `{owner}`: {reason}")]
-    Owner {
-        /// The owner spec.
-        owner: String,
-        /// Why.
-        reason: String,
-    },
-    /// chown failed.
-    #[error("give `{}` to uid {uid} gid {gid}", path.display())]
-    Chown {
-        /// The path.
-        path: PathBuf,
-        /// Wanted uid.
-        uid: u32,
-        /// Wanted gid.
-        gid: u32,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Refused { hint, .. } => Some(hint.clone()),
-            Error::Chown { .. } => Some(
-                "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology"
-                    .into(),
-            ),
-            Error::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
-                Some("check the permissions of the deploy dir and its parents".into())
-            }
-            _ => None,
-        }
-    }
-}
+pub use target::{Error, FileContent, HookOutput, Prepare, Target, Targets, MARKER};

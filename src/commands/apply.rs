@@ -2,7 +2,7 @@
 
 use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
-use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
+use crate::apply::{build_generation, deploy_generation, gather, Targets};
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
@@ -47,6 +47,7 @@ struct Run<'a> {
 /// Builds and deploys a plan's generation; prints the outcome.
 fn execute(
     store: &Store,
+    targets: &Targets,
     topo: &Topology,
     plan: &Plan,
     inputs: &crate::plan::Inputs<'_>,
@@ -79,7 +80,7 @@ fn execute(
     };
     let report = deploy_generation(
         store,
-        &LocalTarget,
+        targets,
         &built.manifest,
         &built.previous,
         adopt,
@@ -127,9 +128,10 @@ pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
                 return Err(stale("the state store changed since"));
             }
             check_request(&topo, &saved.request)?;
+            let targets = Targets::new();
             let inputs = gather(
                 &store,
-                &LocalTarget,
+                &targets,
                 &topo,
                 &saved.topology,
                 saved.request.clone(),
@@ -141,6 +143,7 @@ pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
             let cause = cause_of(&saved.request);
             execute(
                 &store,
+                &targets,
                 &topo,
                 &saved,
                 &inputs,
@@ -196,7 +199,8 @@ fn apply_topology(
     adopt: bool,
 ) -> Result<u8> {
     let topo = topology::load(path)?;
-    let (inputs, plan) = make_plan(store, &topo, path, request, clock)?;
+    let targets = Targets::new();
+    let (inputs, plan) = make_plan(store, &targets, &topo, path, request, clock)?;
     print!("{}", plan::render(&plan));
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
@@ -207,6 +211,7 @@ fn apply_topology(
     }
     execute(
         store,
+        &targets,
         &topo,
         &plan,
         &inputs,
@@ -262,7 +267,14 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     let step = record.ca_rotation_step + 1;
     let topo = topology::load(&args.topology)?;
     // The previous step must be live everywhere before the next one starts.
-    let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
+    let (inputs, probe) = make_plan(
+        store,
+        &Targets::new(),
+        &topo,
+        &args.topology,
+        Request::default(),
+        clock,
+    )?;
     let behind: Vec<&str> = probe
         .cells
         .iter()

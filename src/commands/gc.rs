@@ -1,8 +1,9 @@
 //! `pgbr gc`: drop old generations from the store and from the deploy dirs.
 
 use super::generations::live_on_disk;
-use crate::apply::{LocalTarget, Target};
+use crate::apply::Targets;
 use crate::store::Store;
+use crate::topology::TargetSpec;
 use crate::{exit_codes, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,7 +12,8 @@ use std::path::Path;
 pub fn gc(state: &Path, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
-    let disk = live_on_disk(&manifests)?;
+    let targets = Targets::new();
+    let disk = live_on_disk(&targets, &manifests)?;
     let journal = store.journal()?;
     // Manifests kept: the newest `keep`, and every one a cell has live or in flight.
     let mut kept: BTreeSet<u64> = manifests
@@ -20,37 +22,43 @@ pub fn gc(state: &Path, keep: usize, dry_run: bool) -> Result<u8> {
         .take(keep)
         .map(|m| m.number)
         .collect();
-    kept.extend(disk.values().filter_map(|(_, g)| *g));
+    kept.extend(disk.values().filter_map(|l| l.current));
     kept.extend(
         journal
             .values()
             .flat_map(|j| j.live.into_iter().chain(j.in_flight)),
     );
     // Generation dirs kept: those the kept manifests point at.
-    let mut kept_dirs: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut kept_dirs: BTreeSet<(TargetSpec, String, u64)> = BTreeSet::new();
     for m in manifests.iter().filter(|m| kept.contains(&m.number)) {
         for e in m.cells.values() {
-            kept_dirs.insert((e.deploy_dir.clone(), e.dir_generation));
+            kept_dirs.insert((e.target.clone(), e.deploy_dir.clone(), e.dir_generation));
         }
     }
-    for (dir, g) in disk.values() {
-        if let Some(g) = g {
-            kept_dirs.insert((dir.clone(), *g));
+    for l in disk.values() {
+        if let Some(g) = l.current {
+            kept_dirs.insert((l.target.clone(), l.deploy_dir.clone(), g));
         }
     }
     let mut dir_bytes = 0u64;
     let mut dirs_removed = Vec::new();
-    for (cell, (dir, _)) in &disk {
-        let observed = LocalTarget.observe(cell, dir)?;
+    for (cell, l) in &disk {
+        let dir = &l.deploy_dir;
+        let target = targets.of(&l.target)?;
+        let observed = target.observe(cell, dir)?;
         for g in observed.generations {
-            if kept_dirs.contains(&(dir.clone(), g)) {
+            if kept_dirs.contains(&(l.target.clone(), dir.clone(), g)) {
                 continue;
             }
-            let size = LocalTarget.generation_size(dir, g)?;
+            let size = target.generation_size(dir, g)?;
             dir_bytes += size;
-            dirs_removed.push(format!("{dir}/generations/{g} ({size} bytes)"));
+            let place = match &l.target {
+                TargetSpec::Local => String::new(),
+                remote => format!("{remote}:"),
+            };
+            dirs_removed.push(format!("{place}{dir}/generations/{g} ({size} bytes)"));
             if !dry_run {
-                LocalTarget.remove_generation(dir, g)?;
+                target.remove_generation(dir, g)?;
             }
         }
     }

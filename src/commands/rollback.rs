@@ -2,7 +2,7 @@
 
 use super::generations::live_on_disk;
 use super::{confirm, reporter};
-use crate::apply::{deploy_generation, LocalTarget};
+use crate::apply::{deploy_generation, Targets};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
 use crate::generations::plan_rollback;
@@ -43,9 +43,11 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             kept.join(", ")
         )));
     };
-    let disk = live_on_disk(&manifests)?;
+    let targets = Targets::new();
+    let disk = live_on_disk(&targets, &manifests)?;
     let mut live = BTreeMap::new();
-    for (cell, (_, current)) in &disk {
+    for (cell, live_cell) in &disk {
+        let current = live_cell.current;
         let entry = current.and_then(|c| {
             manifests
                 .iter()
@@ -153,7 +155,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
     let rep = reporter();
     let report = deploy_generation(
         &store,
-        &LocalTarget,
+        &targets,
         &plan.manifest,
         &previous,
         false,

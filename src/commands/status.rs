@@ -1,7 +1,7 @@
 //! `pgbr status` and `pgbr certs`.
 
 use super::plan::make_plan;
-use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec};
+use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec, Targets};
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::plan::{days_until, Request};
@@ -16,7 +16,14 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let topo = topology::load(&args.topology)?;
-    let (inputs, plan) = make_plan(&store, &topo, &args.topology, Request::default(), &clock)?;
+    let (inputs, plan) = make_plan(
+        &store,
+        &Targets::new(),
+        &topo,
+        &args.topology,
+        Request::default(),
+        &clock,
+    )?;
     let mut rows = Vec::new();
     for cell in &topo.cells {
         let name = cell.name.as_str();

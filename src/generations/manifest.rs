@@ -2,10 +2,11 @@
 //!
 //! A manifest records everything needed to re-deploy its bytes without the
 //! topology (rollback takes no topology): per cell the deploy dir, owner,
-//! hooks, phase, and the files as store object ids. No IO here.
+//! hooks, phase, its target, and the files as store object ids. No IO here.
 
 use crate::render::Phase;
 use crate::store::ObjectId;
+use crate::topology::TargetSpec;
 use std::collections::BTreeMap;
 
 /// Why a generation exists.
@@ -87,6 +88,9 @@ pub struct CellEntry {
     pub health: String,
     /// Where the built-in health check connects: `host:port`.
     pub health_target: String,
+    /// Where the cell was deployed (its `target`): rollback and gc reach
+    /// it there without the topology. Store format 2 and later.
+    pub target: TargetSpec,
 }
 
 /// One fleet-wide generation.
@@ -106,4 +110,78 @@ pub struct Manifest {
     pub cause: Cause,
     /// Per cell, by name.
     pub cells: BTreeMap<String, CellEntry>,
+}
+
+/// Manifests as store format 1 wrote them (before cells had a `target`):
+/// every cell was local. Read only, to open old stores.
+pub mod v1 {
+    use super::{Cause, CertSummary, FileEntry};
+    use crate::render::Phase;
+    use crate::topology::TargetSpec;
+    use std::collections::BTreeMap;
+
+    /// A format-1 cell entry: [`super::CellEntry`] without `target`.
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[allow(missing_docs)]
+    pub struct CellEntry {
+        pub phase: Phase,
+        pub deploy_dir: String,
+        pub dir_generation: u64,
+        pub files: Vec<FileEntry>,
+        pub cert: Option<CertSummary>,
+        pub renew_before_days: u32,
+        pub owner: Option<String>,
+        pub dirs: Vec<String>,
+        pub config_link: Option<String>,
+        pub activate: Option<String>,
+        pub health: String,
+        pub health_target: String,
+    }
+
+    /// A format-1 manifest.
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[allow(missing_docs)]
+    pub struct Manifest {
+        pub number: u64,
+        pub parent: Option<u64>,
+        pub created_at: i64,
+        pub tool_version: String,
+        pub topology_hash: String,
+        pub cause: Cause,
+        pub cells: BTreeMap<String, CellEntry>,
+    }
+
+    impl From<CellEntry> for super::CellEntry {
+        fn from(e: CellEntry) -> Self {
+            super::CellEntry {
+                phase: e.phase,
+                deploy_dir: e.deploy_dir,
+                dir_generation: e.dir_generation,
+                files: e.files,
+                cert: e.cert,
+                renew_before_days: e.renew_before_days,
+                owner: e.owner,
+                dirs: e.dirs,
+                config_link: e.config_link,
+                activate: e.activate,
+                health: e.health,
+                health_target: e.health_target,
+                target: TargetSpec::Local,
+            }
+        }
+    }
+
+    impl From<Manifest> for super::Manifest {
+        fn from(m: Manifest) -> Self {
+            super::Manifest {
+                number: m.number,
+                parent: m.parent,
+                created_at: m.created_at,
+                tool_version: m.tool_version,
+                topology_hash: m.topology_hash,
+                cause: m.cause,
+                cells: m.cells.into_iter().map(|(c, e)| (c, e.into())).collect(),
+            }
+        }
+    }
 }

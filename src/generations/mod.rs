@@ -4,5 +4,5 @@
 mod manifest;
 mod rollback;
 
-pub use manifest::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
+pub use manifest::{v1, Cause, CellEntry, CertSummary, FileEntry, Manifest};
 pub use rollback::{plan_rollback, RollbackCell, RollbackPlan};

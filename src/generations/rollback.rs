@@ -83,6 +83,8 @@ pub fn plan_rollback(
                 dir_generation: number,
                 activate: e.activate.clone(),
                 health: e.health.clone(),
+                // Where the cell is now, even if it lived elsewhere in N.
+                target: e.target.clone(),
                 ..want.clone()
             },
             (None, _) => CellEntry {

@@ -3,7 +3,7 @@
 //! and as a manifest entry recorded them. Pure.
 
 use crate::generations::CellEntry;
-use crate::topology::{Cell, Health, Topology};
+use crate::topology::{Cell, Health, TargetSpec, Topology};
 
 /// How a cell is deployed besides its files, as its manifest entry records
 /// it. A change here is a change of the cell: it gets a new generation (the
@@ -23,6 +23,8 @@ pub struct Settings {
     pub health: String,
     /// `host:port` of the cell's TLS server.
     pub health_target: String,
+    /// Where the cell is deployed.
+    pub target: TargetSpec,
 }
 
 impl Settings {
@@ -48,6 +50,7 @@ impl Settings {
                 Health::Command(c) => format!("command:{c}"),
             },
             health_target: format!("{host}:{}", topology.tls_port(cell)),
+            target: cell.target.clone(),
         }
     }
 
@@ -60,6 +63,7 @@ impl Settings {
             activate: e.activate.clone(),
             health: e.health.clone(),
             health_target: e.health_target.clone(),
+            target: e.target.clone(),
         }
     }
 
@@ -83,6 +87,9 @@ impl Settings {
         }
         if self.health_target != other.health_target {
             keys.push("health target");
+        }
+        if self.target != other.target {
+            keys.push("target");
         }
         keys
     }

@@ -134,7 +134,7 @@ impl Store {
             .get(number.to_be_bytes())
             .map_err(|e| self.db_err(e))?;
         value
-            .map(|v| format::decode(&v, &format!("generation {number}"), &self.dir))
+            .map(|v| self.decode_manifest(&number.to_be_bytes(), &v))
             .transpose()
     }
 
@@ -329,7 +329,11 @@ impl Store {
 
     pub(super) fn decode_manifest(&self, key: &[u8], value: &[u8]) -> Result<Manifest, Error> {
         let number = self.generation_number(key)?;
-        let manifest: Manifest = format::decode(value, &format!("generation {number}"), &self.dir)?;
+        let manifest: Manifest = format::decode_migrating::<_, crate::generations::v1::Manifest>(
+            value,
+            &format!("generation {number}"),
+            &self.dir,
+        )?;
         if manifest.number != number {
             return Err(Error::corrupt(
                 &self.dir,

@@ -37,6 +37,7 @@ pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
         activate: None,
         health: "tls".into(),
         health_target: "localhost:8432".into(),
+        target: crate::topology::TargetSpec::Local,
     };
     Manifest {
         number,

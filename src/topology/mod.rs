@@ -13,12 +13,14 @@ mod fields;
 mod load;
 mod model;
 mod options;
+mod target;
 mod validate;
 
 pub use model::{
     is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls,
     Topology,
 };
+pub use target::{SshSpec, TargetSpec};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -12,4 +12,5 @@ mod rotation;
 mod secrets;
 mod tls_server;
 mod topology_errors;
+mod upgrade;
 mod workflow;
