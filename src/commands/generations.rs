@@ -2,11 +2,10 @@
 
 use crate::apply::Targets;
 use crate::generations::Manifest;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::topology::TargetSpec;
 use crate::{clock, exit_codes, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Where a known cell lives and what it has live there.
 #[derive(Debug, Clone)]
@@ -51,7 +50,7 @@ pub(crate) fn live_on_disk(
 }
 
 /// `pgbr generations`.
-pub fn generations(state: &Path, json: bool) -> Result<u8> {
+pub fn generations(state: &Location, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
     let live = live_on_disk(&Targets::new(), &manifests)?;

@@ -9,7 +9,6 @@
 use super::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::Path;
 
 /// The format version this pgbr writes and the newest it reads.
 ///
@@ -31,30 +30,30 @@ pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Err
 pub(super) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     what: &str,
-    dir: &Path,
+    store: &str,
 ) -> Result<T, Error> {
-    let (_, body) = version(bytes, what, dir)?;
-    body_of(body, what, dir)
+    let (_, body) = version(bytes, what, store)?;
+    body_of(body, what, store)
 }
 
 /// Decodes a value whose layout changed in format 2: format-1 bytes are
 /// read as `V1` and converted, so stores written by older pgbr still open.
-pub(super) fn decode_migrating<T, V1>(bytes: &[u8], what: &str, dir: &Path) -> Result<T, Error>
+pub(super) fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
 where
     T: DeserializeOwned,
     V1: DeserializeOwned + Into<T>,
 {
-    match version(bytes, what, dir)? {
-        (1, body) => body_of::<V1>(body, what, dir).map(Into::into),
-        (_, body) => body_of(body, what, dir),
+    match version(bytes, what, store)? {
+        (1, body) => body_of::<V1>(body, what, store).map(Into::into),
+        (_, body) => body_of(body, what, store),
     }
 }
 
 /// The version header and the body after it; refuses unknown versions.
-fn version<'b>(bytes: &'b [u8], what: &str, dir: &Path) -> Result<(u16, &'b [u8]), Error> {
+fn version<'b>(bytes: &'b [u8], what: &str, store: &str) -> Result<(u16, &'b [u8]), Error> {
     let Some((version, body)) = bytes.split_first_chunk::<2>() else {
         return Err(Error::corrupt(
-            dir,
+            store,
             what,
             "value is shorter than its version header",
         ));
@@ -68,17 +67,21 @@ fn version<'b>(bytes: &'b [u8], what: &str, dir: &Path) -> Result<(u16, &'b [u8]
         });
     }
     if version == 0 {
-        return Err(Error::corrupt(dir, what, "format version 0 does not exist"));
+        return Err(Error::corrupt(
+            store,
+            what,
+            "format version 0 does not exist",
+        ));
     }
     Ok((version, body))
 }
 
-fn body_of<T: DeserializeOwned>(body: &[u8], what: &str, dir: &Path) -> Result<T, Error> {
+fn body_of<T: DeserializeOwned>(body: &[u8], what: &str, store: &str) -> Result<T, Error> {
     let (value, rest) = postcard::take_from_bytes(body)
-        .map_err(|e| Error::corrupt(dir, what, format!("cannot decode: {e}")))?;
+        .map_err(|e| Error::corrupt(store, what, format!("cannot decode: {e}")))?;
     if !rest.is_empty() {
         return Err(Error::corrupt(
-            dir,
+            store,
             what,
             format!("{} unexpected bytes after the value", rest.len()),
         ));
@@ -94,7 +97,7 @@ mod tests {
     fn round_trip_carries_the_version() {
         let bytes = encode(&(7u64, "x".to_owned()), "t").unwrap();
         assert_eq!(bytes[..2], FORMAT_VERSION.to_le_bytes());
-        let back: (u64, String) = decode(&bytes, "t", Path::new("s")).unwrap();
+        let back: (u64, String) = decode(&bytes, "t", "s").unwrap();
         assert_eq!(back, (7, "x".to_owned()));
     }
 
@@ -102,7 +105,7 @@ mod tests {
     fn newer_version_is_refused() {
         let mut bytes = encode(&1u64, "t").unwrap();
         bytes[..2].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-        let err = decode::<u64>(&bytes, "generation 3", Path::new("s")).unwrap_err();
+        let err = decode::<u64>(&bytes, "generation 3", "s").unwrap_err();
         assert!(matches!(err, Error::FormatVersion { found, .. } if found == FORMAT_VERSION + 1));
         assert_eq!(
             err.to_string(),
@@ -127,11 +130,11 @@ mod tests {
         }
         let mut old = postcard::to_allocvec(&Old(7)).unwrap();
         old.splice(0..0, 1u16.to_le_bytes());
-        let new: New = decode_migrating::<New, Old>(&old, "t", Path::new("s")).unwrap();
+        let new: New = decode_migrating::<New, Old>(&old, "t", "s").unwrap();
         assert_eq!(new, New(7, false));
         let mut current = postcard::to_allocvec(&(8u64, true)).unwrap();
         current.splice(0..0, FORMAT_VERSION.to_le_bytes());
-        let new: New = decode_migrating::<New, Old>(&current, "t", Path::new("s")).unwrap();
+        let new: New = decode_migrating::<New, Old>(&current, "t", "s").unwrap();
         assert_eq!(new, New(8, true));
     }
 
@@ -143,7 +146,7 @@ mod tests {
             &b"\x01\x00\xff\xff"[..],
             &b"\x00\x00\x01"[..],
         ] {
-            let err = decode::<String>(bytes, "pki record", Path::new("st")).unwrap_err();
+            let err = decode::<String>(bytes, "pki record", "st").unwrap_err();
             assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
             assert!(err
                 .to_string()
@@ -152,7 +155,7 @@ mod tests {
         let mut bytes = encode(&1u8, "t").unwrap();
         bytes.push(0);
         assert!(matches!(
-            decode::<u8>(&bytes, "t", Path::new("s")),
+            decode::<u8>(&bytes, "t", "s"),
             Err(Error::Corrupt { .. })
         ));
     }

@@ -3,10 +3,12 @@
 
 mod harness;
 mod hostile;
+mod hosts;
 
 mod crash;
 mod fuzz;
 
+mod remote;
 mod render;
 mod rotation;
 mod secrets;

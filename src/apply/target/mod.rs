@@ -198,25 +198,6 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Refused { hint, .. } => Some(hint.clone()),
-            Error::Chown { .. } => Some(
-                "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology"
-                    .into(),
-            ),
-            Error::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
-                Some("check the permissions of the deploy dir and its parents".into())
-            }
-            Error::Unsupported { .. } => Some("set `target = \"local\"` for this cell".into()),
-            _ => None,
-        }
-    }
-}
-
 /// `Error::Io` for `action` on `path`, as a `map_err` argument.
 pub(crate) fn io<'a>(
     action: &str,
