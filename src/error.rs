@@ -39,6 +39,8 @@ pub enum Error {
     NoTerminal {
         /// What would have been confirmed.
         what: String,
+        /// Whether the command also takes a saved plan.
+        saved_plan: bool,
     },
     /// Reading the confirmation failed.
     #[error("read the answer")]
@@ -221,9 +223,13 @@ pub enum Error {
     /// `rollback` with no generations in the store.
     #[error("roll back: there are no generations yet")]
     NoGenerations,
-    /// `rollback` without `--to` from generation 1.
-    #[error("roll back: generation 1 has no earlier generation")]
-    NoEarlierGeneration,
+    /// `rollback` without `--to` when the live generation (rollbacks
+    /// stepped over) has no parent.
+    #[error("roll back: generation {generation} has no earlier generation")]
+    NoEarlierGeneration {
+        /// The live generation.
+        generation: u64,
+    },
     /// `rollback --to N` of a generation the store does not have.
     #[error("roll back to generation {to}: the store does not have it")]
     GenerationGone {
@@ -307,9 +313,16 @@ impl Error {
                 "the system's random number generator failed; check that the \
                  machine has an entropy source (getrandom(2))"
             }
+            Error::Pki(crate::pki::Error::CaExpired { .. }) => {
+                "run `pgbr rotate --ca` (three steps) to replace the CA; \
+                 `pgbr plan` shows where it stands"
+            }
             Error::Pki(_) => return None,
             Error::Deploy(e) => return deploy_hint(e),
             Error::BadNow { .. } => "give an RFC 3339 time such as `2027-06-01T00:00:00Z`",
+            Error::NoTerminal {
+                saved_plan: false, ..
+            } => "pass `--yes` to proceed without a prompt (`--dry-run` shows what would change)",
             Error::NoTerminal { .. } => {
                 "pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"
             }
@@ -362,7 +375,7 @@ impl Error {
                 "run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"
             }
             Error::NoGenerations => "run `pgbr apply` first",
-            Error::NoEarlierGeneration => "name one with `--to N`; `pgbr generations` lists them",
+            Error::NoEarlierGeneration { .. } => "name one with `--to N`; `pgbr generations` lists them",
             Error::GenerationGone { kept, .. } => {
                 let kept: Vec<String> = kept.iter().map(u64::to_string).collect();
                 return Some(format!(

@@ -5,4 +5,4 @@ mod manifest;
 mod rollback;
 
 pub use manifest::{v1, Cause, CellEntry, CertSummary, FileEntry, Manifest};
-pub use rollback::{plan_rollback, RollbackCell, RollbackPlan};
+pub use rollback::{default_target, plan_rollback, DefaultTarget, RollbackCell, RollbackPlan};

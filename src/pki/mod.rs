@@ -17,7 +17,7 @@ pub use inspect::{
 pub use issue::{
     issue_ca, issue_ca_with_key, issue_leaf, issue_leaf_with_key, BACKDATE, CA_COMMON_NAME,
 };
-pub use policy::{days_left, missing_sans, renewal, required_sans, LOCAL_SANS};
+pub use policy::{ca_renewal, days_left, missing_sans, renewal, required_sans, LOCAL_SANS};
 
 use crate::topology::KeyAlgorithm;
 use std::fmt;
@@ -133,6 +133,14 @@ pub enum Error {
         expected: KeyAlgorithm,
         /// What the key is.
         found: String,
+    },
+    /// The CA a leaf would be signed by has expired.
+    #[error("issue a leaf from the CA `{serial}`: the CA expired at {not_after}")]
+    CaExpired {
+        /// The CA's serial.
+        serial: String,
+        /// Its notAfter, RFC 3339.
+        not_after: String,
     },
     /// The validity period does not fit an X.509 date.
     #[error("compute the validity of {what}: `{days}` days from now is past the year 9999")]

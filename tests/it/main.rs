@@ -1,6 +1,7 @@
 //! pgbr's integration tests: one binary, one module per area, all driving
 //! the real `pgbr` executable through [`harness::Pgbr`].
 
+mod faults;
 mod harness;
 mod hostile;
 mod hosts;
