@@ -1,9 +1,10 @@
 //! `pgbr gc`: drop old generations from the store and from the deploy dirs.
+//! Gathers what retention decides from, prints the plan, executes exactly it.
 
 use super::generations::live_on_disk;
 use crate::apply::Targets;
+use crate::generations::{plan_gc, GcInputs, GenerationDir};
 use crate::store::{Location, Store};
-use crate::topology::TargetSpec;
 use crate::{exit_codes, Result};
 use std::collections::BTreeSet;
 
@@ -12,76 +13,41 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
     let targets = Targets::new();
-    let disk = live_on_disk(&targets, &manifests)?;
-    let journal = store.journal()?;
-    // Manifests kept: the newest `keep`, and every one a cell has live or in flight.
-    let mut kept: BTreeSet<u64> = manifests
-        .iter()
-        .rev()
-        .take(keep)
-        .map(|m| m.number)
+    let live = live_on_disk(&targets, &manifests)?;
+    let journaled: BTreeSet<u64> = store
+        .journal()?
+        .values()
+        .flat_map(|j| j.live.into_iter().chain(j.in_flight))
         .collect();
-    kept.extend(disk.values().filter_map(|l| l.current));
-    kept.extend(
-        journal
-            .values()
-            .flat_map(|j| j.live.into_iter().chain(j.in_flight)),
-    );
-    // Generation dirs kept: those the kept manifests point at.
-    let mut kept_dirs: BTreeSet<(TargetSpec, String, u64)> = BTreeSet::new();
-    for m in manifests.iter().filter(|m| kept.contains(&m.number)) {
-        for e in m.cells.values() {
-            kept_dirs.insert((e.target.clone(), e.deploy_dir.clone(), e.dir_generation));
-        }
-    }
-    for l in disk.values() {
-        if let Some(g) = l.current {
-            kept_dirs.insert((l.target.clone(), l.deploy_dir.clone(), g));
-        }
-    }
-    let mut dir_bytes = 0u64;
-    let mut dirs_removed = Vec::new();
-    for (cell, l) in &disk {
-        let dir = &l.deploy_dir;
+    let mut dirs = Vec::new();
+    for (cell, l) in &live {
         let target = targets.of(&l.target)?;
-        let observed = target.observe(cell, dir)?;
-        for g in observed.generations {
-            if kept_dirs.contains(&(l.target.clone(), dir.clone(), g)) {
-                continue;
-            }
-            let size = target.generation_size(dir, g)?;
-            dir_bytes += size;
-            let place = match &l.target {
-                TargetSpec::Local => String::new(),
-                remote => format!("{remote}:"),
-            };
-            dirs_removed.push(format!("{place}{dir}/generations/{g} ({size} bytes)"));
-            if !dry_run {
-                target.remove_generation(dir, g)?;
-            }
+        for generation in target.observe(cell, &l.deploy_dir)?.generations {
+            dirs.push(GenerationDir {
+                target: l.target.clone(),
+                deploy_dir: l.deploy_dir.clone(),
+                generation,
+                bytes: target.generation_size(&l.deploy_dir, generation)?,
+            });
         }
     }
-    let report = store.gc(&kept, dry_run)?;
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    println!(
-        "gc {verb} {} generation(s){}",
-        report.generations.len(),
-        if report.generations.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", list(&report.generations))
+    let plan = plan_gc(&GcInputs {
+        manifests: &manifests,
+        keep,
+        live: &live,
+        journaled: &journaled,
+        pki_objects: &store.pki()?.objects().collect(),
+        stored_objects: &store.object_sizes()?,
+        dirs: &dirs,
+    });
+    if !dry_run {
+        for d in &plan.dirs {
+            targets
+                .of(&d.target)?
+                .remove_generation(&d.deploy_dir, d.generation)?;
         }
-    );
-    for d in &dirs_removed {
-        println!("  {d}");
+        store.sweep(&plan.generations, &plan.objects)?;
     }
-    println!(
-        "gc {verb} {} generation dir(s) ({dir_bytes} bytes) and {} store object(s) ({} bytes); kept generations: {}",
-        dirs_removed.len(),
-        report.objects,
-        report.bytes,
-        list(&kept.iter().copied().collect::<Vec<_>>())
-    );
+    print!("{}", plan.render(dry_run));
     Ok(exit_codes::SUCCESS)
 }

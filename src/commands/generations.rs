@@ -1,22 +1,11 @@
 //! `pgbr generations`.
 
 use crate::apply::Targets;
-use crate::generations::Manifest;
+use crate::generations::{LiveCell, Manifest};
 use crate::store::{Location, Store};
 use crate::topology::TargetSpec;
 use crate::{clock, exit_codes, Result};
 use std::collections::BTreeMap;
-
-/// Where a known cell lives and what it has live there.
-#[derive(Debug, Clone)]
-pub(crate) struct LiveCell {
-    /// Its deploy dir, as the latest manifest naming the cell records it.
-    pub deploy_dir: String,
-    /// Its target, likewise.
-    pub target: TargetSpec,
-    /// The generation `current` names (`None`: none, or not readable).
-    pub current: Option<u64>,
-}
 
 /// What each known cell has live on disk, found where the latest manifest
 /// naming it deployed it.
