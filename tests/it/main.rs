@@ -16,4 +16,5 @@ mod secrets;
 mod tls_server;
 mod topology_errors;
 mod upgrade;
+mod versions;
 mod workflow;
