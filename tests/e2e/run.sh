@@ -373,6 +373,19 @@ step_standbys() {
     grep -Eq "^\+ $c: create \(full\)" <<<"$out" || fail "the plan does not create $c"
   done
 
+  # pgbr reads the release every cell runs: a topology naming another one
+  # is refused, with each cell's release.
+  local other=2.50 wrong="$ROOT/other-release.toml" rc=0
+  [[ $PGBACKREST_VERSION != "$other" ]] || other=2.51
+  printf 'imports = ["topology.toml"]\n[pgbackrest]\nversion = "%s"\n' "$other" >"$wrong"
+  out=$(pgbr apply "$wrong" --yes --now "$PAST" --allow-clock-skew 2>&1) || rc=$?
+  echo "$out"
+  ((rc == 1)) || fail "apply with \`[pgbackrest] version = \"$other\"\` exited $rc, expected 1"
+  local runs
+  runs=$("$PGBACKREST" version | sed -n 's/^pgBackRest //p')
+  grep -q "zone1 runs $runs; zone2 runs $runs; zone3 runs $runs" <<<"$out" ||
+    fail "the refusal does not name every cell's release ($runs)"
+
   pgbr apply "$TOPO" --yes --now "$PAST" --allow-clock-skew
   for c in "${CELLS[@]}"; do
     [[ -f $(conf "$c") ]] || fail "$c has no deployed config"
@@ -382,9 +395,18 @@ step_standbys() {
 }
 
 step_tls_servers() {
-  local c
+  local c out runs
   for c in "${CELLS[@]}"; do start_server "$c"; done
   check_all_cells
+  # status --probe: the release each host runs and each server states,
+  # next to the one the topology expects.
+  runs=$("$PGBACKREST" version | sed -n 's/^pgBackRest //p')
+  out=$(pgbr status "$TOPO" --probe --now "$PAST")
+  echo "$out"
+  [[ $(grep -c "pgBackRest: $runs installed (expected $PGBACKREST_VERSION)" <<<"$out") == 3 ]] ||
+    fail "status --probe does not show pgBackRest $runs on every cell"
+  [[ $(grep -c "probe: ok, .*pgBackRest $runs, expected $PGBACKREST_VERSION)" <<<"$out") == 3 ]] ||
+    fail "status --probe does not show every server's stated release"
 }
 
 # A full backup run on a standby must read that standby's data files (and
