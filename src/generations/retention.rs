@@ -88,7 +88,7 @@ pub fn plan_gc(inputs: &GcInputs<'_>) -> GcPlan {
     let kept_manifests = || inputs.manifests.iter().filter(|m| kept.contains(&m.number));
     let mut kept_dirs: BTreeSet<(&TargetSpec, &str, u64)> = kept_manifests()
         .flat_map(|m| m.cells.values())
-        .map(|e| (&e.target, e.deploy_dir.as_str(), e.dir_generation))
+        .map(|e| (&e.settings.target, e.deploy_dir.as_str(), e.dir_generation))
         .collect();
     kept_dirs.extend(
         inputs
@@ -193,13 +193,15 @@ mod tests {
                 .collect(),
             cert: None,
             renew_before_days: 30,
-            owner: None,
-            dirs: vec![],
-            config_link: None,
-            activate: None,
-            health: "none".into(),
-            health_target: String::new(),
-            target: TargetSpec::Local,
+            settings: crate::generations::Settings {
+                owner: None,
+                dirs: vec![],
+                config_link: None,
+                activate: None,
+                health: crate::topology::Health::None,
+                health_target: String::new(),
+                target: crate::topology::TargetSpec::Local,
+            },
         };
         Manifest {
             number,
