@@ -878,11 +878,11 @@ fn store_growth(
     state_dir: Option<&Path>,
     generations: u64,
 ) {
-    const GENERATIONS_DEFAULT: u64 = 100;
     let generations = std::env::var("PGBR_BENCH_GENERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(generations.max(1).min(GENERATIONS_DEFAULT));
+        .unwrap_or(generations)
+        .max(1);
     let dir = tempfile::tempdir().expect("temp dir");
     let topology = dir.path().join("topology-256.toml");
     let deploy_root = dir.path().join("deploy");
