@@ -11,14 +11,14 @@ use crate::generations::{
 use crate::layout;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Location, Store};
-use crate::{exit_codes, Error, Result};
+use crate::{exit_codes, generations, Error, Result};
 use std::collections::BTreeMap;
 
 /// `pgbr rollback`.
 pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
-    let manifests = store.generations()?;
+    let manifests = generations::read_all(&store)?;
     let Some(latest) = manifests.last() else {
         return Err(Error::NoGenerations);
     };
@@ -154,7 +154,7 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
         return Ok(exit_codes::ERROR);
     }
     store.commit(Commit {
-        manifest: Some(plan.manifest.clone()),
+        manifest: Some(plan.manifest.record()?),
         ..Commit::default()
     })?;
     let previous: BTreeMap<String, Option<u64>> = live

@@ -2,7 +2,7 @@
 
 use crate::cli::StateCommand;
 use crate::store::{self, Location, Store, Unlocked};
-use crate::{exit_codes, Result};
+use crate::{exit_codes, generations, Result};
 
 /// Runs one `pgbr state` command.
 pub fn state(state: &Location, command: StateCommand) -> Result<u8> {
@@ -16,7 +16,8 @@ pub fn state(state: &Location, command: StateCommand) -> Result<u8> {
 fn copy(from: &Location, to: &Location) -> Result<u8> {
     let source = Store::open(from)?;
     let destination = Store::open(to)?;
-    let report = source.copy_into(&destination)?;
+    let references = |record: &_| generations::references(record, source.name());
+    let report = source.copy_into(&destination, &references)?;
     println!(
         "Copied {} generations and {} objects from `{}` to `{}`; every object verified.",
         report.generations,
@@ -29,7 +30,8 @@ fn copy(from: &Location, to: &Location) -> Result<u8> {
 
 fn verify(state: &Location) -> Result<u8> {
     let store = Store::open(state)?;
-    let report = store.verify()?;
+    let references = |record: &_| generations::references(record, store.name());
+    let report = store.verify(&references)?;
     for problem in &report.problems {
         println!("problem: {problem}");
     }

@@ -14,10 +14,10 @@ use serde::Serialize;
 ///
 /// 1: the first. 2: manifest cell entries record their `target`; every
 /// other value is laid out as in 1 (see [`decode_migrating`]).
-pub(super) const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Encodes `value` (described as `what` in errors) with the version prefix.
-pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
+pub fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
     postcard::to_extend(value, FORMAT_VERSION.to_le_bytes().to_vec()).map_err(|source| {
         Error::Encode {
             what: what.to_owned(),
@@ -27,18 +27,14 @@ pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Err
 }
 
 /// Decodes a value written by [`encode`]; `what` names the key in errors.
-pub(super) fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    what: &str,
-    store: &str,
-) -> Result<T, Error> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error> {
     let (_, body) = version(bytes, what, store)?;
     body_of(body, what, store)
 }
 
 /// Decodes a value whose layout changed in format 2: format-1 bytes are
 /// read as `V1` and converted, so stores written by older pgbr still open.
-pub(super) fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
+pub fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
 where
     T: DeserializeOwned,
     V1: DeserializeOwned + Into<T>,
