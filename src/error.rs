@@ -80,16 +80,10 @@ impl Error {
     pub fn hint_text(&self) -> Option<String> {
         match self {
             Error::Command { hint, .. } => hint.clone(),
-            Error::Store(crate::store::Error::Locked { .. }) => {
-                Some("wait for the other pgbr to finish; the lock is released when it exits".into())
-            }
-            Error::Store(crate::store::Error::Corrupt { .. }) => {
-                Some("the store is damaged; restore the state directory from a backup".into())
-            }
+            Error::Store(e) => e.hint(),
             Error::Topology(_) => Some("fix the problems above and run `pgbr check` again".into()),
             Error::Deploy(e) => e.hint(),
             Error::Pki(e) => e.hint().map(Into::into),
-            _ => None,
         }
     }
 

@@ -7,7 +7,7 @@ use crate::generations::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
 use crate::pki::{self, CertAndKey, SecretPem};
 use crate::plan::{CellAction, Inputs, LeafAction, Plan, Settings, FILES};
 use crate::render::render_cell;
-use crate::store::{Commit, Store, StoredPair};
+use crate::store::{Commit, ObjectId, Store, StoredPair};
 use crate::topology::Topology;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -53,6 +53,9 @@ pub fn build_generation(
     if !plan.has_changes() {
         return Ok(None);
     }
+    // Before anything is issued or committed: a sealed store without the
+    // identity must not end up with a generation nobody here can deploy.
+    store.require_keys("the private keys this generation deploys")?;
     let mut record = store.pki()?;
     let load_ca = |pair: &StoredPair| -> Result<CertAndKey> {
         Ok(CertAndKey {
@@ -102,16 +105,16 @@ pub fn build_generation(
     let bundle = ca_bundle_text(&ca_pem, previous_ca.as_deref());
     let bundle_id = store.put_object(bundle.as_bytes())?;
 
-    // The leaves.
-    let mut leaf_pems: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // The leaves: each one's certificate, and its key as the stored object
+    // (a kept leaf's key is never read: its id is all the manifest needs).
+    let mut leaf_pems: BTreeMap<String, (String, ObjectId)> = BTreeMap::new();
     for leaf in &plan.leaves {
         let pems = match &leaf.action {
             LeafAction::Issue { sans, .. } => {
                 let issued = pki::issue_leaf(&signer, &topology.tls, sans, now)?;
-                record
-                    .leaves
-                    .insert(leaf.key.clone(), put_pair(store, &issued)?);
-                (issued.cert_pem, issued.key_pem.0)
+                let pair = put_pair(store, &issued)?;
+                record.leaves.insert(leaf.key.clone(), pair.clone());
+                (issued.cert_pem.clone(), pair.key)
             }
             LeafAction::Keep { .. } => {
                 let pair = record.leaves.get(&leaf.key).ok_or_else(|| {
@@ -120,7 +123,7 @@ pub fn build_generation(
                 })?;
                 (
                     String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
-                    String::from_utf8_lossy(&store.get_object(&pair.key)?).into_owned(),
+                    pair.key,
                 )
             }
         };
@@ -155,7 +158,7 @@ pub fn build_generation(
                 .hint("the plan is stale: run `pgbr plan` again")
         })?;
         let key = crate::plan::leaf_key(topology, cell);
-        let (cert_pem, key_pem) = leaf_pems
+        let (cert_pem, key_id) = leaf_pems
             .get(&key)
             .ok_or_else(|| Error::msg(format!("find the planned leaf for `{}`", cp.cell)))?;
         let config = render_cell(topology, cell, cp.phase);
@@ -165,7 +168,7 @@ pub fn build_generation(
                 "pgbackrest.conf" => store.put_object(config.as_bytes())?,
                 "tls/ca.crt" => bundle_id,
                 "tls/server.crt" => store.put_object(cert_pem.as_bytes())?,
-                _ => store.put_object(key_pem.as_bytes())?,
+                _ => *key_id,
             };
             files.push(FileEntry {
                 path: path.into(),

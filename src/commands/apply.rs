@@ -99,10 +99,11 @@ fn execute(
 }
 
 /// `pgbr apply`.
-pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
+pub fn apply(state: &Path, identity: Option<&Path>, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let saved = read_saved_plan(&args.target)?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
     match saved {
         Some(saved) => {
             if !args.cells.is_empty() || args.bootstrap.is_some() {
@@ -220,9 +221,10 @@ fn apply_topology(
 }
 
 /// `pgbr rotate`.
-pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
+pub fn rotate(state: &Path, identity: Option<&Path>, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
     if args.ca {
         return rotate_ca(&store, args, &clock);
     }

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// `pgbr rollback`.
-pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
+pub fn rollback(state: &Path, identity: Option<&Path>, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
     let manifests = store.generations()?;
     let Some(latest) = manifests.last() else {
         return Err(
@@ -138,6 +139,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         println!("Nothing to roll back: every cell already has generation {to}'s files.");
         return Ok(exit_codes::SUCCESS);
     }
+    store.require_keys(&format!("the private keys generation {to} deploys"))?;
     if !confirm(&format!("roll back to generation {to}"), args.yes)? {
         println!("Rollback cancelled.");
         return Ok(exit_codes::ERROR);

@@ -12,9 +12,14 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// `pgbr status`.
-pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
+pub fn status(state: &Path, identity: Option<&Path>, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
+    if args.probe {
+        // The probe is a TLS client with each cell's own key.
+        store.require_keys("the private keys `status --probe` connects with")?;
+    }
     let topo = topology::load(&args.topology)?;
     let (inputs, plan) = make_plan(&store, &topo, &args.topology, Request::default(), &clock)?;
     let mut rows = Vec::new();

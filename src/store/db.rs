@@ -10,7 +10,8 @@
 
 use super::lock::StateLock;
 use super::records::ConsumedPlan;
-use super::{format, object, CellJournal, Commit, Error, ObjectId, PkiRecord};
+use super::sealing::{Keys, SEAL_KEY};
+use super::{format, object, rewrite, CellJournal, Commit, Error, ObjectId, PkiRecord};
 use crate::generations::Manifest;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -19,7 +20,7 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-const PKI_KEY: &[u8] = b"pki";
+pub(super) const PKI_KEY: &[u8] = b"pki";
 const LAST_GENERATION_KEY: &[u8] = b"last_generation";
 
 /// An open, locked store.
@@ -31,9 +32,11 @@ pub struct Store {
     pub(super) meta: sled::Tree,
     pub(super) journal: sled::Tree,
     pub(super) plans: sled::Tree,
+    /// Sealing: recipients and the identity to open keys with.
+    pub(super) keys: Keys,
     // Declared last so it is dropped last: the lock outlives every sled
     // handle, and the next owner never meets a half-closed database.
-    _lock: StateLock,
+    pub(super) _lock: StateLock,
 }
 
 impl std::fmt::Debug for Store {
@@ -49,28 +52,21 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, Error> {
         prepare_dir(dir)?;
         let lock = StateLock::acquire(dir)?;
+        rewrite::recover(dir)?;
         let db_err = |source| Error::Db {
             dir: dir.to_owned(),
             source,
         };
-        // Objects are compressed one by one (see object.rs). sled's own
-        // compression on top costs little CPU and takes back most of its
-        // log's space amplification: over 100 one-cell-change generations
-        // of a 256-cell fleet the database grew by 4.2% of the raw bytes
-        // changed with it, 6.2% without (objects alone: 4.1%). The setting
-        // is recorded in the database; sled refuses to reopen it otherwise.
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .use_compression(true)
-            .compression_factor(5)
-            .open()
-            .map_err(db_err)?;
+        let db = sled_config(&dir.join("db")).open().map_err(db_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err);
+        let meta = tree("meta")?;
+        let keys = Keys::from_record(meta.get(SEAL_KEY).map_err(db_err)?.as_deref(), dir)?;
         Ok(Store {
             dir: dir.to_owned(),
             objects: tree("objects")?,
             generations: tree("generations")?,
-            meta: tree("meta")?,
+            meta,
+            keys,
             journal: tree("journal")?,
             plans: tree("plans")?,
             db,
@@ -91,7 +87,7 @@ impl Store {
             .contains_key(id.0)
             .map_err(|e| self.db_err(e))?
         {
-            let value = object::encode(&id, bytes, &self.dir)?;
+            let value = object::encode(&id, bytes, &self.dir, &self.keys)?;
             self.objects
                 .insert(id.0, value)
                 .map_err(|e| self.db_err(e))?;
@@ -102,7 +98,7 @@ impl Store {
     /// Reads an object and verifies its hash.
     pub fn get_object(&self, id: &ObjectId) -> Result<Vec<u8>, Error> {
         match self.objects.get(id.0).map_err(|e| self.db_err(e))? {
-            Some(value) => object::decode(id, &value, &self.dir),
+            Some(value) => object::decode(id, &value, &self.dir, &self.keys),
             None => Err(Error::corrupt(
                 &self.dir,
                 object::describe(id),
@@ -214,11 +210,12 @@ impl Store {
             )),
             None => None,
         };
-        let pki = commit
-            .pki
-            .as_ref()
-            .map(|p| format::encode(p, "pki record"))
-            .transpose()?;
+        let pki = match (&commit.pki, self.keys.recipients()) {
+            (None, _) => None,
+            (Some(p), None) => Some(format::encode(p, "pki record")?),
+            // See `Store::seal`: version 2 keeps older pgbr versions out.
+            (Some(p), Some(_)) => Some(format::encode_sealed(p, "pki record")?),
+        };
         let plan = match &commit.consumed_plan {
             Some(id) => {
                 let marker = ConsumedPlan {
@@ -347,6 +344,20 @@ impl Store {
             None => Ok(0),
         }
     }
+}
+
+/// The sled configuration of the database at `path`.
+pub(super) fn sled_config(path: &Path) -> sled::Config {
+    // Objects are compressed one by one (see object.rs). sled's own
+    // compression on top costs little CPU and takes back most of its
+    // log's space amplification: over 100 one-cell-change generations
+    // of a 256-cell fleet the database grew by 4.2% of the raw bytes
+    // changed with it, 6.2% without (objects alone: 4.1%). The setting
+    // is recorded in the database; sled refuses to reopen it otherwise.
+    sled::Config::new()
+        .path(path)
+        .use_compression(true)
+        .compression_factor(5)
 }
 
 fn journal_what(cell: &str) -> String {

@@ -14,6 +14,11 @@ mod gc;
 mod lock;
 mod object;
 mod records;
+mod rewrite;
+pub mod seal;
+mod sealing;
+#[cfg(test)]
+mod seal_tests;
 #[cfg(test)]
 mod tests;
 
@@ -21,3 +26,5 @@ pub use db::Store;
 pub use error::Error;
 pub use object::ObjectId;
 pub use records::{CellJournal, Commit, GcReport, PkiRecord, StoreStats, StoredPair};
+pub use seal::{Identity, Recipients};
+pub use sealing::SealReport;

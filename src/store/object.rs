@@ -5,8 +5,13 @@
 //! (no dictionary, no delta base), so every object can be read, verified
 //! and garbage-collected independently. Reading always re-hashes: a value
 //! whose content does not match its id is reported, never returned.
+//!
+//! In a sealed store a private key is stored as an age file instead
+//! ([`Codec::Age`]); its id is still the blake3 of the plaintext, checked
+//! after decryption.
 
-use super::{format, Error};
+use super::sealing::Keys;
+use super::{format, seal, Error};
 use std::fmt;
 use std::path::Path;
 
@@ -59,6 +64,9 @@ impl fmt::Debug for ObjectId {
 pub(super) enum Codec {
     /// One zstd frame of the whole content.
     Zstd,
+    /// The whole content as an age file (binary format), encrypted to the
+    /// store's recipients; a private key in a sealed store.
+    Age,
 }
 
 /// The value under an object's id in the objects tree.
@@ -77,8 +85,42 @@ pub(super) fn describe(id: &ObjectId) -> String {
     format!("object {}", id.to_hex())
 }
 
-/// The encoded, versioned value for `content`.
-pub(super) fn encode(id: &ObjectId, content: &[u8], dir: &Path) -> Result<Vec<u8>, Error> {
+/// The encoded, versioned value for `content`: sealed when the store is
+/// sealed and the content is a private key.
+pub(super) fn encode(
+    id: &ObjectId,
+    content: &[u8],
+    dir: &Path,
+    keys: &Keys,
+) -> Result<Vec<u8>, Error> {
+    match keys.recipients() {
+        Some(recipients) if seal::is_private_key(content) => {
+            encode_sealed(id, content, dir, recipients)
+        }
+        _ => encode_plain(id, content, dir),
+    }
+}
+
+/// The sealed value for `content`.
+pub(super) fn encode_sealed(
+    id: &ObjectId,
+    content: &[u8],
+    dir: &Path,
+    recipients: &seal::Recipients,
+) -> Result<Vec<u8>, Error> {
+    let what = describe(id);
+    let data = seal::seal(content, recipients)
+        .map_err(Error::io(&format!("seal {what} for state"), dir))?;
+    let stored = StoredObject {
+        codec: Codec::Age,
+        raw_len: content.len() as u64,
+        data,
+    };
+    format::encode_sealed(&stored, &what)
+}
+
+/// The plain (compressed) value for `content`.
+pub(super) fn encode_plain(id: &ObjectId, content: &[u8], dir: &Path) -> Result<Vec<u8>, Error> {
     let what = describe(id);
     // Compressing an in-memory slice fails only when memory runs out.
     let data = zstd::block::compress(content, ZSTD_LEVEL)
@@ -91,8 +133,14 @@ pub(super) fn encode(id: &ObjectId, content: &[u8], dir: &Path) -> Result<Vec<u8
     format::encode(&stored, &what)
 }
 
-/// Decodes, decompresses and verifies the value stored under `id`.
-pub(super) fn decode(id: &ObjectId, value: &[u8], dir: &Path) -> Result<Vec<u8>, Error> {
+/// Decodes, decompresses (or unseals) and verifies the value stored under
+/// `id`.
+pub(super) fn decode(
+    id: &ObjectId,
+    value: &[u8],
+    dir: &Path,
+    keys: &Keys,
+) -> Result<Vec<u8>, Error> {
     let what = describe(id);
     let stored: StoredObject = format::decode(value, &what, dir)?;
     let raw_len = usize::try_from(stored.raw_len)
@@ -100,6 +148,11 @@ pub(super) fn decode(id: &ObjectId, value: &[u8], dir: &Path) -> Result<Vec<u8>,
     let content = match stored.codec {
         Codec::Zstd => zstd::block::decompress(&stored.data, raw_len)
             .map_err(|e| Error::corrupt(dir, &what, format!("cannot decompress: {e}")))?,
+        // Verified below like any object: age authenticates the ciphertext,
+        // the hash ties the plaintext to the id the manifests name.
+        Codec::Age => keys
+            .unseal(&format!("private key {what}"), &stored.data, dir)?
+            .to_vec(),
     };
     if content.len() != raw_len || ObjectId::of(&content) != *id {
         return Err(Error::corrupt(dir, &what, "content hash mismatch"));

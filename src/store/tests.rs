@@ -97,7 +97,7 @@ fn corrupted_object_is_detected() {
     let (_t, store) = open_temp();
     let id = store.put_object(b"the real content").unwrap();
     // A well-formed value whose content is not what the id says.
-    let forged = object::encode(&id, b"something else", store.dir()).unwrap();
+    let forged = object::encode(&id, b"something else", store.dir(), &store.keys).unwrap();
     store.objects.insert(id.0, forged).unwrap();
     let err = store.get_object(&id).unwrap_err();
     let Error::Corrupt { what, reason, .. } = &err else {
