@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 /// Loads a stored certificate and parses it.
 pub fn stored_cert(store: &Store, pair: &StoredPair, what: &str) -> Result<StoredCert> {
     let pem = String::from_utf8(store.get_object(&pair.cert)?).map_err(|_| {
-        crate::Error::msg(format!("read {what} from the store: it is not UTF-8 PEM"))
+        crate::Error::StoredCertNotPem {
+            what: what.to_owned(),
+        }
     })?;
     let info = pki::inspect(&pem)?;
     Ok(StoredCert {
@@ -82,11 +84,13 @@ pub fn gather<'t>(
     }
 
     let mut manifests = HashMap::new();
+    let mut journal = store.journal()?;
     let mut cells = BTreeMap::new();
     for cell in &topology.cells {
         let observed = target.observe(cell.name.as_str(), cell.deploy_dir.as_str())?;
         let mut now_state = CellNow {
             observed,
+            journal: journal.remove(cell.name.as_str()),
             ..CellNow::default()
         };
         if let Some(c) = now_state.observed.current {

@@ -6,34 +6,35 @@ use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
+use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, Error, Result};
 use std::path::Path;
 
 /// A saved plan, if `path` holds one (tells it by the header line).
 fn read_saved_plan(path: &Path) -> Result<Option<Plan>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::msg(format!("read `{}`", path.display()))
-            .source(e)
-            .hint("give a topology module, or a plan saved by `pgbr plan --out PLAN`")
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadApplyTarget {
+        path: path.to_owned(),
+        source,
     })?;
     let Some(body) = text.strip_prefix(PLAN_HEADER) else {
         return Ok(None);
     };
-    serde_json::from_str(body).map(Some).map_err(|e| {
-        Error::msg(format!("read the saved plan `{}`", path.display()))
-            .source(e)
-            .hint("the file starts like a pgbr plan but is damaged; make a new one with `pgbr plan --out`")
-    })
+    serde_json::from_str(body)
+        .map(Some)
+        .map_err(|source| Error::DamagedPlan {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 fn stale(why: &str) -> Error {
-    Error::msg(format!("apply the saved plan: plan is stale ({why})"))
-        .code(exit_codes::STALE_PLAN)
-        .hint("run `pgbr plan --out PLAN` again and review the new plan")
+    Error::StalePlan {
+        why: why.to_owned(),
+    }
 }
 
 /// How a plan is executed.
@@ -65,8 +66,7 @@ fn execute(
         .flat_map(|c| c.blockers.iter().map(move |b| format!("{}: {b}", c.cell)))
         .collect();
     if !blocked.is_empty() && !adopt {
-        return Err(Error::msg(format!("apply: {}", blocked.join("; ")))
-            .hint("check those paths; run with `--adopt` to take them over as they are"));
+        return Err(Error::Blocked { blockers: blocked });
     }
     let rep = reporter();
     if let Some(w) = clock.skew_warning() {
@@ -99,7 +99,7 @@ fn execute(
 }
 
 /// `pgbr apply`.
-pub fn apply(state: &Path, identity: Option<&Path>, args: &ApplyArgs) -> Result<u8> {
+pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let saved = read_saved_plan(&args.target)?;
     let mut store = Store::open(state)?;
@@ -107,11 +107,7 @@ pub fn apply(state: &Path, identity: Option<&Path>, args: &ApplyArgs) -> Result<
     match saved {
         Some(saved) => {
             if !args.cells.is_empty() || args.bootstrap.is_some() {
-                return Err(
-                    Error::msg("apply a saved plan with `--cells` or `--bootstrap`").hint(
-                        "a saved plan is applied exactly as made; make it with those flags instead",
-                    ),
-                );
+                return Err(Error::SavedPlanWithSelection);
             }
             if store.plan_consumed(&saved.id)? {
                 return Err(stale("it was applied already"));
@@ -221,7 +217,7 @@ fn apply_topology(
 }
 
 /// `pgbr rotate`.
-pub fn rotate(state: &Path, identity: Option<&Path>, args: &RotateArgs) -> Result<u8> {
+pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let mut store = Store::open(state)?;
     store.set_identity(identity);
@@ -250,62 +246,41 @@ pub fn rotate(state: &Path, identity: Option<&Path>, args: &RotateArgs) -> Resul
     )
 }
 
-/// `pgbr rotate --ca`: performs the next of the three steps, after checking
-/// that the previous one is live on every cell.
+/// `pgbr rotate --ca`: performs the next of the three steps, when
+/// [`pki::next_ca_step`] allows it.
 fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     if !args.cells.is_empty() {
-        return Err(Error::msg("rotate the CA for some cells only")
-            .hint("a CA rotation covers every cell: drop `--cells`"));
+        return Err(Error::CaRotationForSomeCells);
     }
     let record = store.pki()?;
     if record.ca.is_none() {
-        return Err(Error::msg("rotate the CA: there is no CA yet").hint("`pgbr apply` creates it"));
+        return Err(Error::NoCa);
     }
-    let step = record.ca_rotation_step + 1;
     let topo = topology::load(&args.topology)?;
-    // The previous step must be live everywhere before the next one starts.
     let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
-    let behind: Vec<&str> = probe
+    let ca = inputs.ca.as_ref().expect("checked above");
+    let live_leaves = inputs
         .cells
         .iter()
-        .filter(|c| c.action != CellAction::Unchanged)
-        .map(|c| c.cell.as_str())
+        .filter_map(|(name, c)| c.live.as_ref().map(|(_, entry)| (name, entry)))
+        .map(|(name, entry)| {
+            let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
+            let pem = cert.and_then(|f| store.get_object(&f.object).ok());
+            let pem = pem.map(|b| String::from_utf8_lossy(&b).into_owned());
+            (name.clone(), pem)
+        })
         .collect();
-    if step > 1 && !behind.is_empty() {
-        return Err(Error::msg(format!(
-            "start CA rotation step {step}: step {} is not live on {}",
-            step - 1,
-            behind.join(", ")
-        ))
-        .hint(
-            "run `pgbr apply` until `pgbr plan` shows no changes, then `pgbr rotate --ca` again",
-        ));
-    }
-    if step == 3 {
-        let ca = inputs.ca.as_ref().expect("checked above");
-        let old: Vec<String> = inputs
+    let step = pki::next_ca_step(&CaRotationState {
+        step_done: record.ca_rotation_step,
+        ca_pem: &ca.pem,
+        behind: probe
             .cells
             .iter()
-            .filter_map(|(name, c)| c.live.as_ref().map(|l| (name, l)))
-            .filter(|(_, (_, entry))| {
-                let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
-                !cert.is_some_and(|f| {
-                    store
-                        .get_object(&f.object)
-                        .map(|b| crate::pki::signed_by(&String::from_utf8_lossy(&b), &ca.pem))
-                        .unwrap_or(false)
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        if !old.is_empty() {
-            return Err(Error::msg(format!(
-                "drop the old CA: {} still deploy a leaf from it",
-                old.join(", ")
-            ))
-            .hint("run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"));
-        }
-    }
+            .filter(|c| c.action != CellAction::Unchanged)
+            .map(|c| c.cell.clone())
+            .collect(),
+        live_leaves,
+    })?;
     let request = Request {
         ca_step: Some(step),
         ..Request::default()

@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 
 /// Runs the parsed command; returns the exit code on success.
 pub fn dispatch(cli: Cli) -> Result<u8> {
-    let state = cli.state;
+    let state = crate::store::Location::new(cli.state);
     let identity = cli.identity.as_deref();
     match cli.command {
         Command::Check { topology } => check::check(&topology),
@@ -51,17 +51,25 @@ pub(crate) fn reporter() -> Box<dyn Reporter> {
 
 /// Asks for confirmation on a terminal; without one, `--yes` is required.
 pub(crate) fn confirm(what: &str, yes: bool) -> Result<bool> {
+    confirm_or(what, yes, true)
+}
+
+/// Like [`confirm`]; `saved_plan` says whether the command also takes a
+/// saved plan (the hint without a terminal must not suggest one otherwise).
+pub(crate) fn confirm_or(what: &str, yes: bool, saved_plan: bool) -> Result<bool> {
     if yes {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::msg(format!("{what}: no terminal to confirm on"))
-            .hint("pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"));
+        return Err(Error::NoTerminal {
+            what: what.to_owned(),
+            saved_plan,
+        });
     }
     eprint!("Do you want to {what}? Only `yes` will be accepted: ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
-        .map_err(|e| Error::msg("read the answer").source(e))?;
+        .map_err(Error::ReadAnswer)?;
     Ok(answer.trim() == "yes")
 }

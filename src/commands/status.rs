@@ -5,14 +5,14 @@ use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, Hea
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::plan::{days_until, Request};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::{exit_codes, topology, Result};
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 
 /// `pgbr status`.
-pub fn status(state: &Path, identity: Option<&Path>, args: &StatusArgs) -> Result<u8> {
+pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let mut store = Store::open(state)?;
     store.set_identity(identity);
@@ -163,7 +163,7 @@ pub fn status(state: &Path, identity: Option<&Path>, args: &StatusArgs) -> Resul
 }
 
 /// `pgbr certs`.
-pub fn certs(state: &Path, json: bool, now: Option<&str>) -> Result<u8> {
+pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     let clock = Clock::resolve(now)?;
     let store = Store::open(state)?;
     let record = store.pki()?;

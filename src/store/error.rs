@@ -1,20 +1,25 @@
 //! Store failures. Messages read after "failed to"; the cause is in
-//! `#[source]`, never repeated in the message.
+//! `#[source]`, never repeated in the message. A store is named by its
+//! display string (a directory path, or a URL without its password), so
+//! these errors read the same whichever backend served the store.
 
 use std::path::{Path, PathBuf};
+
+/// The cause a backend reports, without naming the backend's types.
+pub type BackendCause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Another process holds the store.
-    #[error("open state `{}`: state is locked by {holder}", dir.display())]
+    #[error("open state `{store}`: state is locked by {holder}")]
     Locked {
-        /// The store directory.
-        dir: PathBuf,
+        /// The store.
+        store: String,
         /// Who holds it (pid and command), as known.
         holder: String,
     },
-    /// IO on the store directory.
+    /// IO on a local file of the store.
     #[error("{action} `{}`", path.display())]
     Io {
         /// What was being done.
@@ -25,20 +30,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// sled failed.
-    #[error("access state database `{}`", dir.display())]
-    Db {
-        /// The store directory.
-        dir: PathBuf,
+    /// The database behind the store failed.
+    #[error("access state database `{store}`")]
+    Backend {
+        /// The store.
+        store: String,
         /// The cause.
         #[source]
-        source: sled::Error,
+        source: BackendCause,
     },
     /// A value failed verification or decoding.
-    #[error("read {what} from state `{}`: {reason}", dir.display())]
+    #[error("read {what} from state `{store}`: {reason}")]
     Corrupt {
-        /// The store directory.
-        dir: PathBuf,
+        /// The store.
+        store: String,
         /// What was read.
         what: String,
         /// What is wrong with it.
@@ -122,10 +127,10 @@ pub enum Error {
         recipients: String,
     },
     /// `state rekey` on a store that is not sealed.
-    #[error("rekey the state `{}`: it is not sealed", dir.display())]
+    #[error("rekey the state `{store}`: it is not sealed")]
     NotSealed {
         /// The store.
-        dir: PathBuf,
+        store: String,
     },
     /// A value could not be encoded (a bug, not bad input).
     #[error("encode {what} for the state store")]
@@ -140,7 +145,7 @@ pub enum Error {
 
 impl Error {
     /// An IO failure doing `action` on `path`.
-    pub(super) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let (action, path) = (action.to_owned(), path.to_owned());
         move |source| Error::Io {
             action,
@@ -149,55 +154,24 @@ impl Error {
         }
     }
 
-    /// What the operator can do about it, when there is something.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Locked { .. } => {
-                Some("wait for the other pgbr to finish; the lock is released when it exits".into())
-            }
-            Error::Corrupt { .. } => {
-                Some("the store is damaged; restore the state directory from a backup".into())
-            }
-            Error::Recipient { .. } => Some(
-                "a recipient is an age X25519 public key, `age1…`; \
-                 `age-keygen -y IDENTITY_FILE` prints the one of an identity"
-                    .into(),
-            ),
-            Error::NoRecipients { .. } => Some(
-                "pass `--recipient age1…` (repeatable) or `--recipients-file FILE`".into(),
-            ),
-            Error::IdentityLine { .. } | Error::IdentityEmpty { .. } => Some(
-                "an identity file holds `AGE-SECRET-KEY-1…` lines, as `age-keygen -o FILE` writes it"
-                    .into(),
-            ),
-            Error::IdentityNeeded { .. } => Some(
-                "pass `--identity FILE` or set PGBR_IDENTITY_FILE to the age identity of one of \
-                 those recipients"
-                    .into(),
-            ),
-            Error::WrongIdentity { .. } => Some(
-                "use the identity file of one of those recipients; an operator who is not one \
-                 needs a recipient to run `pgbr state rekey` adding them"
-                    .into(),
-            ),
-            Error::AlreadySealed { .. } => Some(
-                "to change who can read the keys, run `pgbr state rekey --recipient …` with an \
-                 identity of the current recipients"
-                    .into(),
-            ),
-            Error::NotSealed { .. } => {
-                Some("seal it first: `pgbr state seal --recipient age1…`".into())
-            }
-            _ => None,
+    /// A corrupt value `what` in the store named `store`.
+    pub(crate) fn corrupt(
+        store: &str,
+        what: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::Corrupt {
+            store: store.to_owned(),
+            what: what.into(),
+            reason: reason.into(),
         }
     }
 
-    /// A corrupt value `what` in the store at `dir`.
-    pub(super) fn corrupt(dir: &Path, what: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error::Corrupt {
-            dir: dir.to_owned(),
-            what: what.into(),
-            reason: reason.into(),
+    /// A failure of the database behind the store named `store`.
+    pub(crate) fn backend(store: &str, source: impl Into<BackendCause>) -> Error {
+        Error::Backend {
+            store: store.to_owned(),
+            source: source.into(),
         }
     }
 }

@@ -12,7 +12,6 @@
 use super::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::Path;
 
 /// The newest format version this pgbr reads.
 pub(super) const FORMAT_VERSION: u16 = 2;
@@ -34,11 +33,9 @@ pub(super) fn encode_sealed<T: Serialize>(value: &T, what: &str) -> Result<Vec<u
 }
 
 fn encode_as<T: Serialize>(value: &T, what: &str, version: u16) -> Result<Vec<u8>, Error> {
-    postcard::to_extend(value, version.to_le_bytes().to_vec()).map_err(|source| {
-        Error::Encode {
-            what: what.to_owned(),
-            source,
-        }
+    postcard::to_extend(value, version.to_le_bytes().to_vec()).map_err(|source| Error::Encode {
+        what: what.to_owned(),
+        source,
     })
 }
 
@@ -46,11 +43,11 @@ fn encode_as<T: Serialize>(value: &T, what: &str, version: u16) -> Result<Vec<u8
 pub(super) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     what: &str,
-    dir: &Path,
+    store: &str,
 ) -> Result<T, Error> {
     let Some((version, body)) = bytes.split_first_chunk::<2>() else {
         return Err(Error::corrupt(
-            dir,
+            store,
             what,
             "value is shorter than its version header",
         ));
@@ -64,13 +61,17 @@ pub(super) fn decode<T: DeserializeOwned>(
         });
     }
     if version == 0 {
-        return Err(Error::corrupt(dir, what, "format version 0 does not exist"));
+        return Err(Error::corrupt(
+            store,
+            what,
+            "format version 0 does not exist",
+        ));
     }
     let (value, rest) = postcard::take_from_bytes(body)
-        .map_err(|e| Error::corrupt(dir, what, format!("cannot decode: {e}")))?;
+        .map_err(|e| Error::corrupt(store, what, format!("cannot decode: {e}")))?;
     if !rest.is_empty() {
         return Err(Error::corrupt(
-            dir,
+            store,
             what,
             format!("{} unexpected bytes after the value", rest.len()),
         ));
@@ -86,18 +87,18 @@ mod tests {
     fn round_trip_carries_the_version() {
         let bytes = encode(&(7u64, "x".to_owned()), "t").unwrap();
         assert_eq!(bytes[..2], PLAIN_VERSION.to_le_bytes());
-        let back: (u64, String) = decode(&bytes, "t", Path::new("s")).unwrap();
+        let back: (u64, String) = decode(&bytes, "t", "s").unwrap();
         assert_eq!(back, (7, "x".to_owned()));
         let bytes = encode_sealed(&7u64, "t").unwrap();
         assert_eq!(bytes[..2], SEALED_VERSION.to_le_bytes());
-        assert_eq!(decode::<u64>(&bytes, "t", Path::new("s")).unwrap(), 7);
+        assert_eq!(decode::<u64>(&bytes, "t", "s").unwrap(), 7);
     }
 
     #[test]
     fn newer_version_is_refused() {
         let mut bytes = encode(&1u64, "t").unwrap();
         bytes[..2].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-        let err = decode::<u64>(&bytes, "generation 3", Path::new("s")).unwrap_err();
+        let err = decode::<u64>(&bytes, "generation 3", "s").unwrap_err();
         assert!(matches!(err, Error::FormatVersion { found, .. } if found == FORMAT_VERSION + 1));
         assert_eq!(
             err.to_string(),
@@ -117,7 +118,7 @@ mod tests {
             &b"\x01\x00\xff\xff"[..],
             &b"\x00\x00\x01"[..],
         ] {
-            let err = decode::<String>(bytes, "pki record", Path::new("st")).unwrap_err();
+            let err = decode::<String>(bytes, "pki record", "st").unwrap_err();
             assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
             assert!(err
                 .to_string()
@@ -126,7 +127,7 @@ mod tests {
         let mut bytes = encode(&1u8, "t").unwrap();
         bytes.push(0);
         assert!(matches!(
-            decode::<u8>(&bytes, "t", Path::new("s")),
+            decode::<u8>(&bytes, "t", "s"),
             Err(Error::Corrupt { .. })
         ));
     }

@@ -13,7 +13,6 @@
 use super::sealing::Keys;
 use super::{format, seal, Error};
 use std::fmt;
-use std::path::Path;
 
 /// zstd level for objects. Rendered configs are long runs of near-identical
 /// peer blocks; on a synthetic 256-cell config (166 KB) level 3 stores 4.0%
@@ -90,14 +89,14 @@ pub(super) fn describe(id: &ObjectId) -> String {
 pub(super) fn encode(
     id: &ObjectId,
     content: &[u8],
-    dir: &Path,
+    store: &str,
     keys: &Keys,
 ) -> Result<Vec<u8>, Error> {
     match keys.recipients() {
         Some(recipients) if seal::is_private_key(content) => {
-            encode_sealed(id, content, dir, recipients)
+            encode_sealed(id, content, store, recipients)
         }
-        _ => encode_plain(id, content, dir),
+        _ => encode_plain(id, content, store),
     }
 }
 
@@ -105,12 +104,12 @@ pub(super) fn encode(
 pub(super) fn encode_sealed(
     id: &ObjectId,
     content: &[u8],
-    dir: &Path,
+    store: &str,
     recipients: &seal::Recipients,
 ) -> Result<Vec<u8>, Error> {
     let what = describe(id);
-    let data = seal::seal(content, recipients)
-        .map_err(Error::io(&format!("seal {what} for state"), dir))?;
+    // Encrypting into memory fails only when memory runs out.
+    let data = seal::seal(content, recipients).map_err(|e| Error::backend(store, e))?;
     let stored = StoredObject {
         codec: Codec::Age,
         raw_len: content.len() as u64,
@@ -120,11 +119,10 @@ pub(super) fn encode_sealed(
 }
 
 /// The plain (compressed) value for `content`.
-pub(super) fn encode_plain(id: &ObjectId, content: &[u8], dir: &Path) -> Result<Vec<u8>, Error> {
+pub(super) fn encode_plain(id: &ObjectId, content: &[u8], store: &str) -> Result<Vec<u8>, Error> {
     let what = describe(id);
     // Compressing an in-memory slice fails only when memory runs out.
-    let data = zstd::block::compress(content, ZSTD_LEVEL)
-        .map_err(Error::io(&format!("compress {what} for state"), dir))?;
+    let data = zstd::block::compress(content, ZSTD_LEVEL).map_err(|e| Error::backend(store, e))?;
     let stored = StoredObject {
         codec: Codec::Zstd,
         raw_len: content.len() as u64,
@@ -138,24 +136,24 @@ pub(super) fn encode_plain(id: &ObjectId, content: &[u8], dir: &Path) -> Result<
 pub(super) fn decode(
     id: &ObjectId,
     value: &[u8],
-    dir: &Path,
+    store: &str,
     keys: &Keys,
 ) -> Result<Vec<u8>, Error> {
     let what = describe(id);
-    let stored: StoredObject = format::decode(value, &what, dir)?;
+    let stored: StoredObject = format::decode(value, &what, store)?;
     let raw_len = usize::try_from(stored.raw_len)
-        .map_err(|_| Error::corrupt(dir, &what, "recorded length does not fit in memory"))?;
+        .map_err(|_| Error::corrupt(store, &what, "recorded length does not fit in memory"))?;
     let content = match stored.codec {
         Codec::Zstd => zstd::block::decompress(&stored.data, raw_len)
-            .map_err(|e| Error::corrupt(dir, &what, format!("cannot decompress: {e}")))?,
+            .map_err(|e| Error::corrupt(store, &what, format!("cannot decompress: {e}")))?,
         // Verified below like any object: age authenticates the ciphertext,
         // the hash ties the plaintext to the id the manifests name.
         Codec::Age => keys
-            .unseal(&format!("private key {what}"), &stored.data, dir)?
+            .unseal(&format!("private key {what}"), &stored.data, store)?
             .to_vec(),
     };
     if content.len() != raw_len || ObjectId::of(&content) != *id {
-        return Err(Error::corrupt(dir, &what, "content hash mismatch"));
+        return Err(Error::corrupt(store, &what, "content hash mismatch"));
     }
     Ok(content)
 }

@@ -57,14 +57,16 @@ impl Recipients {
     }
 
     /// Reads back a list the store recorded (see [`Recipients::to_strings`]).
-    pub(super) fn from_recorded(list: &[String], dir: &Path) -> Result<Recipients, Error> {
+    pub(super) fn from_recorded(list: &[String], store: &str) -> Result<Recipients, Error> {
         let parsed = list
             .iter()
             .map(|s| x25519::Recipient::from_str(s))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::corrupt(dir, "seal record", format!("a recipient is bad: {e}")))?;
+            .map_err(|e| {
+                Error::corrupt(store, "seal record", format!("a recipient is bad: {e}"))
+            })?;
         Recipients::new(parsed)
-            .ok_or_else(|| Error::corrupt(dir, "seal record", "it lists no recipient"))
+            .ok_or_else(|| Error::corrupt(store, "seal record", "it lists no recipient"))
     }
 
     fn new(mut list: Vec<x25519::Recipient>) -> Option<Recipients> {
@@ -123,13 +125,12 @@ impl Identity {
     /// blank lines and one or more `AGE-SECRET-KEY-1…` lines. Errors name
     /// the file and line, never the line's content.
     pub fn load(path: &Path) -> Result<Identity, Error> {
-        let mut text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            Error::Io {
+        let mut text =
+            Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
                 action: "read identity file".into(),
                 path: path.to_owned(),
                 source,
-            }
-        })?);
+            })?);
         let mut keys = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -183,9 +184,9 @@ impl fmt::Debug for Identity {
 /// encrypted one): such content is sealed in a sealed store, whoever
 /// stores it.
 pub fn is_private_key(content: &[u8]) -> bool {
-    content
-        .split(|b| *b == b'\n')
-        .any(|line| line.starts_with(b"-----BEGIN ") && line.trim_ascii_end().ends_with(b"PRIVATE KEY-----"))
+    content.split(|b| *b == b'\n').any(|line| {
+        line.starts_with(b"-----BEGIN ") && line.trim_ascii_end().ends_with(b"PRIVATE KEY-----")
+    })
 }
 
 /// Encrypts `plain` to every recipient (binary age format).
@@ -213,8 +214,8 @@ pub(super) fn unseal(
     sealed: &[u8],
     identity: &Identity,
 ) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
-    let decryptor = age::Decryptor::new_buffered(sealed)
-        .map_err(|e| UnsealError::Damaged(e.to_string()))?;
+    let decryptor =
+        age::Decryptor::new_buffered(sealed).map_err(|e| UnsealError::Damaged(e.to_string()))?;
     let keys = identity.keys.iter().map(|k| k as &dyn age::Identity);
     let mut reader = decryptor.decrypt(keys).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => UnsealError::NotARecipient,
@@ -292,14 +293,11 @@ mod tests {
         let (_, b) = identity_file(dir.path(), "b");
         let file = dir.path().join("team.txt");
         std::fs::write(&file, format!("# the team\n\n{b}\n  {a}  \n")).unwrap();
-        let parsed = Recipients::parse(&[a.clone()], &[file]).unwrap();
+        let parsed = Recipients::parse(std::slice::from_ref(&a), &[file]).unwrap();
         let mut want = vec![a, b];
         want.sort();
         assert_eq!(parsed.to_strings(), want);
-        assert_eq!(
-            Recipients::from_recorded(&want, Path::new("s")).unwrap(),
-            parsed
-        );
+        assert_eq!(Recipients::from_recorded(&want, "s").unwrap(), parsed);
     }
 
     #[test]
@@ -328,7 +326,10 @@ mod tests {
             Error::NoRecipients { .. }
         ));
         let err = Recipients::parse(&["ssh-ed25519 AAAA".into()], &[]).unwrap_err();
-        assert!(err.to_string().contains("SSH keys are not supported"), "{err}");
+        assert!(
+            err.to_string().contains("SSH keys are not supported"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -343,7 +344,10 @@ mod tests {
         let bad = dir.path().join("bad");
         std::fs::write(&bad, "# comment\nAGE-SECRET-KEY-1SECRETSTUFF\n").unwrap();
         let err = Identity::load(&bad).unwrap_err();
-        assert!(matches!(err, Error::IdentityLine { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::IdentityLine { line: 2, .. }),
+            "{err:?}"
+        );
         assert!(!err.to_string().contains("SECRETSTUFF"));
 
         let empty = dir.path().join("empty");
@@ -360,7 +364,12 @@ mod tests {
 
     #[test]
     fn private_keys_are_recognized_by_their_pem_label() {
-        for label in ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY"] {
+        for label in [
+            "PRIVATE KEY",
+            "EC PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+        ] {
             let pem = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
             assert!(is_private_key(pem.as_bytes()), "{label}");
         }

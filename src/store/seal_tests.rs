@@ -1,6 +1,7 @@
 //! Sealing behaviour of the store, on real sled databases: what is sealed,
 //! who can read it, and what seal and rekey refuse.
 
+use super::backend::Keyspace;
 use super::object::{Codec, StoredObject};
 use super::seal::testutil::identity_file;
 use super::tests::{manifest, open_temp};
@@ -8,7 +9,8 @@ use super::*;
 use std::path::{Path, PathBuf};
 
 const KEY: &[u8] = b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
-const CERT: &[u8] = b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+const CERT: &[u8] =
+    b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
 
 fn recipients(list: &[&String]) -> Recipients {
     let given: Vec<String> = list.iter().map(|s| (*s).clone()).collect();
@@ -16,13 +18,17 @@ fn recipients(list: &[&String]) -> Recipients {
 }
 
 fn codec(store: &Store, id: &ObjectId) -> Codec {
-    let value = store.objects.get(id.0).unwrap().unwrap();
-    let stored: StoredObject = format::decode(&value, "t", store.dir()).unwrap();
+    let value = store
+        .backend
+        .get(Keyspace::Objects, &id.0)
+        .unwrap()
+        .unwrap();
+    let stored: StoredObject = format::decode(&value, "t", store.name()).unwrap();
     stored.codec
 }
 
 fn reopen(dir: &Path, identity: Option<&Path>) -> Store {
-    let mut store = Store::open(dir).unwrap();
+    let mut store = Store::open(&dir.into()).unwrap();
     store.set_identity(identity);
     store
 }
@@ -50,7 +56,7 @@ fn team() -> (Team, ObjectId, ObjectId) {
             consumed_plan: None,
         })
         .unwrap();
-    let state = store.dir().to_owned();
+    let state = tmp.path().join("state");
     drop(store);
     let alice = identity_file(tmp.path(), "alice.txt");
     let bob = identity_file(tmp.path(), "bob.txt");
@@ -101,7 +107,10 @@ fn sealing_seals_keys_only_and_reading_them_needs_a_recipient_identity() {
     let err = store.get_object(&key).unwrap_err();
     assert!(matches!(err, Error::WrongIdentity { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains(&t.bob.1) && text.contains(&t.alice.1), "{text}");
+    assert!(
+        text.contains(&t.bob.1) && text.contains(&t.alice.1),
+        "{text}"
+    );
     assert!(matches!(
         store.require_keys("x").unwrap_err(),
         Error::WrongIdentity { .. }
@@ -133,10 +142,13 @@ fn a_sealed_store_never_takes_a_plaintext_key() {
             ..Commit::default()
         })
         .unwrap();
-    let value = store.meta.get(db::PKI_KEY).unwrap().unwrap();
+    let value = store.backend.get(Keyspace::Meta, b"pki").unwrap().unwrap();
     assert_eq!(value[..2], format::SEALED_VERSION.to_le_bytes());
     drop(store);
-    assert_eq!(reopen(&t.state, Some(&t.alice.0)).get_object(&id).unwrap(), rsa);
+    assert_eq!(
+        reopen(&t.state, Some(&t.alice.0)).get_object(&id).unwrap(),
+        rsa
+    );
 }
 
 #[test]
@@ -145,7 +157,10 @@ fn rekey_drops_a_removed_recipient_and_needs_a_current_identity() {
     reopen(&t.state, None)
         .seal(&recipients(&[&t.alice.1, &t.bob.1]))
         .unwrap();
-    assert_eq!(reopen(&t.state, Some(&t.bob.0)).get_object(&key).unwrap(), KEY);
+    assert_eq!(
+        reopen(&t.state, Some(&t.bob.0)).get_object(&key).unwrap(),
+        KEY
+    );
     let only_alice = recipients(&[&t.alice.1]);
 
     // Without an identity, or with one that is not a recipient: refused.
@@ -164,9 +179,14 @@ fn rekey_drops_a_removed_recipient_and_needs_a_current_identity() {
     // Bob rekeys himself out.
     let report = reopen(&t.state, Some(&t.bob.0)).rekey(&only_alice).unwrap();
     assert_eq!(report.keys, 1);
-    let err = reopen(&t.state, Some(&t.bob.0)).get_object(&key).unwrap_err();
+    let err = reopen(&t.state, Some(&t.bob.0))
+        .get_object(&key)
+        .unwrap_err();
     assert!(matches!(err, Error::WrongIdentity { .. }), "{err:?}");
-    assert_eq!(reopen(&t.state, Some(&t.alice.0)).get_object(&key).unwrap(), KEY);
+    assert_eq!(
+        reopen(&t.state, Some(&t.alice.0)).get_object(&key).unwrap(),
+        KEY
+    );
 }
 
 #[test]

@@ -8,14 +8,15 @@
 //! plaintext key into a sealed store. Reading a sealed object needs the
 //! identity; nothing else does: manifests, certificates, ids and sizes stay
 //! readable, so `plan`, `status`, `gc` and the rest work without one.
-//! Sealing and rekeying rewrite the whole database (see `rewrite.rs`), so
-//! no earlier copy of a key, plaintext or sealed to a removed recipient,
-//! stays in the store's files.
+//! Sealing and rekeying go through [`Backend::rewrite`](super::backend),
+//! so no earlier copy of a key, plaintext or sealed to a removed
+//! recipient, stays in the store's files, whichever backend keeps them.
 
+use super::backend::Keyspace;
 use super::object::{self, Codec, StoredObject};
 use super::seal::{self, Identity, Recipients, UnsealError};
-use super::{format, Error, ObjectId, Store};
-use std::collections::BTreeMap;
+use super::store::PKI_KEY;
+use super::{format, Error, ObjectId, PkiRecord, Store};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use zeroize::Zeroizing;
@@ -41,11 +42,11 @@ pub(super) struct Keys {
 
 impl Keys {
     /// The state of a store whose seal record is `record` (none: unsealed).
-    pub(super) fn from_record(record: Option<&[u8]>, dir: &Path) -> Result<Keys, Error> {
+    pub(super) fn from_record(record: Option<&[u8]>, store: &str) -> Result<Keys, Error> {
         let recipients = match record {
             Some(value) => {
-                let record: SealRecord = format::decode(value, "seal record", dir)?;
-                Some(Recipients::from_recorded(&record.recipients, dir)?)
+                let record: SealRecord = format::decode(value, "seal record", store)?;
+                Some(Recipients::from_recorded(&record.recipients, store)?)
             }
             None => None,
         };
@@ -90,11 +91,11 @@ impl Keys {
         &self,
         what: &str,
         data: &[u8],
-        dir: &Path,
+        store: &str,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
         let Some(recipients) = &self.recipients else {
             return Err(Error::corrupt(
-                dir,
+                store,
                 what,
                 "it is sealed but the state has no seal record",
             ));
@@ -103,7 +104,7 @@ impl Keys {
         seal::unseal(data, identity).map_err(|e| match e {
             UnsealError::NotARecipient => wrong_identity(what, identity, recipients),
             UnsealError::Damaged(reason) => {
-                Error::corrupt(dir, what, format!("cannot decrypt: {reason}"))
+                Error::corrupt(store, what, format!("cannot decrypt: {reason}"))
             }
         })
     }
@@ -181,7 +182,7 @@ impl Store {
     pub fn rekey(self, recipients: &Recipients) -> Result<SealReport, Error> {
         let Some(current) = self.keys.recipients() else {
             return Err(Error::NotSealed {
-                dir: self.dir.clone(),
+                store: self.name().to_owned(),
             });
         };
         self.keys
@@ -193,44 +194,40 @@ impl Store {
     /// `again`, re-seals the sealed ones) and rewrites the database with
     /// them and the new seal record.
     fn reseal(self, recipients: &Recipients, again: bool) -> Result<SealReport, Error> {
-        let mut objects: BTreeMap<ObjectId, Vec<u8>> = BTreeMap::new();
-        for item in self.objects.iter() {
-            let (key, value) = item.map_err(|e| self.db_err(e))?;
-            let Some(id) = ObjectId::from_key(&key) else {
-                continue;
+        let name = self.name();
+        let mut puts = Vec::new();
+        self.backend.scan(Keyspace::Objects, &mut |key, value| {
+            let Some(id) = ObjectId::from_key(key) else {
+                return Ok(());
             };
-            let what = object::describe(&id);
-            let stored: StoredObject = format::decode(&value, &what, &self.dir)?;
+            let stored: StoredObject = format::decode(value, &object::describe(&id), name)?;
             if stored.codec == Codec::Age && !again {
-                continue;
+                return Ok(());
             }
-            let content = Zeroizing::new(object::decode(&id, &value, &self.dir, &self.keys)?);
+            let content = Zeroizing::new(object::decode(&id, value, name, &self.keys)?);
             if stored.codec == Codec::Age || seal::is_private_key(&content) {
-                let sealed = object::encode_sealed(&id, &content, &self.dir, recipients)?;
-                objects.insert(id, sealed);
+                let sealed = object::encode_sealed(&id, &content, name, recipients)?;
+                puts.push((Keyspace::Objects, id.0.to_vec(), sealed));
             }
-        }
+            Ok(())
+        })?;
+        let keys = puts.len();
         let record = SealRecord {
             recipients: recipients.to_strings(),
         };
-        let mut meta = vec![(
-            SEAL_KEY.to_vec(),
-            format::encode_sealed(&record, "seal record")?,
-        )];
+        let value = format::encode_sealed(&record, "seal record")?;
+        puts.push((Keyspace::Meta, SEAL_KEY.to_vec(), value));
         // The PKI record of a sealed store is version 2 too: an older pgbr
         // refuses it instead of issuing a key in the clear beside it.
-        if let Some(value) = self.meta.get(super::db::PKI_KEY).map_err(|e| self.db_err(e))? {
-            let pki: super::PkiRecord = format::decode(&value, "pki record", &self.dir)?;
-            meta.push((
-                super::db::PKI_KEY.to_vec(),
-                format::encode_sealed(&pki, "pki record")?,
-            ));
+        if let Some(value) = self.backend.get(Keyspace::Meta, PKI_KEY)? {
+            let pki: PkiRecord = format::decode(&value, "pki record", name)?;
+            let value = format::encode_sealed(&pki, "pki record")?;
+            puts.push((Keyspace::Meta, PKI_KEY.to_vec(), value));
         }
-        let report = SealReport {
-            recipients: record.recipients.clone(),
-            keys: objects.len(),
-        };
-        self.rewrite(&objects, &meta)?;
-        Ok(report)
+        self.backend.rewrite(puts)?;
+        Ok(SealReport {
+            recipients: record.recipients,
+            keys,
+        })
     }
 }

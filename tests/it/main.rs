@@ -1,12 +1,15 @@
 //! pgbr's integration tests: one binary, one module per area, all driving
 //! the real `pgbr` executable through [`harness::Pgbr`].
 
+mod faults;
 mod harness;
 mod hostile;
+mod hosts;
 
 mod crash;
 mod fuzz;
 
+mod remote;
 mod render;
 mod rotation;
 mod secrets;

@@ -1,0 +1,202 @@
+//! Faults nothing used to report (issue 12): an activation cut short, a
+//! rollback retried, `current` moved by hand, stale partial dirs.
+
+use crate::harness::Pgbr;
+use crate::hostile::deploy_dir;
+use crate::workflow::three_cells;
+use std::fs;
+use std::path::PathBuf;
+
+fn current(p: &Pgbr, cell: &str) -> String {
+    fs::read_link(deploy_dir(p, cell).join("current"))
+        .map(|t| t.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `activate` appends the cell's generation to `activated`; while `kill`
+/// exists it first removes it and kills pgbr (as SIGKILL, OOM or Ctrl-C would).
+fn killing_hook(p: &Pgbr) -> (PathBuf, PathBuf) {
+    let kill = p.path().join("kill");
+    let log = p.path().join("activated");
+    let hook = format!(
+        "activate = \"if [ -e {k} ]; then rm {k}; kill -9 $PPID; sleep 5; fi; echo $PGBR_CELL $PGBR_GENERATION >> {l}\"",
+        k = kill.display(),
+        l = log.display()
+    );
+    three_cells(p, 5433, &hook);
+    (kill, log)
+}
+
+/// Killed after the flip, before `activate` finished: the cell is on its
+/// new generation but never reloaded. `plan` says so (exit 2) and `apply`
+/// runs `activate` again.
+#[test]
+fn an_interrupted_activation_is_pending_and_re_run() {
+    let p = Pgbr::new();
+    let (kill, log) = killing_hook(&p);
+    let t = p.path().join("topo.toml");
+    let t = t.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    fs::write(&kill, "").unwrap();
+    let out = p.run(&["rotate", t, "--cells", "zone1", "--yes"]);
+    assert_eq!(out.code, -1, "killed: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        current(&p, "zone1"),
+        "generations/2",
+        "flipped before the kill"
+    );
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains("zone1") && out.stdout.contains("interrupted"),
+        "{}",
+        out.stdout
+    );
+    let status = p.run(&["status", t]);
+    assert!(status.stdout.contains("interrupted"), "{}", status.stdout);
+    let before = fs::read_to_string(&log).unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let after = fs::read_to_string(&log).unwrap();
+    let new: Vec<&str> = after[before.len()..].lines().collect();
+    assert_eq!(new, ["zone1 3"], "activate ran again for zone1 only");
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}
+
+/// `current` repointed by hand to another kept generation, or deleted, is
+/// drift: the journal knows which generation was deployed last.
+#[test]
+fn current_moved_or_deleted_by_hand_is_drift() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    three_cells(&p, 5440, "");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    assert_eq!(current(&p, "zone2"), "generations/2");
+    let link = deploy_dir(&p, "zone2").join("current");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("generations/1", &link).unwrap();
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains(
+            "drift: `current` points at generation 1, but generation 2 was deployed last"
+        ),
+        "{}",
+        out.stdout
+    );
+    fs::remove_file(&link).unwrap();
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains("drift: `current` is missing"),
+        "{}",
+        out.stdout
+    );
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}
+
+/// `three_cells` with zone2 on `zone2` and zone3 on `zone3` as pg ports
+/// (every cell's config names every cell's port: each change changes all).
+fn two_changing(p: &Pgbr, zone2: u16, zone3: u16) -> String {
+    let t = three_cells(p, zone2, "");
+    let text = fs::read_to_string(&t).unwrap();
+    fs::write(
+        &t,
+        text.replace("pg_port = 5434", &format!("pg_port = {zone3}")),
+    )
+    .unwrap();
+    t.to_str().unwrap().to_owned()
+}
+
+fn config(p: &Pgbr, cell: &str) -> String {
+    fs::read_to_string(deploy_dir(p, cell).join("current/pgbackrest.conf")).unwrap()
+}
+
+fn configs(p: &Pgbr) -> Vec<String> {
+    ["zone1", "zone2", "zone3"]
+        .iter()
+        .map(|c| config(p, c))
+        .collect()
+}
+
+/// Two rollbacks in a row go back two steps (the parent of the live
+/// generation, stepping over `rollback of …`), never toggle.
+#[test]
+fn rollbacks_in_a_row_step_back() {
+    let p = Pgbr::new();
+    let t = two_changing(&p, 5433, 5434);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let first = configs(&p);
+    two_changing(&p, 5440, 5441);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let second = configs(&p);
+    two_changing(&p, 5450, 5451);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Rollback to generation 2"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(configs(&p), second);
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Rollback to generation 1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(configs(&p), first);
+    let out = p.run(&["rollback", "--yes"]).expect_code(1);
+    assert!(
+        out.stderr
+            .contains("generation 1 has no earlier generation"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A rollback killed mid-fleet and retried finishes the same rollback.
+#[test]
+fn a_retried_rollback_resumes() {
+    let p = Pgbr::new();
+    let t = two_changing(&p, 5433, 5434);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let first = configs(&p);
+    two_changing(&p, 5440, 5441);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let out = p.run_env(
+        &["rollback", "--yes"],
+        &[("PGBR_FAILPOINT", "between-cells")],
+    );
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(config(&p, "zone1"), first[0], "zone1 rolled back");
+    assert_ne!(config(&p, "zone2"), first[1], "zone2 not yet");
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Resuming the rollback to generation 1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(configs(&p), first);
+}
+
+/// Without a terminal, rollback's hint names `--yes` only (it takes no
+/// saved plan); a rollback with nothing to do does not announce a new
+/// generation.
+#[test]
+fn rollback_says_only_what_applies() {
+    let p = Pgbr::new();
+    let t = two_changing(&p, 5433, 5434);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    two_changing(&p, 5440, 5441);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let out = p.run(&["rollback"]).expect_code(1);
+    assert!(out.stderr.contains("hint: pass `--yes`"), "{}", out.stderr);
+    assert!(!out.stderr.contains("plan"), "{}", out.stderr);
+    let out = p.run(&["rollback", "--to", "2"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Nothing to roll back"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("as new generation"), "{}", out.stdout);
+}
