@@ -12,6 +12,7 @@ mod fuzz;
 mod remote;
 mod render;
 mod rotation;
+mod sealing;
 mod secrets;
 mod tls_server;
 mod topology_errors;
