@@ -34,6 +34,13 @@ pub enum Error {
         #[source]
         source: time::error::Parse,
     },
+    /// `apply`/`rotate --now` more than a day off the real clock, without
+    /// `--allow-clock-skew`.
+    #[error("use `--now`: it is {} days {} the real clock", days.abs(), if *days < 0 { "behind" } else { "ahead of" })]
+    ClockSkew {
+        /// Whole days from the real clock (negative: in the past).
+        days: i64,
+    },
     /// No terminal to ask for a confirmation on, and no `--yes`.
     #[error("{what}: no terminal to confirm on")]
     NoTerminal {
@@ -286,6 +293,9 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
             "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology".into(),
         ),
         A::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
+        A::PgbackrestRelease { expected, .. } => Some(format!(
+            "install pgBackRest {expected} on every cell (or set `[pgbackrest] version` to the release they run); during a rolling upgrade, `--skip-version-check` deploys anyway"
+        )),
         A::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("check the permissions of the deploy dir and its parents".into())
         }
@@ -342,6 +352,10 @@ impl Error {
             Error::Pki(_) => return None,
             Error::Deploy(e) => return deploy_hint(e),
             Error::BadNow { .. } => "give an RFC 3339 time such as `2027-06-01T00:00:00Z`",
+            Error::ClockSkew { .. } => {
+                "certificates issued then are expired or not valid yet on real servers at the \
+                 real time; drop `--now`, or pass `--allow-clock-skew` for a drill or a test"
+            }
             Error::NoTerminal {
                 saved_plan: false, ..
             } => "pass `--yes` to proceed without a prompt (`--dry-run` shows what would change)",

@@ -16,4 +16,5 @@ mod sealing;
 mod secrets;
 mod tls_server;
 mod topology_errors;
+mod versions;
 mod workflow;
