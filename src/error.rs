@@ -252,38 +252,6 @@ fn not_started_text(not_started: &[String]) -> String {
     }
 }
 
-/// The hint of a sealing error of the store.
-fn store_hint(e: &crate::store::Error) -> Option<String> {
-    use crate::store::Error as S;
-    let text = match e {
-        S::Recipient { .. } => {
-            "a recipient is an age X25519 public key, `age1…`; \
-             `age-keygen -y IDENTITY_FILE` prints the one of an identity"
-        }
-        S::NoRecipients { .. } => {
-            "pass `--recipient age1…` (repeatable) or `--recipients-file FILE`"
-        }
-        S::IdentityLine { .. } | S::IdentityEmpty { .. } => {
-            "an identity file holds `AGE-SECRET-KEY-1…` lines, as `age-keygen -o FILE` writes it"
-        }
-        S::IdentityNeeded { .. } => {
-            "pass `--identity FILE` or set PGBR_IDENTITY_FILE to the age identity of one of \
-             those recipients"
-        }
-        S::WrongIdentity { .. } => {
-            "use the identity file of one of those recipients; to add an operator, one of \
-             them runs `pgbr state rekey` with the new recipient list"
-        }
-        S::AlreadySealed { .. } => {
-            "to change who can read the keys, run `pgbr state rekey --recipient …` with an \
-             identity of the current recipients"
-        }
-        S::NotSealed { .. } => "seal it first: `pgbr state seal --recipient age1…`",
-        _ => return None,
-    };
-    Some(text.to_owned())
-}
-
 /// The hint for a failure to write or check a deploy dir.
 fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
     use crate::apply::Error as A;
@@ -325,13 +293,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let text = match self {
             Error::Topology(_) => "fix the problems above and run `pgbr check` again",
-            Error::Store(crate::store::Error::Locked { .. }) => {
-                "wait for the other pgbr to finish; the lock is released when it exits"
-            }
-            Error::Store(crate::store::Error::Corrupt { .. }) => {
-                "the store is damaged; restore the state directory from a backup"
-            }
-            Error::Store(e) => return store_hint(e),
+            Error::Store(e) => return e.hint(),
             Error::Pki(crate::pki::Error::Generate {
                 source: rcgen::Error::KeyGenerationUnavailable,
                 ..

@@ -4,8 +4,9 @@
 
 use super::gather::ca_bundle_text;
 use crate::generations::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
+use crate::layout;
 use crate::pki::{self, CertAndKey, SecretPem};
-use crate::plan::{CellAction, Inputs, LeafAction, Plan, Settings, FILES};
+use crate::plan::{CellAction, Inputs, LeafAction, LeafKey, Plan, Settings, FILES};
 use crate::render::render_cell;
 use crate::store::{Commit, ObjectId, Store, StoredPair};
 use crate::topology::Topology;
@@ -115,21 +116,21 @@ pub fn build_generation(
 
     // The leaves: each one's certificate, and its key as the stored object
     // (a kept leaf's key is never read: its id is all the manifest needs).
-    let mut leaf_pems: BTreeMap<String, (String, ObjectId)> = BTreeMap::new();
+    let mut leaf_pems: BTreeMap<LeafKey, (String, ObjectId)> = BTreeMap::new();
     for leaf in &plan.leaves {
         let pems = match &leaf.action {
             LeafAction::Issue { sans, .. } => {
                 let issued = pki::issue_leaf(&signer, &topology.tls, sans, now)?;
                 let pair = put_pair(store, &issued)?;
-                record.leaves.insert(leaf.key.clone(), pair.clone());
+                record.leaves.insert(leaf.key.to_string(), pair.clone());
                 (issued.cert_pem.clone(), pair.key)
             }
             LeafAction::Keep { .. } => {
                 let pair = record
                     .leaves
-                    .get(&leaf.key)
+                    .get(leaf.key.as_str())
                     .ok_or_else(|| Error::LeafGone {
-                        key: leaf.key.clone(),
+                        key: leaf.key.to_string(),
                     })?;
                 (
                     String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
@@ -174,9 +175,9 @@ pub fn build_generation(
         let mut files = Vec::new();
         for (path, mode) in FILES {
             let object = match path {
-                "pgbackrest.conf" => store.put_object(config.as_bytes())?,
-                "tls/ca.crt" => bundle_id,
-                "tls/server.crt" => store.put_object(cert_pem.as_bytes())?,
+                layout::CONFIG => store.put_object(config.as_bytes())?,
+                layout::CA_BUNDLE => bundle_id,
+                layout::SERVER_CERT => store.put_object(cert_pem.as_bytes())?,
                 _ => *key_id,
             };
             files.push(FileEntry {
@@ -195,12 +196,7 @@ pub fn build_generation(
                 files,
                 cert: Some(summary(cert_pem)?),
                 renew_before_days: topology.tls.renew_before_days,
-                owner: settings.owner,
-                dirs: settings.dirs,
-                config_link: settings.config_link,
-                activate: settings.activate,
-                health: settings.health,
-                health_target: settings.health_target,
+                settings,
             },
         );
     }

@@ -10,7 +10,7 @@ mod rollback;
 mod state;
 mod status;
 
-use crate::cli::{Cli, Command, StateCommand};
+use crate::cli::{Cli, Command};
 use crate::progress::{PlainReporter, Reporter, TerminalReporter};
 use crate::{Error, Result};
 use std::io::IsTerminal;
@@ -35,8 +35,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Certs { json, now } => status::certs(&state, json, now.as_deref()),
         Command::Rollback(args) => rollback::rollback(&state, identity, &args),
         Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
-        Command::State(StateCommand::Seal(args)) => state::seal(&state, identity, &args),
-        Command::State(StateCommand::Rekey(args)) => state::rekey(&state, identity, &args),
+        Command::State(command) => state::state(&state, identity, command),
     }
 }
 

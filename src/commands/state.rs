@@ -1,13 +1,72 @@
-//! `pgbr state seal` and `pgbr state rekey`: who can read the store's
-//! private keys (SPEC §11).
+//! `pgbr state copy|verify|unlock|seal|rekey`: the store as a whole, and
+//! who can read its private keys (SPEC §11).
 
-use crate::cli::RecipientArgs;
-use crate::store::{Location, Recipients, SealReport, Store};
+use crate::cli::{RecipientArgs, StateCommand};
+use crate::store::{self, Location, Recipients, SealReport, Store, Unlocked};
 use crate::{exit_codes, Result};
 use std::path::Path;
 
+/// Runs one `pgbr state` command.
+pub fn state(state: &Location, identity: Option<&Path>, command: StateCommand) -> Result<u8> {
+    match command {
+        StateCommand::Copy { from, to } => copy(&Location::new(from), &Location::new(to), identity),
+        StateCommand::Verify => verify(state, identity),
+        StateCommand::Unlock { force } => unlock(state, force),
+        StateCommand::Seal(args) => seal(state, identity, &args),
+        StateCommand::Rekey(args) => rekey(state, identity, &args),
+    }
+}
+
+fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
+    let mut source = Store::open(from)?;
+    source.set_identity(identity);
+    let destination = Store::open(to)?;
+    let report = source.copy_into(&destination)?;
+    println!(
+        "Copied {} generations and {} objects from `{}` to `{}`; every object verified.",
+        report.generations,
+        report.objects,
+        source.name(),
+        destination.name()
+    );
+    Ok(exit_codes::SUCCESS)
+}
+
+fn verify(state: &Location, identity: Option<&Path>) -> Result<u8> {
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
+    let report = store.verify()?;
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    if !report.problems.is_empty() {
+        return Err(store::Error::Unverified {
+            store: store.name().to_owned(),
+            count: report.problems.len(),
+        }
+        .into());
+    }
+    println!(
+        "State `{}` verified: {} generations, {} objects, every reference present.",
+        store.name(),
+        report.generations,
+        report.objects
+    );
+    Ok(exit_codes::SUCCESS)
+}
+
+fn unlock(state: &Location, force: bool) -> Result<u8> {
+    match store::unlock(state, force)? {
+        Unlocked::WasFree => println!("State `{}` is not locked.", state.display()),
+        Unlocked::Ended { holder } => {
+            println!("Ended the lock of {holder} on state `{}`.", state.display())
+        }
+    }
+    Ok(exit_codes::SUCCESS)
+}
+
 /// `pgbr state seal`.
-pub fn seal(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Result<u8> {
+fn seal(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Result<u8> {
     let recipients = Recipients::parse(&args.recipients, &args.recipients_files)?;
     let mut store = Store::open(state)?;
     store.set_identity(identity);
@@ -22,7 +81,7 @@ pub fn seal(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> 
 }
 
 /// `pgbr state rekey`.
-pub fn rekey(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Result<u8> {
+fn rekey(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Result<u8> {
     let recipients = Recipients::parse(&args.recipients, &args.recipients_files)?;
     let mut store = Store::open(state)?;
     store.set_identity(identity);

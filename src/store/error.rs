@@ -132,6 +132,79 @@ pub enum Error {
         /// The store.
         store: String,
     },
+    /// A commit raced a newer one and was fenced out.
+    #[error("commit generation {number} to state `{store}`: another pgbr committed generation {head} meanwhile")]
+    Fenced {
+        /// The store.
+        store: String,
+        /// The generation this commit would have made.
+        number: u64,
+        /// The head found.
+        head: u64,
+    },
+    /// The lock session ended before a commit (connection lost, backend
+    /// terminated): nothing was written.
+    #[error("commit to state `{store}`: this pgbr no longer holds the state lock")]
+    LockLost {
+        /// The store.
+        store: String,
+    },
+    /// `--state` is a URL pgbr cannot use.
+    #[error("parse state URL `{url}`: {reason}")]
+    BadStateUrl {
+        /// The URL, without password.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Connecting to the state database failed.
+    #[error("connect to state database `{store}`")]
+    Connect {
+        /// The store.
+        store: String,
+        /// The cause.
+        #[source]
+        source: BackendCause,
+    },
+    /// The TLS settings of the state URL are unusable.
+    #[error("{what} for state database `{store}`")]
+    DbTls {
+        /// The store.
+        store: String,
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: BackendCause,
+    },
+    /// The lock is not held by our own session: a transaction pooler.
+    #[error("lock state `{store}`: the connection goes through a transaction-pooling pooler, which cannot hold a session lock")]
+    Pooled {
+        /// The store.
+        store: String,
+    },
+    /// `state unlock` will not end a holder that may be alive.
+    #[error("unlock state `{store}`: it is held by {holder}, which may still be running")]
+    HolderMayBeAlive {
+        /// The store.
+        store: String,
+        /// Who holds it.
+        holder: String,
+    },
+    /// `state copy` into a store that holds something.
+    #[error("copy into state `{store}`: it is not empty")]
+    NotEmpty {
+        /// The destination.
+        store: String,
+    },
+    /// `state verify` found problems.
+    #[error("verify state `{store}`: {count} problem(s) found")]
+    Unverified {
+        /// The store.
+        store: String,
+        /// How many.
+        count: usize,
+    },
     /// A value could not be encoded (a bug, not bad input).
     #[error("encode {what} for the state store")]
     Encode {
@@ -144,6 +217,51 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the operator can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Locked { .. } => {
+                "wait for the other pgbr to finish; the lock is released when it exits \
+                 (`pgbr state unlock` ends the session of a holder that is gone)"
+                    .into()
+            }
+            Error::Corrupt { .. } => {
+                "the store is damaged; restore the state from a backup".into()
+            }
+            Error::Fenced { .. } | Error::LockLost { .. } => {
+                "nothing was committed; run `pgbr plan` again against the current state".into()
+            }
+            Error::BadStateUrl { .. } => "use `postgresql://user@host:port/dbname?sslmode=verify-full` (docs/store.md)".into(),
+            Error::Connect { .. } => "check the host, port, user and password (`PGPASSWORD` or `~/.pgpass`) and the `sslmode`/`sslrootcert` of the state URL".into(),
+            Error::DbTls { .. } => "`sslrootcert` must be a PEM file of the CA that signed the database server's certificate".into(),
+            Error::Pooled { .. } => "connect to PostgreSQL directly, or through a pooler in session mode (PgBouncer `pool_mode=session`)".into(),
+            Error::HolderMayBeAlive { .. } => "stop that pgbr first, or pass `--force` if you know it is gone".into(),
+            Error::NotEmpty { .. } => "copy into a new directory, or a new database or `schema=`".into(),
+            Error::Unverified { .. } => "restore the state from a backup, or from a copy made with `pgbr state copy`".into(),
+            Error::Recipient { .. } => "a recipient is an age X25519 public key, `age1…`; \
+                 `age-keygen -y IDENTITY_FILE` prints the one of an identity"
+                .into(),
+            Error::NoRecipients { .. } => {
+                "pass `--recipient age1…` (repeatable) or `--recipients-file FILE`".into()
+            }
+            Error::IdentityLine { .. } | Error::IdentityEmpty { .. } => {
+                "an identity file holds `AGE-SECRET-KEY-1…` lines, as `age-keygen -o FILE` writes it"
+                    .into()
+            }
+            Error::IdentityNeeded { .. } => "pass `--identity FILE` or set PGBR_IDENTITY_FILE to \
+                 the age identity of one of those recipients"
+                .into(),
+            Error::WrongIdentity { .. } => "use the identity file of one of those recipients; to \
+                 add an operator, one of them runs `pgbr state rekey` with the new recipient list"
+                .into(),
+            Error::AlreadySealed { .. } => "to change who can read the keys, run `pgbr state \
+                 rekey --recipient …` with an identity of the current recipients"
+                .into(),
+            Error::NotSealed { .. } => "seal it first: `pgbr state seal --recipient age1…`".into(),
+            _ => return None,
+        })
+    }
+
     /// An IO failure doing `action` on `path`.
     pub(crate) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let (action, path) = (action.to_owned(), path.to_owned());

@@ -228,6 +228,14 @@ pub(super) fn unseal(
     Ok(plain)
 }
 
+/// Checks that `sealed` starts with a well-formed age header (without an
+/// identity, that is all that can be checked).
+pub(super) fn check_sealed(sealed: &[u8]) -> Result<(), String> {
+    age::Decryptor::new_buffered(sealed)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 pub(super) mod testutil {
     //! Identities written to files, as `age-keygen` would.

@@ -61,6 +61,11 @@ impl Keys {
         self.recipients.as_ref()
     }
 
+    /// Whether an identity file was given.
+    pub(super) fn has_identity(&self) -> bool {
+        self.identity_path.is_some()
+    }
+
     /// The identity, loaded on first use; `what` names what needs it.
     fn identity(&self, what: &str, recipients: &Recipients) -> Result<&Identity, Error> {
         if let Some(identity) = self.identity.get() {

@@ -5,6 +5,8 @@ mod faults;
 mod harness;
 mod hostile;
 mod hosts;
+#[path = "../support/pg_server.rs"]
+mod pg_server;
 
 mod crash;
 mod fuzz;
@@ -14,6 +16,7 @@ mod render;
 mod rotation;
 mod sealing;
 mod secrets;
+mod shared_state;
 mod tls_server;
 mod topology_errors;
 mod versions;
