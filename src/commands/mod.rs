@@ -2,6 +2,7 @@
 //! the core, prints results. The only place that writes to stdout.
 
 mod apply;
+mod certs;
 mod check;
 mod gc;
 mod generations;
@@ -32,7 +33,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Rotate(args) => apply::rotate(&state, identity, &args),
         Command::Status(args) => status::status(&state, identity, &args),
         Command::Generations { json } => generations::generations(&state, json),
-        Command::Certs { json, now } => status::certs(&state, json, now.as_deref()),
+        Command::Certs { json, now } => certs::certs(&state, json, now.as_deref()),
         Command::Rollback(args) => rollback::rollback(&state, identity, &args),
         Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
         Command::State(command) => state::state(&state, identity, command),
