@@ -3,9 +3,7 @@
 //! Every value the store writes goes through [`encode`] (or
 //! [`encode_sealed`]), every value it reads through [`decode`], so a value
 //! from a newer pgbr is refused with [`Error::FormatVersion`] instead of
-//! being misread. Version 2 marks the values only a pgbr that knows sealing
-//! may read (sealed objects, the seal record, a sealed store's PKI record):
-//! an older pgbr refuses them rather than store a plaintext key beside them. Keys are not
+//! being misread (see [`FORMAT_VERSION`] for the versions). Keys are not
 //! versioned: they are raw bytes (object ids, big-endian generation
 //! numbers, cell names, plan ids).
 
@@ -14,20 +12,26 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The newest format version this pgbr reads.
-pub(super) const FORMAT_VERSION: u16 = 2;
+///
+/// 1: the first. 2: manifest cell entries record their `target`; every
+/// other value is laid out as in 1 (see [`decode_migrating`]). 3: the
+/// values that belong to sealing (sealed objects, the seal record, a sealed
+/// store's PKI record), laid out as in 2: a pgbr that does not know sealing
+/// refuses them instead of storing a plaintext key beside them.
+pub(super) const FORMAT_VERSION: u16 = 3;
 
-/// The version of values an unsealed store holds.
-pub(super) const PLAIN_VERSION: u16 = 1;
+/// The version of every value except those that belong to sealing.
+pub(super) const PLAIN_VERSION: u16 = 2;
 
 /// The version of the values that belong to sealing.
-pub(super) const SEALED_VERSION: u16 = 2;
+pub(super) const SEALED_VERSION: u16 = 3;
 
 /// Encodes `value` (described as `what` in errors) with the version prefix.
 pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
     encode_as(value, what, PLAIN_VERSION)
 }
 
-/// Encodes a value that belongs to sealing (version 2).
+/// Encodes a value that belongs to sealing (version 3).
 pub(super) fn encode_sealed<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
     encode_as(value, what, SEALED_VERSION)
 }
@@ -45,6 +49,25 @@ pub(super) fn decode<T: DeserializeOwned>(
     what: &str,
     store: &str,
 ) -> Result<T, Error> {
+    let (_, body) = version(bytes, what, store)?;
+    body_of(body, what, store)
+}
+
+/// Decodes a value whose layout changed in format 2: format-1 bytes are
+/// read as `V1` and converted, so stores written by older pgbr still open.
+pub(super) fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
+where
+    T: DeserializeOwned,
+    V1: DeserializeOwned + Into<T>,
+{
+    match version(bytes, what, store)? {
+        (1, body) => body_of::<V1>(body, what, store).map(Into::into),
+        (_, body) => body_of(body, what, store),
+    }
+}
+
+/// The version header and the body after it; refuses unknown versions.
+fn version<'b>(bytes: &'b [u8], what: &str, store: &str) -> Result<(u16, &'b [u8]), Error> {
     let Some((version, body)) = bytes.split_first_chunk::<2>() else {
         return Err(Error::corrupt(
             store,
@@ -67,6 +90,10 @@ pub(super) fn decode<T: DeserializeOwned>(
             "format version 0 does not exist",
         ));
     }
+    Ok((version, body))
+}
+
+fn body_of<T: DeserializeOwned>(body: &[u8], what: &str, store: &str) -> Result<T, Error> {
     let (value, rest) = postcard::take_from_bytes(body)
         .map_err(|e| Error::corrupt(store, what, format!("cannot decode: {e}")))?;
     if !rest.is_empty() {
@@ -108,6 +135,27 @@ mod tests {
                 FORMAT_VERSION
             )
         );
+    }
+
+    #[test]
+    fn format_1_values_are_migrated() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Old(u64);
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        struct New(u64, bool);
+        impl From<Old> for New {
+            fn from(o: Old) -> New {
+                New(o.0, false)
+            }
+        }
+        let mut old = postcard::to_allocvec(&Old(7)).unwrap();
+        old.splice(0..0, 1u16.to_le_bytes());
+        let new: New = decode_migrating::<New, Old>(&old, "t", "s").unwrap();
+        assert_eq!(new, New(7, false));
+        let mut current = postcard::to_allocvec(&(8u64, true)).unwrap();
+        current.splice(0..0, FORMAT_VERSION.to_le_bytes());
+        let new: New = decode_migrating::<New, Old>(&current, "t", "s").unwrap();
+        assert_eq!(new, New(8, true));
     }
 
     #[test]

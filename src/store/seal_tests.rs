@@ -135,7 +135,7 @@ fn a_sealed_store_never_takes_a_plaintext_key() {
     assert_eq!(codec(&store, &id), Codec::Age);
     let config = store.put_object(b"[global]\nrepo1-path=/x\n").unwrap();
     assert_eq!(codec(&store, &config), Codec::Zstd);
-    // The PKI record of a sealed store is written as version 2.
+    // The PKI record of a sealed store is written as version 3.
     store
         .commit(Commit {
             pki: Some(PkiRecord::default()),

@@ -222,7 +222,7 @@ impl Store {
         };
         let value = format::encode_sealed(&record, "seal record")?;
         puts.push((Keyspace::Meta, SEAL_KEY.to_vec(), value));
-        // The PKI record of a sealed store is version 2 too: an older pgbr
+        // The PKI record of a sealed store is version 3 too: an older pgbr
         // refuses it instead of issuing a key in the clear beside it.
         if let Some(value) = self.backend.get(Keyspace::Meta, PKI_KEY)? {
             let pki: PkiRecord = format::decode(&value, "pki record", name)?;

@@ -173,7 +173,7 @@ impl Store {
         if let Some(p) = &commit.pki {
             let value = match self.keys.recipients() {
                 None => format::encode(p, "pki record")?,
-                // See `Store::seal`: version 2 keeps older pgbr versions out.
+                // See `Store::seal`: version 3 keeps older pgbr versions out.
                 Some(_) => format::encode_sealed(p, "pki record")?,
             };
             transaction
@@ -237,8 +237,11 @@ impl Store {
 
     pub(super) fn decode_manifest(&self, key: &[u8], value: &[u8]) -> Result<Manifest, Error> {
         let number = self.generation_number(key)?;
-        let manifest: Manifest =
-            format::decode(value, &format!("generation {number}"), self.name())?;
+        let manifest: Manifest = format::decode_migrating::<_, crate::generations::v1::Manifest>(
+            value,
+            &format!("generation {number}"),
+            self.name(),
+        )?;
         if manifest.number != number {
             return Err(Error::corrupt(
                 self.name(),
