@@ -17,6 +17,7 @@ mod rotation;
 mod sealing;
 mod secrets;
 mod shared_state;
+mod targets;
 mod tls_server;
 mod topology_errors;
 mod upgrade;
