@@ -6,6 +6,7 @@ use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
+use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
 use crate::store::{Location, Store};
@@ -100,6 +101,7 @@ fn execute(
 /// `pgbr apply`.
 pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
+    clock.check_skew(args.allow_clock_skew)?;
     let saved = read_saved_plan(&args.target)?;
     let store = Store::open(state)?;
     match saved {
@@ -217,6 +219,7 @@ fn apply_topology(
 /// `pgbr rotate`.
 pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
+    clock.check_skew(args.allow_clock_skew)?;
     let store = Store::open(state)?;
     if args.ca {
         return rotate_ca(&store, args, &clock);
@@ -243,8 +246,8 @@ pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
     )
 }
 
-/// `pgbr rotate --ca`: performs the next of the three steps, after checking
-/// that the previous one is live on every cell.
+/// `pgbr rotate --ca`: performs the next of the three steps, when
+/// [`pki::next_ca_step`] allows it.
 fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     if !args.cells.is_empty() {
         return Err(Error::CaRotationForSomeCells);
@@ -253,40 +256,31 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     if record.ca.is_none() {
         return Err(Error::NoCa);
     }
-    let step = record.ca_rotation_step + 1;
     let topo = topology::load(&args.topology)?;
-    // The previous step must be live everywhere before the next one starts.
     let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
-    let behind: Vec<String> = probe
+    let ca = inputs.ca.as_ref().expect("checked above");
+    let live_leaves = inputs
         .cells
         .iter()
-        .filter(|c| c.action != CellAction::Unchanged)
-        .map(|c| c.cell.clone())
+        .filter_map(|(name, c)| c.live.as_ref().map(|(_, entry)| (name, entry)))
+        .map(|(name, entry)| {
+            let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
+            let pem = cert.and_then(|f| store.get_object(&f.object).ok());
+            let pem = pem.map(|b| String::from_utf8_lossy(&b).into_owned());
+            (name.clone(), pem)
+        })
         .collect();
-    if step > 1 && !behind.is_empty() {
-        return Err(Error::CaStepNotLive { step, behind });
-    }
-    if step == 3 {
-        let ca = inputs.ca.as_ref().expect("checked above");
-        let old: Vec<String> = inputs
+    let step = pki::next_ca_step(&CaRotationState {
+        step_done: record.ca_rotation_step,
+        ca_pem: &ca.pem,
+        behind: probe
             .cells
             .iter()
-            .filter_map(|(name, c)| c.live.as_ref().map(|l| (name, l)))
-            .filter(|(_, (_, entry))| {
-                let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
-                !cert.is_some_and(|f| {
-                    store
-                        .get_object(&f.object)
-                        .map(|b| crate::pki::signed_by(&String::from_utf8_lossy(&b), &ca.pem))
-                        .unwrap_or(false)
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        if !old.is_empty() {
-            return Err(Error::OldCaLeaves { cells: old });
-        }
-    }
+            .filter(|c| c.action != CellAction::Unchanged)
+            .map(|c| c.cell.clone())
+            .collect(),
+        live_leaves,
+    })?;
     let request = Request {
         ca_step: Some(step),
         ..Request::default()

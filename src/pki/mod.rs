@@ -9,6 +9,7 @@
 mod inspect;
 mod issue;
 mod policy;
+mod rotation;
 
 pub use inspect::{
     ca_bundle, hex_colons, inspect, inspect_bundle, inspect_der, key_algorithm, key_matches,
@@ -18,6 +19,7 @@ pub use issue::{
     issue_ca, issue_ca_with_key, issue_leaf, issue_leaf_with_key, BACKDATE, CA_COMMON_NAME,
 };
 pub use policy::{ca_renewal, days_left, missing_sans, renewal, required_sans, LOCAL_SANS};
+pub use rotation::{next_ca_step, CaRotationState};
 
 use crate::topology::KeyAlgorithm;
 use std::fmt;
@@ -133,6 +135,20 @@ pub enum Error {
         expected: KeyAlgorithm,
         /// What the key is.
         found: String,
+    },
+    /// The previous CA-rotation step is not live on every cell.
+    #[error("start CA rotation step {step}: step {} is not live on {}", step - 1, behind.join(", "))]
+    CaStepNotLive {
+        /// The step asked for.
+        step: u8,
+        /// Cells whose plan is not empty.
+        behind: Vec<String>,
+    },
+    /// Step 3 of a CA rotation while cells deploy leaves of the old CA.
+    #[error("drop the old CA: {} still deploy a leaf from it", cells.join(", "))]
+    OldCaLeaves {
+        /// The cells.
+        cells: Vec<String>,
     },
     /// The CA a leaf would be signed by has expired.
     #[error("issue a leaf from the CA `{serial}`: the CA expired at {not_after}")]

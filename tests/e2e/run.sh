@@ -378,7 +378,7 @@ step_topology() {
 }
 
 step_bootstrap() {
-  pgbr apply "$TOPO" --bootstrap "$PRIMARY" --yes --now "$PAST"
+  pgbr apply "$TOPO" --bootstrap "$PRIMARY" --yes --now "$PAST" --allow-clock-skew
   local d
   d=$(deploy_dir "$PRIMARY")
   [[ $(on "$PRIMARY" readlink "$d/current") == generations/1 ]] || fail "$d/current does not point at generations/1"
@@ -426,7 +426,7 @@ step_standbys() {
     grep -Eq "^\+ $c: create \(full\)" <<<"$out" || fail "the plan does not create $c"
   done
 
-  pgbr apply "$TOPO" --yes --now "$PAST"
+  pgbr apply "$TOPO" --yes --now "$PAST" --allow-clock-skew
   for c in "${CELLS[@]}"; do
     on "$c" test -f "$(conf "$c")" || fail "$c has no deployed config"
     on "$c" grep -q '^pg3-host=' "$(conf "$c")" || fail "$c's config is not in the full phase"

@@ -200,3 +200,38 @@ fn rollback_says_only_what_applies() {
     );
     assert!(!out.stdout.contains("as new generation"), "{}", out.stdout);
 }
+
+/// `apply --now` more than a day off the real clock would deploy
+/// certificates that real servers see as expired or not valid yet: it
+/// needs `--allow-clock-skew`, and refuses before anything is written.
+#[test]
+fn apply_with_a_skewed_clock_needs_allow_clock_skew() {
+    let p = Pgbr::new();
+    let t = three_cells(&p, 5433, "");
+    let t = t.to_str().unwrap();
+    let ahead = (time::OffsetDateTime::now_utc() + time::Duration::days(400))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for args in [
+        &["apply", t, "--yes", "--now", &ahead][..],
+        &["rotate", t, "--yes", "--now", &ahead],
+    ] {
+        let out = p.run(args).expect_code(1);
+        assert!(
+            out.stderr.contains("400 days ahead of the real clock")
+                && out.stderr.contains("--allow-clock-skew"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!p.path().join("cells").exists(), "nothing written");
+    }
+    let out = p
+        .run(&["apply", t, "--yes", "--now", &ahead, "--allow-clock-skew"])
+        .expect_code(0);
+    assert!(out.stderr.contains("warning: `--now` is"), "{}", out.stderr);
+    // Within a day is no skew.
+    let near = (time::OffsetDateTime::now_utc() + time::Duration::hours(12))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    p.run(&["apply", t, "--yes", "--now", &near]).expect_code(0);
+}

@@ -122,7 +122,7 @@ fn a_year_of_renewal_on_an_injected_clock() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap();
-    p.run(&["apply", t, "--yes", "--now", &day(0)])
+    p.run(&["apply", t, "--yes", "--now", &day(0), "--allow-clock-skew"])
         .expect_code(0);
     let first = serial(&p, "zone1");
 
@@ -149,7 +149,14 @@ fn a_year_of_renewal_on_an_injected_clock() {
     );
 
     let out = p
-        .run(&["apply", t, "--yes", "--now", &day(250)])
+        .run(&[
+            "apply",
+            t,
+            "--yes",
+            "--now",
+            &day(250),
+            "--allow-clock-skew",
+        ])
         .expect_code(0);
     assert!(out.stderr.contains("warning: `--now` is"), "{}", out.stderr);
     let ca = pki::inspect(&tls_file(&p, "zone1", "ca.crt")).unwrap();
@@ -415,11 +422,18 @@ fn rollback_refuses_due_certificates_without_force() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap().to_owned();
-    p.run(&["apply", &t, "--yes", "--now", &day(0)])
+    p.run(&["apply", &t, "--yes", "--now", &day(0), "--allow-clock-skew"])
         .expect_code(0);
     // Day 250: generation 2 renews every leaf (115 days left < 121).
-    p.run(&["apply", &t, "--yes", "--now", &day(250)])
-        .expect_code(0);
+    p.run(&[
+        "apply",
+        &t,
+        "--yes",
+        "--now",
+        &day(250),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
     let renewed = serial(&p, "zone1");
     let out = p
         .run(&["rollback", "--yes", "--now", &day(250)])
@@ -468,7 +482,7 @@ fn an_aging_ca_is_judged_like_a_leaf() {
     let p = Pgbr::new();
     let (base, _) = free_ports(3);
     let t = topology_with_ca_days(&p, base, 500);
-    p.run(&["apply", &t, "--yes", "--now", &day(0)])
+    p.run(&["apply", &t, "--yes", "--now", &day(0), "--allow-clock-skew"])
         .expect_code(0);
     let ca_end = pki::inspect(&tls_file(&p, "zone1", "ca.crt"))
         .unwrap()
@@ -495,8 +509,15 @@ fn an_aging_ca_is_judged_like_a_leaf() {
         "{json}"
     );
     // A leaf re-issued now never outlives its CA.
-    p.run(&["rotate", &t, "--yes", "--now", &day(200)])
-        .expect_code(0);
+    p.run(&[
+        "rotate",
+        &t,
+        "--yes",
+        "--now",
+        &day(200),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
     for cell in CELLS {
         let leaf = pki::inspect(&tls_file(&p, cell, "server.crt")).unwrap();
         assert!(
@@ -506,8 +527,15 @@ fn an_aging_ca_is_judged_like_a_leaf() {
         );
     }
     // Capped leaves inside their window are not re-issued on every apply.
-    p.run(&["apply", &t, "--yes", "--now", &day(420)])
-        .expect_code(0);
+    p.run(&[
+        "apply",
+        &t,
+        "--yes",
+        "--now",
+        &day(420),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
     let out = p
         .run(&["plan", &t, "--now", &day(421), "--detailed-exitcode"])
         .expect_code(2);
@@ -531,10 +559,17 @@ fn rollback_refuses_certificates_not_valid_yet() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap().to_owned();
-    p.run(&["apply", &t, "--yes", "--now", &day(100)])
-        .expect_code(0);
+    p.run(&[
+        "apply",
+        &t,
+        "--yes",
+        "--now",
+        &day(100),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
     // Back to the real day 0: the leaves are not valid yet, re-issued.
-    p.run(&["apply", &t, "--yes", "--now", &day(0)])
+    p.run(&["apply", &t, "--yes", "--now", &day(0), "--allow-clock-skew"])
         .expect_code(0);
     let out = p
         .run(&["rollback", "--dry-run", "--now", &day(0)])
