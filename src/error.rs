@@ -261,6 +261,9 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
             "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology".into(),
         ),
         A::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
+        A::PgbackrestRelease { expected, .. } => Some(format!(
+            "install pgBackRest {expected} on every cell (or set `[pgbackrest] version` to the release they run); during a rolling upgrade, `--skip-version-check` deploys anyway"
+        )),
         A::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("check the permissions of the deploy dir and its parents".into())
         }

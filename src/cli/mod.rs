@@ -133,6 +133,11 @@ pub struct ApplyArgs {
     /// Take over non-empty deploy dirs that pgbr did not create.
     #[arg(long)]
     pub adopt: bool,
+    /// Deploy even when a cell runs another pgBackRest release than
+    /// `[pgbackrest] version` or than the other cells (a rolling upgrade);
+    /// default: refuse.
+    #[arg(long)]
+    pub skip_version_check: bool,
 }
 
 /// `pgbr rotate`.

@@ -2,7 +2,10 @@
 
 use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
-use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
+use crate::apply::{
+    build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
+    LocalTarget, Target,
+};
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
@@ -43,6 +46,8 @@ struct Run<'a> {
     cause: Cause,
     consumed: Option<String>,
     adopt: bool,
+    /// Deploy even when the cells run another pgBackRest release.
+    skip_version_check: bool,
 }
 
 /// Builds and deploys a plan's generation; prints the outcome.
@@ -58,6 +63,7 @@ fn execute(
         cause,
         consumed,
         adopt,
+        skip_version_check,
     } = run;
     let blocked: Vec<String> = plan
         .cells
@@ -71,6 +77,17 @@ fn execute(
     let rep = reporter();
     if let Some(w) = clock.skew_warning() {
         rep.event(Event::Warn(w));
+    }
+    if plan.cells.iter().any(|c| c.action != CellAction::Unchanged) {
+        let releases = cell_releases(topo, &plan.request);
+        if let Err(e) = check_releases(topo.pgbackrest.version, &releases) {
+            if !skip_version_check {
+                return Err(e.into());
+            }
+            rep.event(Event::Warn(format!(
+                "--skip-version-check: deploying although {e}"
+            )));
+        }
     }
     let Some(built) = build_generation(store, topo, plan, inputs, clock.now, cause, consumed)?
     else {
@@ -96,6 +113,24 @@ fn execute(
         }
     );
     Ok(exit_codes::SUCCESS)
+}
+
+/// The pgBackRest release of every cell the request covers (all cells, or
+/// those of `--cells`/`--bootstrap`: the others' hosts may not exist yet).
+fn cell_releases(topo: &Topology, request: &Request) -> Vec<CellRelease> {
+    let covered = |name: &str| match (&request.bootstrap, request.cells.is_empty()) {
+        (Some(b), _) => b == name,
+        (None, false) => request.cells.iter().any(|c| c == name),
+        (None, true) => true,
+    };
+    let target: &dyn Target = &LocalTarget;
+    read_releases(
+        topo.cells
+            .iter()
+            .filter(|c| covered(c.name.as_str()))
+            .map(|c| (c.name.as_str(), target)),
+        &topo.pgbackrest.bin,
+    )
 }
 
 /// `pgbr apply`.
@@ -146,6 +181,7 @@ pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
                     cause,
                     consumed: Some(saved.id.clone()),
                     adopt: args.adopt,
+                    skip_version_check: args.skip_version_check,
                 },
             )
         }
@@ -164,7 +200,10 @@ pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
                 &clock,
                 cause,
                 args.yes,
-                args.adopt,
+                Deploy {
+                    adopt: args.adopt,
+                    skip_version_check: args.skip_version_check,
+                },
             )
         }
     }
@@ -183,6 +222,12 @@ fn cause_of(request: &Request) -> Cause {
     }
 }
 
+/// How cells are deployed: what `apply` may take over or overlook.
+struct Deploy {
+    adopt: bool,
+    skip_version_check: bool,
+}
+
 fn apply_topology(
     store: &Store,
     path: &Path,
@@ -190,7 +235,7 @@ fn apply_topology(
     clock: &Clock,
     cause: Cause,
     yes: bool,
-    adopt: bool,
+    deploy: Deploy,
 ) -> Result<u8> {
     let topo = topology::load(path)?;
     let (inputs, plan) = make_plan(store, &topo, path, request, clock)?;
@@ -211,7 +256,8 @@ fn apply_topology(
             clock,
             cause,
             consumed: None,
-            adopt,
+            adopt: deploy.adopt,
+            skip_version_check: deploy.skip_version_check,
         },
     )
 }
@@ -242,7 +288,10 @@ pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
         &clock,
         Cause::Rotation,
         args.yes,
-        false,
+        Deploy {
+            adopt: false,
+            skip_version_check: false,
+        },
     )
 }
 
@@ -292,6 +341,9 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         clock,
         Cause::CaRotation(step),
         args.yes,
-        false,
+        Deploy {
+            adopt: false,
+            skip_version_check: false,
+        },
     )
 }

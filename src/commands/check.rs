@@ -9,10 +9,11 @@ use std::path::Path;
 pub fn check(path: &Path) -> Result<u8> {
     let topo = topology::load(path)?;
     println!(
-        "{}: ok ({} cell(s), stanza `{}`)",
+        "{}: ok ({} cell(s), stanza `{}`, pgBackRest {})",
         path.display(),
         topo.cells.len(),
-        topo.stanza
+        topo.stanza,
+        topo.pgbackrest.version
     );
     Ok(exit_codes::SUCCESS)
 }

@@ -15,4 +15,5 @@ mod rotation;
 mod secrets;
 mod tls_server;
 mod topology_errors;
+mod versions;
 mod workflow;
