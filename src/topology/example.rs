@@ -51,6 +51,7 @@ pub fn cell(name: &str, index: usize, host: &str, pg_port: u16, root: &str) -> C
         config_link: None,
         activate: None,
         health: Health::Tls,
+        target: super::TargetSpec::Local,
     }
 }
 
@@ -70,6 +71,7 @@ pub fn topology(cells: Vec<Cell>, options: &[(&str, &str)]) -> Topology {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         cells,
+        ssh: super::SshSettings::default(),
     }
 }
 

@@ -238,6 +238,10 @@ pub struct Cell {
     pub activate: Option<String>,
     /// Health check after activation.
     pub health: Health,
+    /// Where the cell is deployed (`target`). Left out of the topology
+    /// hash when local, so hashes from before the key existed still match.
+    #[serde(skip_serializing_if = "super::TargetSpec::is_local")]
+    pub target: super::TargetSpec,
 }
 
 impl Cell {
@@ -275,6 +279,9 @@ pub struct Topology {
     pub options: BTreeMap<String, String>,
     /// Cells in name order; `cells[i].index == i`.
     pub cells: Vec<Cell>,
+    /// The `[ssh]` table (left out of the hash when not set).
+    #[serde(skip_serializing_if = "super::SshSettings::is_default")]
+    pub ssh: super::SshSettings,
 }
 
 impl Topology {
