@@ -177,6 +177,17 @@ pub struct Tls {
     pub extra_sans: Vec<String>,
     /// One leaf per cell or one shared leaf.
     pub key_scope: KeyScope,
+    /// Whether every IP address SAN is also written (and required) as a
+    /// DNS SAN: pgBackRest before 2.53 matches a `pgN-host` only against
+    /// DNS SANs. Not a key: it follows `[pgbackrest] version`
+    /// ([`super::PgbackrestVersion::checks_ip_sans`]). Left out of the hash
+    /// while it is true, as it was before the table existed.
+    #[serde(skip_serializing_if = "is_true")]
+    pub ip_sans_as_dns: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// How `apply` checks a cell after activating it.

@@ -37,9 +37,7 @@ fn edited(p: &Pgbr) -> PathBuf {
     topo
 }
 
-#[test]
-fn plan_then_apply_deploys_every_cell() {
-    let p = Pgbr::new();
+fn plan_then_apply_deploys_every_cell(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
 
@@ -89,9 +87,7 @@ Plan for `[TMP]/topo.toml`
 No changes. 3 cell(s) up to date.
 ";
 
-#[test]
-fn a_second_apply_changes_nothing() {
-    let p = Pgbr::new();
+fn a_second_apply_changes_nothing(p: Pgbr) {
     applied(&p);
     p.test()
         .args(&["plan", "{topo}", "--detailed-exitcode"])
@@ -112,9 +108,7 @@ fn a_second_apply_changes_nothing() {
     );
 }
 
-#[test]
-fn rollback_to_a_generation_the_store_lacks_names_the_kept_ones() {
-    let p = Pgbr::new();
+fn rollback_to_a_generation_the_store_lacks_names_the_kept_ones(p: Pgbr) {
     applied(&p);
     p.test()
         .args(&["rollback", "--to", "9", "--yes"])
@@ -134,9 +128,7 @@ fn rollback_to_a_generation_the_store_lacks_names_the_kept_ones() {
         .run();
 }
 
-#[test]
-fn an_edit_changes_every_config_and_no_certificate() {
-    let p = Pgbr::new();
+fn an_edit_changes_every_config_and_no_certificate(p: Pgbr) {
     applied(&p);
     let cert1 = live(&p, "zone1", "tls/server.crt");
     // Edit zone2's port: every config changes (peers list it), no certificate does.
@@ -161,9 +153,7 @@ fn an_edit_changes_every_config_and_no_certificate() {
     assert_eq!(generation_count(&p), 2);
 }
 
-#[test]
-fn rollback_deploys_the_old_bytes_as_a_new_generation() {
-    let p = Pgbr::new();
+fn rollback_deploys_the_old_bytes_as_a_new_generation(p: Pgbr) {
     let gen1_zone2 = {
         applied(&p);
         conf(&p, "zone2")
@@ -189,9 +179,7 @@ fn rollback_deploys_the_old_bytes_as_a_new_generation() {
     assert_eq!(conf(&p, "zone2"), gen1_zone2);
 }
 
-#[test]
-fn gc_keeps_the_live_generation() {
-    let p = Pgbr::new();
+fn gc_keeps_the_live_generation(p: Pgbr) {
     edited(&p);
     p.run(&["rollback", "--yes"]).expect_code(0);
     let gen1_zone2 = conf(&p, "zone2");
@@ -210,9 +198,7 @@ fn gc_keeps_the_live_generation() {
     assert_eq!(conf(&p, "zone2"), gen1_zone2);
 }
 
-#[test]
-fn drift_is_reported_and_repaired() {
-    let p = Pgbr::new();
+fn drift_is_reported_and_repaired(p: Pgbr) {
     let topo = edited(&p);
     let t = topo.to_str().unwrap();
     p.run(&["rollback", "--yes"]).expect_code(0);
@@ -246,9 +232,7 @@ fn drift_is_reported_and_repaired() {
     assert!(!st.stdout.contains("was modified"), "{}", st.stdout);
 }
 
-#[test]
-fn bootstrap_then_full() {
-    let p = Pgbr::new();
+fn bootstrap_then_full(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     let out = p
@@ -280,9 +264,7 @@ fn bootstrap_then_full() {
     assert_eq!(gens[1]["cells"]["zone2"]["phase"], "full");
 }
 
-#[test]
-fn unchanged_cells_are_not_touched() {
-    let p = Pgbr::new();
+fn unchanged_cells_are_not_touched(p: Pgbr) {
     let log = p.path().join("activations.log");
     let hook = format!(
         "activate = \"echo $PGBR_CELL $PGBR_PREVIOUS_GENERATION $PGBR_GENERATION >> {}\"",
@@ -307,9 +289,7 @@ fn unchanged_cells_are_not_touched() {
     );
 }
 
-#[test]
-fn failing_activation_reverts_the_cell_and_stops() {
-    let p = Pgbr::new();
+fn failing_activation_reverts_the_cell_and_stops(p: Pgbr) {
     // Activation of generation 2 fails on zone2 only; its revert (back to 1) works.
     let hook = "activate = \"test $PGBR_CELL$PGBR_GENERATION != zone22 || { echo boom; exit 3; }\"";
     let topo = three_cells(&p, 5433, hook);
@@ -332,15 +312,15 @@ fn failing_activation_reverts_the_cell_and_stops() {
     );
 }
 
-#[test]
-fn concurrent_applies_one_wins() {
-    let p = Pgbr::new();
+fn concurrent_applies_one_wins(p: Pgbr) {
     let topo = three_cells(&p, 5433, "activate = \"sleep 0.3\"");
     let t = topo.to_str().unwrap().to_owned();
-    let state = p.state();
+    let state = p.state_arg();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_pgbr"))
-            .args(["--state", state.to_str().unwrap(), "apply", &t, "--yes"])
+            .arg("--state")
+            .arg(&state)
+            .args(["apply", &t, "--yes"])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
@@ -369,9 +349,7 @@ fn concurrent_applies_one_wins() {
         .expect_code(0);
 }
 
-#[test]
-fn saved_plan_applies_once_and_goes_stale() {
-    let p = Pgbr::new();
+fn saved_plan_applies_once_and_goes_stale(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     let plan_file = p.path().join("plan.out");
@@ -563,3 +541,18 @@ fn an_unprivileged_user_applies_into_a_shared_tmp_dir() {
         assert_eq!(m.uid(), nobody, "{rel} owned by nobody");
     }
 }
+
+crate::harness::on_both_backends!(
+    plan_then_apply_deploys_every_cell,
+    a_second_apply_changes_nothing,
+    rollback_to_a_generation_the_store_lacks_names_the_kept_ones,
+    an_edit_changes_every_config_and_no_certificate,
+    rollback_deploys_the_old_bytes_as_a_new_generation,
+    gc_keeps_the_live_generation,
+    drift_is_reported_and_repaired,
+    bootstrap_then_full,
+    unchanged_cells_are_not_touched,
+    failing_activation_reverts_the_cell_and_stops,
+    concurrent_applies_one_wins,
+    saved_plan_applies_once_and_goes_stale,
+);
