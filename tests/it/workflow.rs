@@ -75,7 +75,7 @@ fn plan_then_apply_deploys_every_cell(p: Pgbr) {
 const NO_CHANGES: &str = "\
 Plan for `[TMP]/topo.toml`
 
-  CA: keep serial [HEX] (expires [TIME], in 3649 days)
+  CA: keep serial [HEX] (expires [TIME], in [DAYS] days)
   leaf zone1: keep serial [HEX] (expires [TIME], in [DAYS] days)
   leaf zone2: keep serial [HEX] (expires [TIME], in [DAYS] days)
   leaf zone3: keep serial [HEX] (expires [TIME], in [DAYS] days)
