@@ -31,6 +31,8 @@ pub struct Observed {
     pub files: BTreeMap<String, (ObjectId, u32)>,
     /// Generation directories present.
     pub generations: Vec<u64>,
+    /// Stale `generations/.<N>.partial` dirs a killed run left behind.
+    pub partials: Vec<u64>,
 }
 
 /// The output of a hook that ran.

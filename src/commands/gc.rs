@@ -19,8 +19,12 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
         .flat_map(|j| j.live.into_iter().chain(j.in_flight))
         .collect();
     let mut dirs = Vec::new();
+    // Stale `.<N>.partial` dirs of killed runs: no manifest knows them.
+    let mut partials = Vec::new();
     for (cell, (dir, _)) in &live {
-        for generation in LocalTarget.observe(cell, dir)?.generations {
+        let observed = LocalTarget.observe(cell, dir)?;
+        partials.extend(observed.partials.iter().map(|n| (dir.clone(), *n)));
+        for generation in observed.generations {
             dirs.push(GenerationDir {
                 deploy_dir: dir.clone(),
                 generation,
@@ -42,7 +46,16 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
             LocalTarget.remove_generation(&d.deploy_dir, d.generation)?;
         }
         store.sweep(&plan.generations, &plan.objects)?;
+        for (dir, n) in &partials {
+            LocalTarget.remove_partial(dir, *n)?;
+        }
     }
     print!("{}", plan.render(dry_run));
+    for (dir, n) in &partials {
+        println!(
+            "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",
+            if dry_run { "would remove" } else { "removed" }
+        );
+    }
     Ok(exit_codes::SUCCESS)
 }
