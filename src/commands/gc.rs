@@ -2,7 +2,7 @@
 //! Gathers what retention decides from, prints the plan, executes exactly it.
 
 use super::generations::live_on_disk;
-use crate::apply::{LocalTarget, Target};
+use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
 use crate::store::{Location, Store};
 use crate::{exit_codes, Result};
@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
-    let live = live_on_disk(&manifests)?;
+    let targets = Targets::new();
+    let live = live_on_disk(&targets, &manifests)?;
     let journaled: BTreeSet<u64> = store
         .journal()?
         .values()
@@ -21,14 +22,21 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let mut dirs = Vec::new();
     // Stale `.<N>.partial` dirs of killed runs: no manifest knows them.
     let mut partials = Vec::new();
-    for (cell, (dir, _)) in &live {
-        let observed = LocalTarget.observe(cell, dir)?;
-        partials.extend(observed.partials.iter().map(|n| (dir.clone(), *n)));
+    for (cell, l) in &live {
+        let target = targets.of(&l.target)?;
+        let observed = target.observe(cell, &l.deploy_dir)?;
+        partials.extend(
+            observed
+                .partials
+                .iter()
+                .map(|n| (target.clone(), l.deploy_dir.clone(), *n)),
+        );
         for generation in observed.generations {
             dirs.push(GenerationDir {
-                deploy_dir: dir.clone(),
+                target: l.target.clone(),
+                deploy_dir: l.deploy_dir.clone(),
                 generation,
-                bytes: LocalTarget.generation_size(dir, generation)?,
+                bytes: target.generation_size(&l.deploy_dir, generation)?,
             });
         }
     }
@@ -43,15 +51,17 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     });
     if !dry_run {
         for d in &plan.dirs {
-            LocalTarget.remove_generation(&d.deploy_dir, d.generation)?;
+            targets
+                .of(&d.target)?
+                .remove_generation(&d.deploy_dir, d.generation)?;
         }
         store.sweep(&plan.generations, &plan.objects)?;
-        for (dir, n) in &partials {
-            LocalTarget.remove_partial(dir, *n)?;
+        for (target, dir, n) in &partials {
+            target.remove_partial(dir, *n)?;
         }
     }
     print!("{}", plan.render(dry_run));
-    for (dir, n) in &partials {
+    for (_, dir, n) in &partials {
         println!(
             "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",
             if dry_run { "would remove" } else { "removed" }

@@ -1,6 +1,6 @@
 //! `pgbr plan`.
 
-use crate::apply::{gather, LocalTarget};
+use crate::apply::{gather, Targets};
 use crate::cli::PlanArgs;
 use crate::clock::Clock;
 use crate::plan::{self, Inputs, Plan, Request, PLAN_HEADER};
@@ -31,6 +31,7 @@ pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
 /// Gathers the inputs for `topo` and computes the plan.
 pub(crate) fn make_plan<'t>(
     store: &'t Store,
+    targets: &Targets,
     topo: &'t Topology,
     path: &Path,
     request: Request,
@@ -39,7 +40,7 @@ pub(crate) fn make_plan<'t>(
     check_request(topo, &request)?;
     let inputs = gather(
         store,
-        &LocalTarget,
+        targets,
         topo,
         &path.display().to_string(),
         request,
@@ -93,7 +94,7 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
         ca_step: None,
     };
     let topo = topology::load(topology)?;
-    let (_, plan) = make_plan(&store, &topo, topology, request, &clock)?;
+    let (_, plan) = make_plan(&store, &Targets::new(), &topo, topology, request, &clock)?;
     if *json {
         println!(
             "{}",

@@ -501,6 +501,7 @@ pub(crate) fn build(d: &Draft) -> Option<Cell> {
         activate: d.text("activate").map(str::to_owned),
         health,
         deploy_dir,
+        target: super::TargetSpec::Local,
     })
 }
 
