@@ -720,6 +720,10 @@ impl Target for MemTarget {
     fn remove_generation(&self, _deploy_dir: &str, _generation: u64) -> Result<(), ApplyError> {
         Ok(())
     }
+
+    fn remove_partial(&self, _deploy_dir: &str, _generation: u64) -> Result<(), ApplyError> {
+        Ok(())
+    }
 }
 
 /// What `pgbr apply TOPO --yes` does, in-process, against `target`:
