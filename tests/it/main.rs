@@ -16,6 +16,7 @@ mod render;
 mod rotation;
 mod secrets;
 mod shared_state;
+mod targets;
 mod tls_server;
 mod topology_errors;
 mod upgrade;
