@@ -8,7 +8,7 @@
 //! options that pgbr writes itself are named here only to point the user at
 //! the topology key that sets them.
 
-use super::fields::{describe, suggest, Problems};
+use super::fields::{describe, suggest, unsafe_note, Problems};
 use super::load::{Node, Table};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -331,7 +331,44 @@ pub(crate) fn check_options(table: &Table, p: &mut Problems) -> BTreeMap<String,
             }
         }
     }
+    check_compress_level(table, &mut out, p);
     out
+}
+
+/// `compress-level`'s range for each `compress-type`, from pgBackRest's
+/// own option definition (2.56 and later state it; older releases reject
+/// the same levels only when a backup runs).
+const COMPRESS_LEVELS: &[(&str, i64, i64)] = &[
+    ("bz2", 1, 9),
+    ("gz", -1, 9),
+    ("lz4", -5, 12),
+    ("zst", -7, 22),
+];
+
+/// Checks `compress-level` against the range of the chosen `compress-type`
+/// (pgBackRest's default is `gz`); drops it from `out` when out of range.
+fn check_compress_level(table: &Table, out: &mut BTreeMap<String, String>, p: &mut Problems) {
+    let (Some(node), Some(level)) = (
+        table.entries.get("compress-level"),
+        out.get("compress-level")
+            .and_then(|l| l.parse::<i64>().ok()),
+    ) else {
+        return;
+    };
+    let kind = out.get("compress-type").map_or("gz", String::as_str);
+    let Some((_, lo, hi)) = COMPRESS_LEVELS.iter().find(|(k, ..)| *k == kind) else {
+        return; // `none`: pgBackRest ignores the level
+    };
+    if !(*lo..=*hi).contains(&level) {
+        p.push(
+            node.file(),
+            "options.compress-level",
+            format!(
+                "expected an integer {lo}-{hi} for `compress-type = \"{kind}\"`, found `{level}`"
+            ),
+        );
+        out.remove("compress-level");
+    }
 }
 
 /// Checks one value against its definition; returns the text to render.
@@ -359,13 +396,14 @@ fn check_value(def: &OptionDef, node: &Node, p: &mut Problems, key: &str) -> Opt
             p.push(file, key, "expected a non-empty value, found `\"\"`");
             return None;
         }
-        if s.contains(['\n', '\r']) || s.trim() != s {
+        if super::model::ini_unsafe_char(s).is_some() || s.trim() != s {
             p.push(
                 file,
                 key,
                 format!(
-                    "expected a value on one line without surrounding spaces, found {}",
-                    describe(v)
+                    "expected a value on one line without control characters or surrounding spaces, found {}{}",
+                    describe(v),
+                    unsafe_note(v)
                 ),
             );
             return None;

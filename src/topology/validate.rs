@@ -53,6 +53,9 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
     };
     let (tls_base, tls) = tls(&section(root, "tls", p), drafts.len(), p);
     cells::check_across(&drafts, tls_base, p);
+    if let Some(tls) = &tls {
+        cells::check_address_family(&drafts, &tls.server_address, p);
+    }
 
     if !p.is_empty() {
         return None;
