@@ -16,8 +16,8 @@ mod options;
 mod validate;
 
 pub use model::{
-    is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls,
-    Topology,
+    ini_unsafe_char, is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo,
+    StanzaName, Tls, Topology,
 };
 
 use std::fmt;
