@@ -9,6 +9,7 @@
 //! `.<N>.partial`, not yet renamed), `before-flip`, `after-flip` (`current`
 //! flipped, `activate` and the journal update not yet done).
 
+use crate::output::errln;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static HITS: AtomicU64 = AtomicU64::new(0);
@@ -27,7 +28,7 @@ pub fn hit(name: &str) {
         return;
     }
     if HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
-        eprintln!("pgbr: failpoint `{value}` reached, aborting");
+        errln!("pgbr: failpoint `{value}` reached, aborting");
         std::process::abort();
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod failpoint;
 pub mod generations;
+pub mod output;
 pub mod pki;
 pub mod plan;
 pub mod progress;

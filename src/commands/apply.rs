@@ -6,6 +6,7 @@ use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
+use crate::output::{out, outln};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
 use crate::store::Store;
@@ -74,7 +75,7 @@ fn execute(
     }
     let Some(built) = build_generation(store, topo, plan, inputs, clock.now, cause, consumed)?
     else {
-        println!("No changes. Nothing to apply.");
+        outln!("No changes. Nothing to apply.");
         return Ok(exit_codes::SUCCESS);
     };
     let report = deploy_generation(
@@ -85,7 +86,7 @@ fn execute(
         adopt,
         rep.as_ref(),
     )?;
-    println!(
+    outln!(
         "Apply complete: generation {} ({} cell(s) deployed{}).",
         built.manifest.number,
         report.deployed.len(),
@@ -197,12 +198,12 @@ fn apply_topology(
 ) -> Result<u8> {
     let topo = topology::load(path)?;
     let (inputs, plan) = make_plan(store, &topo, path, request, clock)?;
-    print!("{}", plan::render(&plan));
+    out!("{}", plan::render(&plan));
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
     }
     if !confirm("apply these changes", yes)? {
-        println!("Apply cancelled.");
+        outln!("Apply cancelled.");
         return Ok(exit_codes::ERROR);
     }
     execute(

@@ -1,6 +1,7 @@
 //! `pgbr check` and `pgbr render`.
 
 use crate::cli::PhaseArg;
+use crate::output::{out, outln};
 use crate::render::{render_cell, Phase};
 use crate::{exit_codes, topology, Error, Result};
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::path::Path;
 /// `pgbr check TOPOLOGY`.
 pub fn check(path: &Path) -> Result<u8> {
     let topo = topology::load(path)?;
-    println!(
+    outln!(
         "{}: ok ({} cell(s), stanza `{}`)",
         path.display(),
         topo.cells.len(),
@@ -46,7 +47,7 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
                 return Err(Error::msg("render: the topology has several cells")
                     .hint("name one with `--cell C`, or write all with `--out DIR`"));
             }
-            print!("{}", render_cell(&topo, cells[0], phase));
+            out!("{}", render_cell(&topo, cells[0], phase));
         }
         Some(dir) => {
             for c in cells {
@@ -55,7 +56,7 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
                 std::fs::create_dir_all(&cell_dir)
                     .and_then(|()| std::fs::write(&file, render_cell(&topo, c, phase)))
                     .map_err(|e| Error::msg(format!("write `{}`", file.display())).source(e))?;
-                println!("{}", file.display());
+                outln!("{}", file.display());
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use super::generations::live_on_disk;
 use crate::apply::{LocalTarget, Target};
+use crate::output::outln;
 use crate::store::Store;
 use crate::{exit_codes, Result};
 use std::collections::BTreeSet;
@@ -57,7 +58,7 @@ pub fn gc(state: &Path, keep: usize, dry_run: bool) -> Result<u8> {
     let report = store.gc(&kept, dry_run)?;
     let verb = if dry_run { "would remove" } else { "removed" };
     let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    println!(
+    outln!(
         "gc {verb} {} generation(s){}",
         report.generations.len(),
         if report.generations.is_empty() {
@@ -67,9 +68,9 @@ pub fn gc(state: &Path, keep: usize, dry_run: bool) -> Result<u8> {
         }
     );
     for d in &dirs_removed {
-        println!("  {d}");
+        outln!("  {d}");
     }
-    println!(
+    outln!(
         "gc {verb} {} generation dir(s) ({dir_bytes} bytes) and {} store object(s) ({} bytes); kept generations: {}",
         dirs_removed.len(),
         report.objects,

@@ -1,6 +1,7 @@
 //! One function per command: turns CLI arguments into typed requests, runs
 //! the core, prints results. The only place that writes to stdout.
 
+use crate::output::err;
 mod apply;
 mod check;
 mod gc;
@@ -54,7 +55,7 @@ pub(crate) fn confirm(what: &str, yes: bool) -> Result<bool> {
         return Err(Error::msg(format!("{what}: no terminal to confirm on"))
             .hint("pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"));
     }
-    eprint!("Do you want to {what}? Only `yes` will be accepted: ");
+    err!("Do you want to {what}? Only `yes` will be accepted: ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

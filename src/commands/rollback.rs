@@ -6,6 +6,7 @@ use crate::apply::{deploy_generation, LocalTarget};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
 use crate::generations::plan_rollback;
+use crate::output::outln;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Store};
 use crate::{exit_codes, Error, Result};
@@ -65,7 +66,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         env!("CARGO_PKG_VERSION"),
     );
 
-    println!(
+    outln!(
         "Rollback to generation {to} (as new generation {}):",
         plan.manifest.number
     );
@@ -75,13 +76,13 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             .map(|g| format!("generation {g}"))
             .unwrap_or_else(|| "nothing".into());
         if !c.changes {
-            println!(
+            outln!(
                 "= {}: unchanged (already has generation {to}'s files)",
                 c.cell
             );
             continue;
         }
-        println!("~ {}: {from} -> generation {to}'s files", c.cell);
+        outln!("~ {}: {from} -> generation {to}'s files", c.cell);
         let want = &target.cells[&c.cell];
         let old_conf = live
             .get(&c.cell)
@@ -104,25 +105,26 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
                 )
                 .lines()
                 {
-                    println!("      {line}");
+                    outln!("      {line}");
                 }
             }
         }
         if let Some(cert) = &want.cert {
-            println!(
+            outln!(
                 "    certificate: serial {} (fingerprint {})",
-                cert.serial, cert.fingerprint
+                cert.serial,
+                cert.fingerprint
             );
         }
     }
     let changing = plan.cells.iter().filter(|c| c.changes).count();
-    println!(
+    outln!(
         "Rollback: {changing} cell(s) to change, {} unchanged.",
         plan.cells.len() - changing
     );
     if !plan.cert_problems.is_empty() {
         for p in &plan.cert_problems {
-            println!("  ! {p}");
+            outln!("  ! {p}");
         }
         if !args.force {
             return Err(Error::msg(format!(
@@ -135,11 +137,11 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         return Ok(exit_codes::SUCCESS);
     }
     if changing == 0 {
-        println!("Nothing to roll back: every cell already has generation {to}'s files.");
+        outln!("Nothing to roll back: every cell already has generation {to}'s files.");
         return Ok(exit_codes::SUCCESS);
     }
     if !confirm(&format!("roll back to generation {to}"), args.yes)? {
-        println!("Rollback cancelled.");
+        outln!("Rollback cancelled.");
         return Ok(exit_codes::ERROR);
     }
     store.commit(Commit {
@@ -159,7 +161,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
         false,
         rep.as_ref(),
     )?;
-    println!(
+    outln!(
         "Rollback complete: generation {} holds generation {to}'s files ({} cell(s) deployed).",
         plan.manifest.number,
         report.deployed.len()

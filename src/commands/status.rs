@@ -4,6 +4,7 @@ use super::plan::make_plan;
 use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec};
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
+use crate::output::{errln, outln};
 use crate::plan::{days_until, Request};
 use crate::store::Store;
 use crate::{exit_codes, topology, Result};
@@ -89,13 +90,30 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
             "probe": probe,
         }));
     }
+    let failed = rows
+        .iter()
+        .filter(|r| r["probe"].is_object() && r["probe"]["ok"] != true)
+        .count();
+    // Monitoring reads the exit code; the operator reads the last line.
+    let finish = || {
+        if failed == 0 {
+            return exit_codes::SUCCESS;
+        }
+        errln!("{failed} of {} TLS probe(s) failed", rows.len());
+        exit_codes::PROBE_FAILED
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-        return Ok(exit_codes::SUCCESS);
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(finish());
     }
-    println!(
+    outln!(
         "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  DRIFT",
-        "CELL", "GEN", "PHASE", "PENDING", "SERIAL", "DAYS LEFT"
+        "CELL",
+        "GEN",
+        "PHASE",
+        "PENDING",
+        "SERIAL",
+        "DAYS LEFT"
     );
     for r in &rows {
         let s = |k: &str| {
@@ -112,7 +130,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
                     .join("; ")
             })
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  {}",
             s("cell"),
             r["live_generation"]
@@ -134,14 +152,14 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
         );
         if let Some(p) = r.get("probe").filter(|p| !p.is_null()) {
             match p["ok"].as_bool() {
-                Some(true) => println!(
+                Some(true) => outln!(
                     "    probe: ok, presents serial {} ({} days left, {}, pgBackRest {})",
                     p["presented_serial"].as_str().unwrap_or("?"),
                     p["days_left"],
                     p["protocol"].as_str().unwrap_or("?"),
                     p["server_version"].as_str().unwrap_or("version not stated"),
                 ),
-                _ => println!(
+                _ => outln!(
                     "    probe: FAILED: {}",
                     p["error"]
                         .as_str()
@@ -154,7 +172,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
             }
         }
     }
-    Ok(exit_codes::SUCCESS)
+    Ok(finish())
 }
 
 /// `pgbr certs`.
@@ -193,15 +211,15 @@ pub fn certs(state: &Path, json: bool, now: Option<&str>) -> Result<u8> {
         )?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
         return Ok(exit_codes::SUCCESS);
     }
     if rows.is_empty() {
-        println!("No certificates yet: `pgbr apply` issues them.");
+        outln!("No certificates yet: `pgbr apply` issues them.");
         return Ok(exit_codes::SUCCESS);
     }
     for r in &rows {
-        println!(
+        outln!(
             "{}: serial {} (sha256 {})\n    CN {}, SANs {}\n    expires {} ({} days left)",
             r["role"].as_str().unwrap_or(""),
             r["serial"].as_str().unwrap_or(""),

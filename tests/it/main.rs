@@ -1,6 +1,10 @@
 //! pgbr's integration tests: one binary, one module per area, all driving
 //! the real `pgbr` executable through [`harness::Pgbr`].
+// Tests and benchmarks print to a terminal or a log: a closed pipe is
+// not their concern (clippy.toml disallows the std printing macros in pgbr).
+#![allow(clippy::disallowed_macros)]
 
+mod faults;
 mod harness;
 mod hostile;
 
