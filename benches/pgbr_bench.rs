@@ -795,7 +795,7 @@ fn store_growth() {
     let topology = dir.path().join("topology-256.toml");
     let deploy_root = dir.path().join("deploy");
     let root = deploy_root.to_str().expect("utf-8");
-    let store = Store::open(&state).expect("open store");
+    let store = Store::open(&state.as_path().into()).expect("open store");
     let target = MemTarget::default();
     write_topology_256(&topology, root, None, 5432);
     apply_in_process(&store, &target, &topology);

@@ -19,10 +19,9 @@ impl Clock {
     pub fn resolve(now: Option<&str>) -> Result<Clock> {
         match now {
             Some(text) => {
-                let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
-                    Error::msg(format!("parse `--now {text}`"))
-                        .source(e)
-                        .hint("give an RFC 3339 time such as `2027-06-01T00:00:00Z`")
+                let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|source| Error::BadNow {
+                    text: text.to_owned(),
+                    source,
                 })?;
                 Ok(Clock {
                     now: t.replace_nanosecond(0).expect("0 is valid"),

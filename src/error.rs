@@ -1,11 +1,15 @@
-//! The top-level error: wraps each module's error, maps it to an exit code
-//! and prints it as `error: …`, `caused by: …` lines and an optional `hint: …`.
+//! The top-level error: wraps each module's error and names every failure a
+//! command refuses or meets. One `match` decides a process's exit code
+//! ([`Error::exit_code`]), another its hint ([`Error::hint`]); [`Error::report`]
+//! prints it as `error: …`, `caused by: …` lines and an optional `hint: …`.
+//! (just: `src/error.rs`; nextest: `ExpectedError::process_exit_code`.)
 
 use crate::exit_codes;
 use std::error::Error as _;
 use std::io::Write;
+use std::path::PathBuf;
 
-/// Any failure of a pgbr command.
+/// Any failure of a pgbr command. Messages read after "failed to".
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The topology is invalid.
@@ -17,80 +21,359 @@ pub enum Error {
     /// Certificate work failed.
     #[error(transparent)]
     Pki(#[from] crate::pki::Error),
-    /// Deploying failed.
+    /// Reading or writing a deploy dir failed outside a cell's deploy.
     #[error(transparent)]
     Deploy(#[from] crate::apply::Error),
-    /// A command was refused or failed, with an optional hint.
-    #[error("{message}")]
-    Command {
-        /// The message (a fragment that reads after "failed to").
-        message: String,
-        /// What to do about it.
-        hint: Option<String>,
-        /// The exit code.
-        code: u8,
+
+    /// `--now` is not an RFC 3339 time.
+    #[error("parse `--now {text}`")]
+    BadNow {
+        /// What was given.
+        text: String,
         /// The cause.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: time::error::Parse,
+    },
+    /// No terminal to ask for a confirmation on, and no `--yes`.
+    #[error("{what}: no terminal to confirm on")]
+    NoTerminal {
+        /// What would have been confirmed.
+        what: String,
+    },
+    /// Reading the confirmation failed.
+    #[error("read the answer")]
+    ReadAnswer(#[source] std::io::Error),
+
+    /// A cell named on the command line is not in the topology.
+    #[error("select cell `{name}`: no such cell in the topology")]
+    NoSuchCell {
+        /// The name given.
+        name: String,
+        /// The topology's cells.
+        cells: Vec<String>,
+    },
+    /// `render --cell` names a cell that is not in the topology.
+    #[error("render cell `{name}`: no such cell in the topology")]
+    NoSuchRenderCell {
+        /// The name given.
+        name: String,
+        /// The topology's cells.
+        cells: Vec<String>,
+    },
+    /// `--bootstrap` together with `--cells`.
+    #[error("combine `--bootstrap` with `--cells`")]
+    BootstrapWithCells,
+    /// `render` to stdout of a topology with several cells.
+    #[error("render: the topology has several cells")]
+    RenderSeveralCells,
+    /// Writing a rendered config failed.
+    #[error("write `{}`", path.display())]
+    WriteRendered {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Saving a plan failed.
+    #[error("save the plan to `{}`", path.display())]
+    SavePlan {
+        /// The plan file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The argument of `apply` cannot be read.
+    #[error("read `{}`", path.display())]
+    ReadApplyTarget {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file that starts like a saved plan does not parse.
+    #[error("read the saved plan `{}`", path.display())]
+    DamagedPlan {
+        /// The plan file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A saved plan no longer matches the store or the deployed state.
+    #[error("apply the saved plan: plan is stale ({why})")]
+    StalePlan {
+        /// What changed since the plan was made.
+        why: String,
+    },
+    /// A saved plan was given with `--cells` or `--bootstrap`.
+    #[error("apply a saved plan with `--cells` or `--bootstrap`")]
+    SavedPlanWithSelection,
+    /// Deploy dirs hold things pgbr did not put there.
+    #[error("apply: {}", blockers.join("; "))]
+    Blocked {
+        /// `cell: problem`, one per blocker.
+        blockers: Vec<String>,
+    },
+
+    /// The store holds no leaf for a key the plan keeps.
+    #[error("find the leaf of `{key}` in the store")]
+    LeafGone {
+        /// The leaf's key.
+        key: String,
+    },
+    /// A planned cell is no longer in the topology.
+    #[error("find cell `{cell}` in the topology")]
+    CellGone {
+        /// The cell.
+        cell: String,
+    },
+    /// A changed cell has no leaf in the plan (a bug).
+    #[error("find the planned leaf for `{cell}`")]
+    LeafNotPlanned {
+        /// The cell.
+        cell: String,
+    },
+    /// A stored certificate is not text.
+    #[error("read {what} from the store: it is not UTF-8 PEM")]
+    StoredCertNotPem {
+        /// Which certificate.
+        what: String,
+    },
+    /// The stored CA key is not text.
+    #[error("read the CA key from the store: it is not PEM")]
+    StoredCaKeyNotPem,
+
+    /// Writing or checking a cell's files failed before its flip: the cell is
+    /// untouched.
+    #[error("deploy cell `{cell}`")]
+    DeployCell {
+        /// The cell.
+        cell: String,
+        /// The cause.
+        #[source]
+        source: crate::apply::Error,
+    },
+    /// `activate` or the health check failed; the cell was flipped back.
+    #[error(
+        "activate cell `{cell}`: {step} failed, the cell is {}{}\n{reason}",
+        back(*previous),
+        not_started_text(not_started)
+    )]
+    CellReverted {
+        /// The cell.
+        cell: String,
+        /// `activate` or `health`.
+        step: String,
+        /// What failed, with the hook's output tail.
+        reason: String,
+        /// The generation the cell is back on.
+        previous: Option<u64>,
+        /// The cells deployed before this one.
+        deployed: Box<[String]>,
+        /// The cells after it, not started.
+        not_started: Box<[String]>,
+    },
+    /// `activate` or the health check failed and reverting failed too.
+    #[error(
+        "activate cell `{cell}`: {step} failed and reverting it failed too{}\n{reason}\nrevert: {revert}",
+        not_started_text(not_started)
+    )]
+    RevertFailed {
+        /// The cell.
+        cell: String,
+        /// `activate` or `health`.
+        step: String,
+        /// What failed.
+        reason: String,
+        /// Why the revert failed (boxed, like `deploy_dir`).
+        revert: Box<str>,
+        /// The cell's deploy dir (boxed: keeps `Error` small).
+        deploy_dir: Box<str>,
+        /// The cells after it, not started.
+        not_started: Box<[String]>,
+    },
+
+    /// `rotate --ca --cells`.
+    #[error("rotate the CA for some cells only")]
+    CaRotationForSomeCells,
+    /// `rotate --ca` before any CA exists.
+    #[error("rotate the CA: there is no CA yet")]
+    NoCa,
+    /// The previous CA-rotation step is not live on every cell.
+    #[error("start CA rotation step {step}: step {} is not live on {}", step - 1, behind.join(", "))]
+    CaStepNotLive {
+        /// The step asked for.
+        step: u8,
+        /// Cells whose plan is not empty.
+        behind: Vec<String>,
+    },
+    /// Step 3 of a CA rotation while cells deploy leaves of the old CA.
+    #[error("drop the old CA: {} still deploy a leaf from it", cells.join(", "))]
+    OldCaLeaves {
+        /// The cells.
+        cells: Vec<String>,
+    },
+
+    /// `rollback` with no generations in the store.
+    #[error("roll back: there are no generations yet")]
+    NoGenerations,
+    /// `rollback` without `--to` from generation 1.
+    #[error("roll back: generation 1 has no earlier generation")]
+    NoEarlierGeneration,
+    /// `rollback --to N` of a generation the store does not have.
+    #[error("roll back to generation {to}: the store does not have it")]
+    GenerationGone {
+        /// The generation asked for.
+        to: u64,
+        /// The generations the store has.
+        kept: Vec<u64>,
+    },
+    /// The target generation's certificates are expired or due.
+    #[error("roll back to generation {to}: its certificates are expired or due for renewal")]
+    RollbackCertsDue {
+        /// The generation asked for.
+        to: u64,
     },
 }
 
-impl Error {
-    /// A refused or failed command (exit 1).
-    pub fn msg(message: impl Into<String>) -> Error {
-        Error::Command {
-            message: message.into(),
-            hint: None,
-            code: exit_codes::ERROR,
-            source: None,
-        }
-    }
-    /// Adds a hint.
-    pub fn hint(mut self, text: impl Into<String>) -> Error {
-        if let Error::Command { hint, .. } = &mut self {
-            *hint = Some(text.into());
-        }
-        self
-    }
-    /// Sets the exit code.
-    pub fn code(mut self, exit: u8) -> Error {
-        if let Error::Command { code, .. } = &mut self {
-            *code = exit;
-        }
-        self
-    }
-    /// Adds a cause.
-    pub fn source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
-        if let Error::Command { source, .. } = &mut self {
-            *source = Some(Box::new(cause));
-        }
-        self
-    }
+fn back(previous: Option<u64>) -> String {
+    previous
+        .map(|p| format!("back on generation {p}"))
+        .unwrap_or_else(|| "left with no live generation".into())
+}
 
-    /// The process exit code for this error.
+fn not_started_text(not_started: &[String]) -> String {
+    if not_started.is_empty() {
+        String::new()
+    } else {
+        format!("; not started: {}", not_started.join(", "))
+    }
+}
+
+/// The hint for a failure to write or check a deploy dir.
+fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
+    use crate::apply::Error as A;
+    match e {
+        A::Refused { hint, .. } => Some(hint.clone()),
+        A::Chown { .. } => Some(
+            "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology".into(),
+        ),
+        A::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
+        A::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Some("check the permissions of the deploy dir and its parents".into())
+        }
+        _ => None,
+    }
+}
+
+const STALE_HINT: &str = "the plan is stale: run `pgbr plan` again";
+
+fn cell_list(cells: &[String]) -> String {
+    format!("the cells are: {}", cells.join(", "))
+}
+
+impl Error {
+    /// The process exit code for this error (docs/exit-codes.md).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Store(crate::store::Error::Locked { .. }) => exit_codes::LOCKED,
-            Error::Command { code, .. } => *code,
+            Error::StalePlan { .. } => exit_codes::STALE_PLAN,
+            Error::CellReverted { .. } => exit_codes::CELL_REVERTED,
+            Error::RevertFailed { .. } => exit_codes::REVERT_FAILED,
             _ => exit_codes::ERROR,
         }
     }
 
     /// What the operator can do about it.
-    pub fn hint_text(&self) -> Option<String> {
-        match self {
-            Error::Command { hint, .. } => hint.clone(),
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            Error::Topology(_) => "fix the problems above and run `pgbr check` again",
             Error::Store(crate::store::Error::Locked { .. }) => {
-                Some("wait for the other pgbr to finish; the lock is released when it exits".into())
+                "wait for the other pgbr to finish; the lock is released when it exits"
             }
             Error::Store(crate::store::Error::Corrupt { .. }) => {
-                Some("the store is damaged; restore the state directory from a backup".into())
+                "the store is damaged; restore the state directory from a backup"
             }
-            Error::Topology(_) => Some("fix the problems above and run `pgbr check` again".into()),
-            Error::Deploy(e) => e.hint(),
-            Error::Pki(e) => e.hint().map(Into::into),
-            _ => None,
-        }
+            Error::Store(_) => return None,
+            Error::Pki(crate::pki::Error::Generate {
+                source: rcgen::Error::KeyGenerationUnavailable,
+                ..
+            }) => {
+                "the system's random number generator failed; check that the \
+                 machine has an entropy source (getrandom(2))"
+            }
+            Error::Pki(_) => return None,
+            Error::Deploy(e) => return deploy_hint(e),
+            Error::BadNow { .. } => "give an RFC 3339 time such as `2027-06-01T00:00:00Z`",
+            Error::NoTerminal { .. } => {
+                "pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"
+            }
+            Error::ReadAnswer(_) => return None,
+            Error::NoSuchCell { cells, .. } | Error::NoSuchRenderCell { cells, .. } => {
+                return Some(cell_list(cells))
+            }
+            Error::BootstrapWithCells => "`--bootstrap C` deploys only C; drop `--cells`",
+            Error::RenderSeveralCells => "name one with `--cell C`, or write all with `--out DIR`",
+            Error::WriteRendered { .. } | Error::SavePlan { .. } => return None,
+            Error::ReadApplyTarget { .. } => {
+                "give a topology module, or a plan saved by `pgbr plan --out PLAN`"
+            }
+            Error::DamagedPlan { .. } => {
+                "the file starts like a pgbr plan but is damaged; make a new one with `pgbr plan --out`"
+            }
+            Error::StalePlan { .. } => "run `pgbr plan --out PLAN` again and review the new plan",
+            Error::SavedPlanWithSelection => {
+                "a saved plan is applied exactly as made; make it with those flags instead"
+            }
+            Error::Blocked { .. } => {
+                "check those paths; run with `--adopt` to take them over as they are"
+            }
+            Error::LeafGone { .. } | Error::CellGone { .. } => STALE_HINT,
+            Error::LeafNotPlanned { .. }
+            | Error::StoredCertNotPem { .. }
+            | Error::StoredCaKeyNotPem => return None,
+            Error::DeployCell { source, .. } => {
+                return Some(deploy_hint(source).unwrap_or_else(|| {
+                    "fix the cause and run `pgbr apply` again".into()
+                }))
+            }
+            Error::CellReverted { step, deployed, .. } => {
+                return Some(format!(
+                    "fix the {step} problem, then run `pgbr apply` again to resume (deployed so far: {})",
+                    if deployed.is_empty() { "none".to_owned() } else { deployed.join(", ") }
+                ))
+            }
+            Error::RevertFailed { deploy_dir, .. } => {
+                return Some(format!(
+                    "the cell needs an operator: check `{deploy_dir}/current` and its pgBackRest server"
+                ))
+            }
+            Error::CaRotationForSomeCells => "a CA rotation covers every cell: drop `--cells`",
+            Error::NoCa => "`pgbr apply` creates it",
+            Error::CaStepNotLive { .. } => {
+                "run `pgbr apply` until `pgbr plan` shows no changes, then `pgbr rotate --ca` again"
+            }
+            Error::OldCaLeaves { .. } => {
+                "run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"
+            }
+            Error::NoGenerations => "run `pgbr apply` first",
+            Error::NoEarlierGeneration => "name one with `--to N`; `pgbr generations` lists them",
+            Error::GenerationGone { kept, .. } => {
+                let kept: Vec<String> = kept.iter().map(u64::to_string).collect();
+                return Some(format!(
+                    "kept generations: {} (gc may have removed older ones)",
+                    kept.join(", ")
+                ));
+            }
+            Error::RollbackCertsDue { .. } => {
+                "pass `--force` to deploy them anyway, or roll back to a newer generation"
+            }
+        };
+        Some(text.to_owned())
     }
 
     /// Prints the error, its problems, its causes and its hint.
@@ -101,15 +384,14 @@ impl Error {
                 let _ = writeln!(out, "  {p}");
             }
         }
-        let mut cause = self.source();
         // Transparent variants: the wrapped error's own source is the first cause.
-        match self {
-            Error::Topology(e) => cause = e.source(),
-            Error::Store(e) => cause = e.source(),
-            Error::Pki(e) => cause = e.source(),
-            Error::Deploy(e) => cause = e.source(),
-            Error::Command { .. } => {}
-        }
+        let mut cause = match self {
+            Error::Topology(e) => e.source(),
+            Error::Store(e) => e.source(),
+            Error::Pki(e) => e.source(),
+            Error::Deploy(e) => e.source(),
+            _ => self.source(),
+        };
         // Some libraries chain an error to one with the same text: say it once.
         let mut last = String::new();
         while let Some(c) = cause {
@@ -120,7 +402,7 @@ impl Error {
             last = text;
             cause = c.source();
         }
-        if let Some(h) = self.hint_text() {
+        if let Some(h) = self.hint() {
             let _ = writeln!(out, "hint: {h}");
         }
     }
@@ -128,3 +410,108 @@ impl Error {
 
 /// pgbr's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(e: &Error) -> String {
+        let mut out = Vec::new();
+        e.report(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn exit_codes_are_decided_by_the_variant() {
+        let stale = Error::StalePlan {
+            why: "the state store changed since".into(),
+        };
+        assert_eq!(stale.exit_code(), exit_codes::STALE_PLAN);
+        assert_eq!(
+            report(&stale),
+            "error: failed to apply the saved plan: plan is stale (the state store changed since)\n\
+             hint: run `pgbr plan --out PLAN` again and review the new plan\n"
+        );
+        assert_eq!(Error::NoGenerations.exit_code(), exit_codes::ERROR);
+    }
+
+    #[test]
+    fn a_reverted_cell_names_where_it_is_and_what_did_not_start() {
+        let e = Error::CellReverted {
+            cell: "zone2".into(),
+            step: "health".into(),
+            reason: "exit status 1".into(),
+            previous: Some(3),
+            deployed: vec!["zone1".to_owned()].into(),
+            not_started: vec!["zone3".to_owned()].into(),
+        };
+        assert_eq!(e.exit_code(), exit_codes::CELL_REVERTED);
+        assert_eq!(
+            report(&e),
+            "error: failed to activate cell `zone2`: health failed, the cell is back on generation 3; not started: zone3\n\
+             exit status 1\n\
+             hint: fix the health problem, then run `pgbr apply` again to resume (deployed so far: zone1)\n"
+        );
+        let first = Error::CellReverted {
+            cell: "zone1".into(),
+            step: "activate".into(),
+            reason: "boom".into(),
+            previous: None,
+            deployed: Box::default(),
+            not_started: Box::default(),
+        };
+        assert!(report(&first).contains("the cell is left with no live generation\nboom\n"));
+        assert!(report(&first).contains("(deployed so far: none)"));
+    }
+
+    #[test]
+    fn a_failed_revert_needs_an_operator() {
+        let e = Error::RevertFailed {
+            cell: "zone1".into(),
+            step: "activate".into(),
+            reason: "exit status 3".into(),
+            revert: "exit status 3".into(),
+            deploy_dir: "/srv/pgbr/zone1".into(),
+            not_started: Box::default(),
+        };
+        assert_eq!(e.exit_code(), exit_codes::REVERT_FAILED);
+        assert_eq!(
+            report(&e),
+            "error: failed to activate cell `zone1`: activate failed and reverting it failed too\n\
+             exit status 3\nrevert: exit status 3\n\
+             hint: the cell needs an operator: check `/srv/pgbr/zone1/current` and its pgBackRest server\n"
+        );
+    }
+
+    #[test]
+    fn a_deploy_failure_keeps_the_cause_and_has_a_hint() {
+        let e = Error::DeployCell {
+            cell: "zone1".into(),
+            source: crate::apply::Error::Io {
+                action: "write".into(),
+                path: "/srv/x".into(),
+                source: std::io::Error::other("disk full"),
+            },
+        };
+        assert_eq!(
+            report(&e),
+            "error: failed to deploy cell `zone1`\n\
+             caused by: write `/srv/x`\n\
+             caused by: disk full\n\
+             hint: fix the cause and run `pgbr apply` again\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_generation_lists_the_kept_ones() {
+        let e = Error::GenerationGone {
+            to: 2,
+            kept: vec![5, 6],
+        };
+        assert_eq!(
+            report(&e),
+            "error: failed to roll back to generation 2: the store does not have it\n\
+             hint: kept generations: 5, 6 (gc may have removed older ones)\n"
+        );
+    }
+}

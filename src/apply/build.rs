@@ -59,7 +59,7 @@ pub fn build_generation(
             cert_pem: String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
             key_pem: SecretPem(
                 String::from_utf8(store.get_object(&pair.key)?)
-                    .map_err(|_| Error::msg("read the CA key from the store: it is not PEM"))?,
+                    .map_err(|_| Error::StoredCaKeyNotPem)?,
             ),
         })
     };
@@ -114,10 +114,12 @@ pub fn build_generation(
                 (issued.cert_pem, issued.key_pem.0)
             }
             LeafAction::Keep { .. } => {
-                let pair = record.leaves.get(&leaf.key).ok_or_else(|| {
-                    Error::msg(format!("find the leaf of `{}` in the store", leaf.key))
-                        .hint("the plan is stale: run `pgbr plan` again")
-                })?;
+                let pair = record
+                    .leaves
+                    .get(&leaf.key)
+                    .ok_or_else(|| Error::LeafGone {
+                        key: leaf.key.clone(),
+                    })?;
                 (
                     String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
                     String::from_utf8_lossy(&store.get_object(&pair.key)?).into_owned(),
@@ -150,14 +152,13 @@ pub fn build_generation(
             }
             CellAction::Create | CellAction::Update => {}
         }
-        let cell = topology.cell(&cp.cell).ok_or_else(|| {
-            Error::msg(format!("find cell `{}` in the topology", cp.cell))
-                .hint("the plan is stale: run `pgbr plan` again")
+        let cell = topology.cell(&cp.cell).ok_or_else(|| Error::CellGone {
+            cell: cp.cell.clone(),
         })?;
         let key = crate::plan::leaf_key(topology, cell);
-        let (cert_pem, key_pem) = leaf_pems
-            .get(&key)
-            .ok_or_else(|| Error::msg(format!("find the planned leaf for `{}`", cp.cell)))?;
+        let (cert_pem, key_pem) = leaf_pems.get(&key).ok_or_else(|| Error::LeafNotPlanned {
+            cell: cp.cell.clone(),
+        })?;
         let config = render_cell(topology, cell, cp.phase);
         let mut files = Vec::new();
         for (path, mode) in FILES {

@@ -8,7 +8,7 @@ use crate::generations::{CellEntry, Manifest};
 use crate::pki::{CertAndKey, SecretPem};
 use crate::progress::{Event, Reporter};
 use crate::store::{CellJournal, Store};
-use crate::{exit_codes, Error, Result};
+use crate::{Error, Result};
 use std::collections::BTreeMap;
 
 /// The result of deploying a generation.
@@ -107,7 +107,7 @@ fn deploy_cells(
         let files = entry_files(store, entry)?;
         let d = CellDeploy {
             cell: (*cell).clone(),
-            deploy_dir: entry.deploy_dir.clone(),
+            deploy_dir: entry.deploy_dir.as_str().into(),
             owner: entry.owner.clone(),
             dirs: entry.dirs.clone(),
             config_link: entry.config_link.clone(),
@@ -125,11 +125,11 @@ fn deploy_cells(
                 in_flight: Some(n),
             },
         )?;
-        let outcome = deploy_cell(target, &d, reporter).map_err(|e| {
-            let hint = e.hint();
-            let err = Error::msg(format!("deploy cell `{cell}`"))
-                .source(e)
-                .hint(hint.unwrap_or_else(|| "fix the cause and run `pgbr apply` again".into()));
+        let outcome = deploy_cell(target, &d, reporter).map_err(|source| {
+            let err = Error::DeployCell {
+                cell: (*cell).clone(),
+                source,
+            };
             let _ = store.note_journal(
                 cell,
                 &CellJournal {
@@ -139,12 +139,7 @@ fn deploy_cells(
             );
             err
         })?;
-        let not_started: Vec<&str> = work[i + 1..].iter().map(|(c, _)| c.as_str()).collect();
-        let rest = if not_started.is_empty() {
-            String::new()
-        } else {
-            format!("; not started: {}", not_started.join(", "))
-        };
+        let not_started: Vec<String> = work[i + 1..].iter().map(|(c, _)| (*c).clone()).collect();
         match outcome {
             CellOutcome::Deployed => {
                 store.note_journal(
@@ -169,17 +164,14 @@ fn deploy_cells(
                     },
                 )?;
                 reporter.event(Event::Finish);
-                let back = prev
-                    .map(|p| format!("back on generation {p}"))
-                    .unwrap_or_else(|| "left with no live generation".into());
-                return Err(Error::msg(format!(
-                    "activate cell `{cell}`: {step} failed, the cell is {back}{rest}\n{reason}"
-                ))
-                .code(exit_codes::CELL_REVERTED)
-                .hint(format!(
-                    "fix the {step} problem, then run `pgbr apply` again to resume (deployed so far: {})",
-                    if report.deployed.is_empty() { "none".to_owned() } else { report.deployed.join(", ") }
-                )));
+                return Err(Error::CellReverted {
+                    cell: (*cell).clone(),
+                    step,
+                    reason,
+                    previous: prev,
+                    deployed: report.deployed.into(),
+                    not_started: not_started.into(),
+                });
             }
             CellOutcome::RevertFailed {
                 step,
@@ -187,14 +179,14 @@ fn deploy_cells(
                 revert,
             } => {
                 reporter.event(Event::Finish);
-                return Err(Error::msg(format!(
-                    "activate cell `{cell}`: {step} failed and reverting it failed too{rest}\n{reason}\nrevert: {revert}"
-                ))
-                .code(exit_codes::REVERT_FAILED)
-                .hint(format!(
-                    "the cell needs an operator: check `{}/current` and its pgBackRest server",
-                    entry.deploy_dir
-                )));
+                return Err(Error::RevertFailed {
+                    cell: (*cell).clone(),
+                    step,
+                    reason,
+                    revert: revert.into(),
+                    deploy_dir: entry.deploy_dir.as_str().into(),
+                    not_started: not_started.into(),
+                });
             }
         }
     }

@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 /// Loads a stored certificate and parses it.
 pub fn stored_cert(store: &Store, pair: &StoredPair, what: &str) -> Result<StoredCert> {
     let pem = String::from_utf8(store.get_object(&pair.cert)?).map_err(|_| {
-        crate::Error::msg(format!("read {what} from the store: it is not UTF-8 PEM"))
+        crate::Error::StoredCertNotPem {
+            what: what.to_owned(),
+        }
     })?;
     let info = pki::inspect(&pem)?;
     Ok(StoredCert {

@@ -68,21 +68,3 @@ pub enum Error {
         source: std::io::Error,
     },
 }
-
-impl Error {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Refused { hint, .. } => Some(hint.clone()),
-            Error::Chown { .. } => Some(
-                "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology"
-                    .into(),
-            ),
-            Error::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
-                Some("check the permissions of the deploy dir and its parents".into())
-            }
-            _ => None,
-        }
-    }
-}

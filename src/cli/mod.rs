@@ -8,9 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "pgbr", version, about, long_about = None)]
 pub struct Cli {
-    /// State store directory.
+    /// State store: a directory (an embedded store, created when missing).
     #[arg(long, global = true, env = "PGBR_STATE", default_value = "./state")]
-    pub state: PathBuf,
+    pub state: std::ffi::OsString,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

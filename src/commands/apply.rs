@@ -9,32 +9,32 @@ use crate::generations::Cause;
 use crate::output::{out, outln};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, Error, Result};
 use std::path::Path;
 
 /// A saved plan, if `path` holds one (tells it by the header line).
 fn read_saved_plan(path: &Path) -> Result<Option<Plan>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::msg(format!("read `{}`", path.display()))
-            .source(e)
-            .hint("give a topology module, or a plan saved by `pgbr plan --out PLAN`")
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadApplyTarget {
+        path: path.to_owned(),
+        source,
     })?;
     let Some(body) = text.strip_prefix(PLAN_HEADER) else {
         return Ok(None);
     };
-    serde_json::from_str(body).map(Some).map_err(|e| {
-        Error::msg(format!("read the saved plan `{}`", path.display()))
-            .source(e)
-            .hint("the file starts like a pgbr plan but is damaged; make a new one with `pgbr plan --out`")
-    })
+    serde_json::from_str(body)
+        .map(Some)
+        .map_err(|source| Error::DamagedPlan {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 fn stale(why: &str) -> Error {
-    Error::msg(format!("apply the saved plan: plan is stale ({why})"))
-        .code(exit_codes::STALE_PLAN)
-        .hint("run `pgbr plan --out PLAN` again and review the new plan")
+    Error::StalePlan {
+        why: why.to_owned(),
+    }
 }
 
 /// How a plan is executed.
@@ -66,8 +66,7 @@ fn execute(
         .flat_map(|c| c.blockers.iter().map(move |b| format!("{}: {b}", c.cell)))
         .collect();
     if !blocked.is_empty() && !adopt {
-        return Err(Error::msg(format!("apply: {}", blocked.join("; ")))
-            .hint("check those paths; run with `--adopt` to take them over as they are"));
+        return Err(Error::Blocked { blockers: blocked });
     }
     let rep = reporter();
     if let Some(w) = clock.skew_warning() {
@@ -100,18 +99,14 @@ fn execute(
 }
 
 /// `pgbr apply`.
-pub fn apply(state: &Path, args: &ApplyArgs) -> Result<u8> {
+pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let saved = read_saved_plan(&args.target)?;
     let store = Store::open(state)?;
     match saved {
         Some(saved) => {
             if !args.cells.is_empty() || args.bootstrap.is_some() {
-                return Err(
-                    Error::msg("apply a saved plan with `--cells` or `--bootstrap`").hint(
-                        "a saved plan is applied exactly as made; make it with those flags instead",
-                    ),
-                );
+                return Err(Error::SavedPlanWithSelection);
             }
             if store.plan_consumed(&saved.id)? {
                 return Err(stale("it was applied already"));
@@ -221,7 +216,7 @@ fn apply_topology(
 }
 
 /// `pgbr rotate`.
-pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
+pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     if args.ca {
@@ -253,32 +248,24 @@ pub fn rotate(state: &Path, args: &RotateArgs) -> Result<u8> {
 /// that the previous one is live on every cell.
 fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     if !args.cells.is_empty() {
-        return Err(Error::msg("rotate the CA for some cells only")
-            .hint("a CA rotation covers every cell: drop `--cells`"));
+        return Err(Error::CaRotationForSomeCells);
     }
     let record = store.pki()?;
     if record.ca.is_none() {
-        return Err(Error::msg("rotate the CA: there is no CA yet").hint("`pgbr apply` creates it"));
+        return Err(Error::NoCa);
     }
     let step = record.ca_rotation_step + 1;
     let topo = topology::load(&args.topology)?;
     // The previous step must be live everywhere before the next one starts.
     let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
-    let behind: Vec<&str> = probe
+    let behind: Vec<String> = probe
         .cells
         .iter()
         .filter(|c| c.action != CellAction::Unchanged)
-        .map(|c| c.cell.as_str())
+        .map(|c| c.cell.clone())
         .collect();
     if step > 1 && !behind.is_empty() {
-        return Err(Error::msg(format!(
-            "start CA rotation step {step}: step {} is not live on {}",
-            step - 1,
-            behind.join(", ")
-        ))
-        .hint(
-            "run `pgbr apply` until `pgbr plan` shows no changes, then `pgbr rotate --ca` again",
-        ));
+        return Err(Error::CaStepNotLive { step, behind });
     }
     if step == 3 {
         let ca = inputs.ca.as_ref().expect("checked above");
@@ -298,11 +285,7 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
             .map(|(name, _)| name.clone())
             .collect();
         if !old.is_empty() {
-            return Err(Error::msg(format!(
-                "drop the old CA: {} still deploy a leaf from it",
-                old.join(", ")
-            ))
-            .hint("run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"));
+            return Err(Error::OldCaLeaves { cells: old });
         }
     }
     let request = Request {

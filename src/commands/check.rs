@@ -26,26 +26,16 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
         PhaseArg::Full => Phase::Full,
     };
     let cells: Vec<_> = match cell {
-        Some(name) => vec![topo.cell(name).ok_or_else(|| {
-            Error::msg(format!(
-                "render cell `{name}`: no such cell in the topology"
-            ))
-            .hint(format!(
-                "the cells are: {}",
-                topo.cells
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+        Some(name) => vec![topo.cell(name).ok_or_else(|| Error::NoSuchRenderCell {
+            name: name.to_owned(),
+            cells: topo.cells.iter().map(|c| c.name.to_string()).collect(),
         })?],
         None => topo.cells.iter().collect(),
     };
     match out {
         None => {
             if cells.len() > 1 {
-                return Err(Error::msg("render: the topology has several cells")
-                    .hint("name one with `--cell C`, or write all with `--out DIR`"));
+                return Err(Error::RenderSeveralCells);
             }
             out!("{}", render_cell(&topo, cells[0], phase));
         }
@@ -55,7 +45,10 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
                 let file = cell_dir.join("pgbackrest.conf");
                 std::fs::create_dir_all(&cell_dir)
                     .and_then(|()| std::fs::write(&file, render_cell(&topo, c, phase)))
-                    .map_err(|e| Error::msg(format!("write `{}`", file.display())).source(e))?;
+                    .map_err(|source| Error::WriteRendered {
+                        path: file.clone(),
+                        source,
+                    })?;
                 outln!("{}", file.display());
             }
         }

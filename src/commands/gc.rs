@@ -3,13 +3,12 @@
 use super::generations::live_on_disk;
 use crate::apply::{LocalTarget, Target};
 use crate::output::outln;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::{exit_codes, Result};
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// `pgbr gc`.
-pub fn gc(state: &Path, keep: usize, dry_run: bool) -> Result<u8> {
+pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
     let disk = live_on_disk(&manifests)?;

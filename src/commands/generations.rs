@@ -3,10 +3,9 @@
 use crate::apply::{LocalTarget, Target};
 use crate::generations::Manifest;
 use crate::output::outln;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::{clock, exit_codes, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// What each known cell has live on disk: cell -> (deploy dir, generation).
 pub(crate) fn live_on_disk(
@@ -30,7 +29,7 @@ pub(crate) fn live_on_disk(
 }
 
 /// `pgbr generations`.
-pub fn generations(state: &Path, json: bool) -> Result<u8> {
+pub fn generations(state: &Location, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
     let live = live_on_disk(&manifests)?;

@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 
 /// Runs the parsed command; returns the exit code on success.
 pub fn dispatch(cli: Cli) -> Result<u8> {
-    let state = cli.state;
+    let state = crate::store::Location::new(cli.state);
     match cli.command {
         Command::Check { topology } => check::check(&topology),
         Command::Render {
@@ -52,13 +52,14 @@ pub(crate) fn confirm(what: &str, yes: bool) -> Result<bool> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::msg(format!("{what}: no terminal to confirm on"))
-            .hint("pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"));
+        return Err(Error::NoTerminal {
+            what: what.to_owned(),
+        });
     }
     err!("Do you want to {what}? Only `yes` will be accepted: ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
-        .map_err(|e| Error::msg("read the answer").source(e))?;
+        .map_err(Error::ReadAnswer)?;
     Ok(answer.trim() == "yes")
 }

@@ -5,7 +5,7 @@ use crate::cli::PlanArgs;
 use crate::clock::Clock;
 use crate::output::{out, outln};
 use crate::plan::{self, Inputs, Plan, Request, PLAN_HEADER};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, Error, Result};
 use std::io::Write;
@@ -17,16 +17,14 @@ pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
     let names = request.cells.iter().chain(request.bootstrap.iter());
     for name in names.chain(request.force_rotate.iter()) {
         if topo.cell(name).is_none() {
-            let all: Vec<&str> = topo.cells.iter().map(|c| c.name.as_str()).collect();
-            return Err(Error::msg(format!(
-                "select cell `{name}`: no such cell in the topology"
-            ))
-            .hint(format!("the cells are: {}", all.join(", "))));
+            return Err(Error::NoSuchCell {
+                name: name.clone(),
+                cells: topo.cells.iter().map(|c| c.name.to_string()).collect(),
+            });
         }
     }
     if request.bootstrap.is_some() && !request.cells.is_empty() {
-        return Err(Error::msg("combine `--bootstrap` with `--cells`")
-            .hint("`--bootstrap C` deploys only C; drop `--cells`"));
+        return Err(Error::BootstrapWithCells);
     }
     Ok(())
 }
@@ -70,11 +68,14 @@ fn save(plan: &Plan, out: &Path) -> Result<()> {
             f.sync_all()
         })
         .and_then(|()| std::fs::rename(&tmp, out))
-        .map_err(|e| Error::msg(format!("save the plan to `{}`", out.display())).source(e))
+        .map_err(|source| Error::SavePlan {
+            path: out.to_owned(),
+            source,
+        })
 }
 
 /// `pgbr plan`.
-pub fn plan(state: &Path, args: &crate::cli::PlanArgs) -> Result<u8> {
+pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
     let PlanArgs {
         topology,
         out,

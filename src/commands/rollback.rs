@@ -8,20 +8,17 @@ use crate::clock::Clock;
 use crate::generations::plan_rollback;
 use crate::output::outln;
 use crate::plan::unified_diff;
-use crate::store::{Commit, Store};
+use crate::store::{Commit, Location, Store};
 use crate::{exit_codes, Error, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// `pgbr rollback`.
-pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
+pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let manifests = store.generations()?;
     let Some(latest) = manifests.last() else {
-        return Err(
-            Error::msg("roll back: there are no generations yet").hint("run `pgbr apply` first")
-        );
+        return Err(Error::NoGenerations);
     };
     let to = match args.to {
         Some(n) => n,
@@ -29,20 +26,13 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             .number
             .checked_sub(1)
             .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::msg("roll back: generation 1 has no earlier generation")
-                    .hint("name one with `--to N`; `pgbr generations` lists them")
-            })?,
+            .ok_or(Error::NoEarlierGeneration)?,
     };
     let Some(target) = manifests.iter().find(|m| m.number == to) else {
-        let kept: Vec<String> = manifests.iter().map(|m| m.number.to_string()).collect();
-        return Err(Error::msg(format!(
-            "roll back to generation {to}: the store does not have it"
-        ))
-        .hint(format!(
-            "kept generations: {} (gc may have removed older ones)",
-            kept.join(", ")
-        )));
+        return Err(Error::GenerationGone {
+            to,
+            kept: manifests.iter().map(|m| m.number).collect(),
+        });
     };
     let disk = live_on_disk(&manifests)?;
     let mut live = BTreeMap::new();
@@ -127,10 +117,7 @@ pub fn rollback(state: &Path, args: &RollbackArgs) -> Result<u8> {
             outln!("  ! {p}");
         }
         if !args.force {
-            return Err(Error::msg(format!(
-                "roll back to generation {to}: its certificates are expired or due for renewal"
-            ))
-            .hint("pass `--force` to deploy them anyway, or roll back to a newer generation"));
+            return Err(Error::RollbackCertsDue { to });
         }
     }
     if args.dry_run {

@@ -6,14 +6,13 @@ use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::output::{errln, outln};
 use crate::plan::{days_until, Request};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::{exit_codes, topology, Result};
-use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 
 /// `pgbr status`.
-pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
+pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let topo = topology::load(&args.topology)?;
@@ -176,7 +175,7 @@ pub fn status(state: &Path, args: &StatusArgs) -> Result<u8> {
 }
 
 /// `pgbr certs`.
-pub fn certs(state: &Path, json: bool, now: Option<&str>) -> Result<u8> {
+pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     let clock = Clock::resolve(now)?;
     let store = Store::open(state)?;
     let record = store.pki()?;

@@ -161,20 +161,6 @@ impl Error {
             other => other,
         }
     }
-
-    /// What the operator can do about it, when there is something.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Error::Generate {
-                source: rcgen::Error::KeyGenerationUnavailable,
-                ..
-            } => Some(
-                "the system's random number generator failed; check that the \
-                 machine has an entropy source (getrandom(2))",
-            ),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

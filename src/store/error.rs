@@ -1,20 +1,25 @@
 //! Store failures. Messages read after "failed to"; the cause is in
-//! `#[source]`, never repeated in the message.
+//! `#[source]`, never repeated in the message. A store is named by its
+//! display string (a directory path, or a URL without its password), so
+//! these errors read the same whichever backend served the store.
 
 use std::path::{Path, PathBuf};
+
+/// The cause a backend reports, without naming the backend's types.
+pub type BackendCause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Another process holds the store.
-    #[error("open state `{}`: state is locked by {holder}", dir.display())]
+    #[error("open state `{store}`: state is locked by {holder}")]
     Locked {
-        /// The store directory.
-        dir: PathBuf,
+        /// The store.
+        store: String,
         /// Who holds it (pid and command), as known.
         holder: String,
     },
-    /// IO on the store directory.
+    /// IO on a local file of the store.
     #[error("{action} `{}`", path.display())]
     Io {
         /// What was being done.
@@ -25,20 +30,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// sled failed.
-    #[error("access state database `{}`", dir.display())]
-    Db {
-        /// The store directory.
-        dir: PathBuf,
+    /// The database behind the store failed.
+    #[error("access state database `{store}`")]
+    Backend {
+        /// The store.
+        store: String,
         /// The cause.
         #[source]
-        source: sled::Error,
+        source: BackendCause,
     },
     /// A value failed verification or decoding.
-    #[error("read {what} from state `{}`: {reason}", dir.display())]
+    #[error("read {what} from state `{store}`: {reason}")]
     Corrupt {
-        /// The store directory.
-        dir: PathBuf,
+        /// The store.
+        store: String,
         /// What was read.
         what: String,
         /// What is wrong with it.
@@ -75,7 +80,7 @@ pub enum Error {
 
 impl Error {
     /// An IO failure doing `action` on `path`.
-    pub(super) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let (action, path) = (action.to_owned(), path.to_owned());
         move |source| Error::Io {
             action,
@@ -84,12 +89,24 @@ impl Error {
         }
     }
 
-    /// A corrupt value `what` in the store at `dir`.
-    pub(super) fn corrupt(dir: &Path, what: impl Into<String>, reason: impl Into<String>) -> Error {
+    /// A corrupt value `what` in the store named `store`.
+    pub(crate) fn corrupt(
+        store: &str,
+        what: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Error {
         Error::Corrupt {
-            dir: dir.to_owned(),
+            store: store.to_owned(),
             what: what.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// A failure of the database behind the store named `store`.
+    pub(crate) fn backend(store: &str, source: impl Into<BackendCause>) -> Error {
+        Error::Backend {
+            store: store.to_owned(),
+            source: source.into(),
         }
     }
 }

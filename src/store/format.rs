@@ -9,7 +9,6 @@
 use super::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::Path;
 
 /// The format version this pgbr writes and the newest it reads.
 pub(super) const FORMAT_VERSION: u16 = 1;
@@ -28,11 +27,11 @@ pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Err
 pub(super) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     what: &str,
-    dir: &Path,
+    store: &str,
 ) -> Result<T, Error> {
     let Some((version, body)) = bytes.split_first_chunk::<2>() else {
         return Err(Error::corrupt(
-            dir,
+            store,
             what,
             "value is shorter than its version header",
         ));
@@ -46,13 +45,17 @@ pub(super) fn decode<T: DeserializeOwned>(
         });
     }
     if version == 0 {
-        return Err(Error::corrupt(dir, what, "format version 0 does not exist"));
+        return Err(Error::corrupt(
+            store,
+            what,
+            "format version 0 does not exist",
+        ));
     }
     let (value, rest) = postcard::take_from_bytes(body)
-        .map_err(|e| Error::corrupt(dir, what, format!("cannot decode: {e}")))?;
+        .map_err(|e| Error::corrupt(store, what, format!("cannot decode: {e}")))?;
     if !rest.is_empty() {
         return Err(Error::corrupt(
-            dir,
+            store,
             what,
             format!("{} unexpected bytes after the value", rest.len()),
         ));
@@ -68,7 +71,7 @@ mod tests {
     fn round_trip_carries_the_version() {
         let bytes = encode(&(7u64, "x".to_owned()), "t").unwrap();
         assert_eq!(bytes[..2], FORMAT_VERSION.to_le_bytes());
-        let back: (u64, String) = decode(&bytes, "t", Path::new("s")).unwrap();
+        let back: (u64, String) = decode(&bytes, "t", "s").unwrap();
         assert_eq!(back, (7, "x".to_owned()));
     }
 
@@ -76,7 +79,7 @@ mod tests {
     fn newer_version_is_refused() {
         let mut bytes = encode(&1u64, "t").unwrap();
         bytes[..2].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-        let err = decode::<u64>(&bytes, "generation 3", Path::new("s")).unwrap_err();
+        let err = decode::<u64>(&bytes, "generation 3", "s").unwrap_err();
         assert!(matches!(err, Error::FormatVersion { found, .. } if found == FORMAT_VERSION + 1));
         assert_eq!(
             err.to_string(),
@@ -96,7 +99,7 @@ mod tests {
             &b"\x01\x00\xff\xff"[..],
             &b"\x00\x00\x01"[..],
         ] {
-            let err = decode::<String>(bytes, "pki record", Path::new("st")).unwrap_err();
+            let err = decode::<String>(bytes, "pki record", "st").unwrap_err();
             assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
             assert!(err
                 .to_string()
@@ -105,7 +108,7 @@ mod tests {
         let mut bytes = encode(&1u8, "t").unwrap();
         bytes.push(0);
         assert!(matches!(
-            decode::<u8>(&bytes, "t", Path::new("s")),
+            decode::<u8>(&bytes, "t", "s"),
             Err(Error::Corrupt { .. })
         ));
     }

@@ -6,12 +6,13 @@
 //! objects (the next `gc` takes them), never a kept manifest pointing at a
 //! missing object. Objects written by an apply that has not committed yet
 //! look unreferenced: gc and apply never run at once, the process lock sees
-//! to that.
+//! to that. Works the same on every backend: it scans and removes through
+//! the [`Backend`](super::backend::Backend) seam.
 
+use super::backend::Keyspace;
 use super::object::{self, StoredObject};
 use super::{format, Error, GcReport, ObjectId, Store, StoreStats};
 use std::collections::BTreeSet;
-use std::path::Path;
 
 impl Store {
     /// Removes every generation not in `keep` and every object that no kept
@@ -19,27 +20,28 @@ impl Store {
     pub fn gc(&self, keep: &BTreeSet<u64>, dry_run: bool) -> Result<GcReport, Error> {
         let mut referenced: BTreeSet<ObjectId> = self.pki()?.objects().collect();
         let mut doomed_generations = Vec::new();
-        for item in self.generations.iter() {
-            let (key, value) = item.map_err(|e| self.db_err(e))?;
-            let number = self.generation_number(&key)?;
-            if keep.contains(&number) {
-                let manifest = self.decode_manifest(&key, &value)?;
-                let files = manifest.cells.values().flat_map(|cell| &cell.files);
-                referenced.extend(files.map(|file| file.object));
-            } else {
-                doomed_generations.push(number);
-            }
-        }
+        self.backend
+            .scan(Keyspace::Generations, &mut |key, value| {
+                let number = self.generation_number(key)?;
+                if keep.contains(&number) {
+                    let manifest = self.decode_manifest(key, value)?;
+                    let files = manifest.cells.values().flat_map(|cell| &cell.files);
+                    referenced.extend(files.map(|file| file.object));
+                } else {
+                    doomed_generations.push(number);
+                }
+                Ok(())
+            })?;
         let mut doomed_objects = Vec::new();
         let mut bytes = 0;
-        for item in self.objects.iter() {
-            let (key, value) = item.map_err(|e| self.db_err(e))?;
-            let kept = ObjectId::from_key(&key).is_some_and(|id| referenced.contains(&id));
+        self.backend.scan(Keyspace::Objects, &mut |key, value| {
+            let kept = ObjectId::from_key(key).is_some_and(|id| referenced.contains(&id));
             if !kept {
                 bytes += value.len() as u64;
-                doomed_objects.push(key);
+                doomed_objects.push(key.to_vec());
             }
-        }
+            Ok(())
+        })?;
         let report = GcReport {
             generations: doomed_generations,
             objects: doomed_objects.len(),
@@ -48,62 +50,37 @@ impl Store {
         if dry_run {
             return Ok(report);
         }
-        let mut batch = sled::Batch::default();
-        for number in &report.generations {
-            batch.remove(&number.to_be_bytes());
-        }
-        self.generations
-            .apply_batch(batch)
-            .map_err(|e| self.db_err(e))?;
-        self.flush()?;
-        let mut batch = sled::Batch::default();
-        for key in doomed_objects {
-            batch.remove(key);
-        }
-        self.objects
-            .apply_batch(batch)
-            .map_err(|e| self.db_err(e))?;
-        self.flush()?;
+        let numbers: Vec<Vec<u8>> = report
+            .generations
+            .iter()
+            .map(|n| n.to_be_bytes().to_vec())
+            .collect();
+        self.backend.remove(Keyspace::Generations, &numbers)?;
+        self.backend.remove(Keyspace::Objects, &doomed_objects)?;
         Ok(report)
     }
 
-    /// Counts and sizes of what the store holds; flushes first so that
+    /// Counts and sizes of what the store holds; syncs first so that
     /// `disk_bytes` is what a crash would leave behind.
     pub fn stats(&self) -> Result<StoreStats, Error> {
         let mut stats = StoreStats {
-            generations: self.generations.len() as u64,
+            generations: self.backend.len(Keyspace::Generations)?,
             ..StoreStats::default()
         };
-        for item in self.objects.iter() {
-            let (key, value) = item.map_err(|e| self.db_err(e))?;
-            let what = match ObjectId::from_key(&key) {
+        self.backend.scan(Keyspace::Objects, &mut |key, value| {
+            let what = match ObjectId::from_key(key) {
                 Some(id) => object::describe(&id),
                 None => "object with a malformed id".to_owned(),
             };
-            let stored: StoredObject = format::decode(&value, &what, &self.dir)?;
+            let stored: StoredObject = format::decode(value, &what, self.name())?;
             stats.objects += 1;
             stats.raw_bytes += stored.raw_len;
             stats.stored_bytes += value.len() as u64;
-        }
-        self.flush()?;
-        let db_dir = self.dir.join("db");
-        stats.disk_bytes =
-            tree_size(&db_dir).map_err(Error::io("measure state database", &db_dir))?;
+            Ok(())
+        })?;
+        stats.disk_bytes = self.backend.disk_bytes()?;
         Ok(stats)
     }
-}
-
-/// Total length of the files under `path`.
-fn tree_size(path: &Path) -> std::io::Result<u64> {
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.is_dir() {
-        return Ok(meta.len());
-    }
-    let mut total = 0;
-    for entry in std::fs::read_dir(path)? {
-        total += tree_size(&entry?.path())?;
-    }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -149,7 +126,10 @@ mod tests {
                 ..Commit::default()
             })
             .unwrap();
-        let stored_len = |id: &ObjectId| store.objects.get(id.0).unwrap().unwrap().len() as u64;
+        let stored_len = |id: &ObjectId| {
+            let value = store.backend.get(Keyspace::Objects, &id.0).unwrap();
+            value.unwrap().len() as u64
+        };
         let expected = GcReport {
             generations: vec![1],
             objects: 2,

@@ -1,4 +1,4 @@
-//! The state store: the only module that imports sled.
+//! The state store: objects, manifests and records behind one seam.
 //!
 //! Content-addressed objects (blake3, verified on read), generation
 //! manifests, the PKI record, the per-cell activation journal and consumed
@@ -6,18 +6,23 @@
 //! `open` takes an exclusive lock and fails fast with [`Error::Locked`].
 //! The store knows nothing of topologies, rendering or deploy dirs: it keeps
 //! bytes and records and refuses to hand back anything it cannot verify.
+//! Where the bytes live is a [`backend`]'s business; only `backend/` names
+//! one.
 
-mod db;
+mod backend;
 mod error;
 mod format;
 mod gc;
-mod lock;
+mod location;
 mod object;
 mod records;
+#[allow(clippy::module_inception)]
+mod store;
 #[cfg(test)]
 mod tests;
 
-pub use db::Store;
-pub use error::Error;
+pub use error::{BackendCause, Error};
+pub use location::Location;
 pub use object::ObjectId;
 pub use records::{CellJournal, Commit, GcReport, PkiRecord, StoreStats, StoredPair};
+pub use store::Store;

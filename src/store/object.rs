@@ -8,7 +8,6 @@
 
 use super::{format, Error};
 use std::fmt;
-use std::path::Path;
 
 /// zstd level for objects. Rendered configs are long runs of near-identical
 /// peer blocks; on a synthetic 256-cell config (166 KB) level 3 stores 4.0%
@@ -78,11 +77,10 @@ pub(super) fn describe(id: &ObjectId) -> String {
 }
 
 /// The encoded, versioned value for `content`.
-pub(super) fn encode(id: &ObjectId, content: &[u8], dir: &Path) -> Result<Vec<u8>, Error> {
+pub(super) fn encode(id: &ObjectId, content: &[u8], store: &str) -> Result<Vec<u8>, Error> {
     let what = describe(id);
     // Compressing an in-memory slice fails only when memory runs out.
-    let data = zstd::block::compress(content, ZSTD_LEVEL)
-        .map_err(Error::io(&format!("compress {what} for state"), dir))?;
+    let data = zstd::block::compress(content, ZSTD_LEVEL).map_err(|e| Error::backend(store, e))?;
     let stored = StoredObject {
         codec: Codec::Zstd,
         raw_len: content.len() as u64,
@@ -92,17 +90,17 @@ pub(super) fn encode(id: &ObjectId, content: &[u8], dir: &Path) -> Result<Vec<u8
 }
 
 /// Decodes, decompresses and verifies the value stored under `id`.
-pub(super) fn decode(id: &ObjectId, value: &[u8], dir: &Path) -> Result<Vec<u8>, Error> {
+pub(super) fn decode(id: &ObjectId, value: &[u8], store: &str) -> Result<Vec<u8>, Error> {
     let what = describe(id);
-    let stored: StoredObject = format::decode(value, &what, dir)?;
+    let stored: StoredObject = format::decode(value, &what, store)?;
     let raw_len = usize::try_from(stored.raw_len)
-        .map_err(|_| Error::corrupt(dir, &what, "recorded length does not fit in memory"))?;
+        .map_err(|_| Error::corrupt(store, &what, "recorded length does not fit in memory"))?;
     let content = match stored.codec {
         Codec::Zstd => zstd::block::decompress(&stored.data, raw_len)
-            .map_err(|e| Error::corrupt(dir, &what, format!("cannot decompress: {e}")))?,
+            .map_err(|e| Error::corrupt(store, &what, format!("cannot decompress: {e}")))?,
     };
     if content.len() != raw_len || ObjectId::of(&content) != *id {
-        return Err(Error::corrupt(dir, &what, "content hash mismatch"));
+        return Err(Error::corrupt(store, &what, "content hash mismatch"));
     }
     Ok(content)
 }

@@ -1,5 +1,6 @@
-//! Store behaviour, on real sled databases in temporary directories.
+//! Store behaviour, on real embedded stores in temporary directories.
 
+use super::backend::Keyspace;
 use super::*;
 use crate::generations::{Cause, CellEntry, FileEntry, Manifest};
 use crate::render::Phase;
@@ -9,8 +10,13 @@ use std::path::Path;
 
 pub(super) fn open_temp() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state")).unwrap();
+    let store = open(&dir.path().join("state")).unwrap();
     (dir, store)
+}
+
+/// Opens the embedded store in `dir`.
+pub(super) fn open(dir: &Path) -> Result<Store, Error> {
+    Store::open(&Location::from(dir))
 }
 
 /// A manifest numbered `number` whose one cell holds `objects`.
@@ -97,8 +103,9 @@ fn corrupted_object_is_detected() {
     let (_t, store) = open_temp();
     let id = store.put_object(b"the real content").unwrap();
     // A well-formed value whose content is not what the id says.
-    let forged = object::encode(&id, b"something else", store.dir()).unwrap();
-    store.objects.insert(id.0, forged).unwrap();
+    let forged = object::encode(&id, b"something else", store.name()).unwrap();
+    let objects = Keyspace::Objects;
+    store.backend.put(objects, &id.0, &forged).unwrap();
     let err = store.get_object(&id).unwrap_err();
     let Error::Corrupt { what, reason, .. } = &err else {
         panic!("{err:?}")
@@ -106,17 +113,16 @@ fn corrupted_object_is_detected() {
     assert_eq!(what, &format!("object {}", id.to_hex()));
     assert_eq!(reason, "content hash mismatch");
     // Bytes that do not even decode.
-    store
-        .objects
-        .insert(id.0, &b"\x01\x00\x00\x05ab"[..])
-        .unwrap();
+    let garbage = b"\x01\x00\x00\x05ab";
+    store.backend.put(objects, &id.0, garbage).unwrap();
     assert!(matches!(store.get_object(&id), Err(Error::Corrupt { .. })));
 }
 
 #[test]
 fn newer_format_version_is_refused() {
     let (_t, store) = open_temp();
-    store.meta.insert("pki", &[0xff, 0xff, 0][..]).unwrap();
+    let newer = [0xff, 0xff, 0];
+    store.backend.put(Keyspace::Meta, b"pki", &newer).unwrap();
     let err = store.pki().unwrap_err();
     assert!(
         matches!(err, Error::FormatVersion { found: 0xffff, .. }),
@@ -219,7 +225,7 @@ fn commits_survive_reopening() {
     let path = dir.path().join("state");
     let id;
     {
-        let store = Store::open(&path).unwrap();
+        let store = open(&path).unwrap();
         id = store.put_object(b"conf").unwrap();
         store
             .commit(Commit {
@@ -239,7 +245,7 @@ fn commits_survive_reopening() {
             .unwrap();
     }
     for _ in 0..3 {
-        let store = Store::open(&path).unwrap();
+        let store = open(&path).unwrap();
         assert_eq!(store.latest().unwrap(), Some(manifest(1, &[id])));
         assert_eq!(store.get_object(&id).unwrap(), b"conf");
         assert!(store.plan_consumed("p").unwrap());
@@ -349,7 +355,7 @@ fn state_digest_follows_latest_pki_and_journal_only() {
 fn store_dir_is_created_private_and_tightened() {
     let temp = tempfile::tempdir().unwrap();
     let nested = temp.path().join("a/b/state");
-    drop(Store::open(&nested).unwrap());
+    drop(open(&nested).unwrap());
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&nested), 0o700);
     assert_eq!(mode(&nested.join("lock")), 0o600);
@@ -357,7 +363,7 @@ fn store_dir_is_created_private_and_tightened() {
     let loose = temp.path().join("loose");
     std::fs::create_dir(&loose).unwrap();
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o755)).unwrap();
-    drop(Store::open(&loose).unwrap());
+    drop(open(&loose).unwrap());
     assert_eq!(mode(&loose), 0o700);
 }
 
@@ -366,7 +372,7 @@ fn a_file_in_place_of_the_dir_is_an_io_error() {
     let temp = tempfile::tempdir().unwrap();
     let file = temp.path().join("state");
     std::fs::write(&file, "not a store").unwrap();
-    let err = Store::open(&file).unwrap_err();
+    let err = open(&file).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -377,10 +383,10 @@ fn a_file_in_place_of_the_dir_is_an_io_error() {
 #[test]
 fn a_second_open_in_process_is_locked() {
     let (_t, store) = open_temp();
-    let err = Store::open(store.dir()).unwrap_err();
+    let err = open(Path::new(store.name())).unwrap_err();
     let expected = format!(
         "open state `{}`: state is locked by pid {} (",
-        store.dir().display(),
+        store.name(),
         std::process::id()
     );
     assert!(err.to_string().starts_with(&expected), "{err}");
@@ -394,7 +400,7 @@ fn lock_holder_child() {
     let Some(dir) = std::env::var_os("PGBR_STORE_LOCK_CHILD") else {
         return;
     };
-    let _store = Store::open(Path::new(&dir)).unwrap();
+    let _store = open(Path::new(&dir)).unwrap();
     println!("pgbr-store-lock-held");
     // Killed by the parent long before; the bound only keeps a failed
     // parent from leaving this process behind.
@@ -426,7 +432,7 @@ fn a_second_process_is_locked_out_until_the_holder_dies() {
     assert!(ready, "the child never reported that it holds the store");
 
     let started = std::time::Instant::now();
-    let err = Store::open(&dir).unwrap_err();
+    let err = open(&dir).unwrap_err();
     assert!(
         started.elapsed() < std::time::Duration::from_secs(1),
         "open waited for the lock"
@@ -443,7 +449,7 @@ fn a_second_process_is_locked_out_until_the_holder_dies() {
     // SIGKILL: no destructor runs, the kernel alone releases the lock.
     child.kill().unwrap();
     child.wait().unwrap();
-    let store = Store::open(&dir).unwrap();
+    let store = open(&dir).unwrap();
     store.put_object(b"after the holder died").unwrap();
 }
 

@@ -1,4 +1,5 @@
-//! The process lock: one pgbr at a time owns a state directory.
+//! The sled store's directory: creating it private, and the process lock
+//! that lets one pgbr at a time own it.
 //!
 //! `flock(LOCK_EX | LOCK_NB)` on `<state>/lock`, held for the store's
 //! lifetime. The kernel drops it when the holder exits, however it exits, so
@@ -8,12 +9,12 @@
 //! flock is the lock. The descriptor is close-on-exec (std opens files with
 //! `O_CLOEXEC`), so `activate` commands do not inherit the lock.
 
-use super::Error;
+use crate::store::Error;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Longest command line recorded in the lock file, in characters.
@@ -45,7 +46,7 @@ impl StateLock {
                 let mut note = String::new();
                 let _ = file.read_to_string(&mut note);
                 return Err(Error::Locked {
-                    dir: dir.to_owned(),
+                    store: dir.display().to_string(),
                     holder: describe_holder(&note),
                 });
             }
@@ -58,6 +59,48 @@ impl StateLock {
             .map_err(Error::io("write state lock file", &path))?;
         Ok(StateLock { _file: locked })
     }
+}
+
+/// Creates `dir` (mode 0700) or checks it is a directory and takes away any
+/// group/other bits: the store holds private keys.
+pub(super) fn prepare(dir: &Path) -> Result<(), Error> {
+    match fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(Error::Io {
+            action: "open state directory".into(),
+            path: dir.to_owned(),
+            source: std::io::Error::other("it exists and is not a directory"),
+        }),
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(Error::io("restrict permissions of state directory", dir))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(Error::io("create state directory", dir))?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    Err(Error::io("create state directory", dir)(e))
+                }
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(Error::io("inspect state directory", dir)(e)),
+    }
+}
+
+/// Total length of the files under `path`.
+pub(super) fn tree_size(path: &Path) -> std::io::Result<u64> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_dir() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in fs::read_dir(path)? {
+        total += tree_size(&entry?.path())?;
+    }
+    Ok(total)
 }
 
 /// This process's command line, with the program's path shortened to its

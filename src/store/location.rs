@@ -1,0 +1,52 @@
+//! Where a store lives, as given by `--state` / `PGBR_STATE`.
+//!
+//! A [`Location`] is the operator's text, kept as given; the backend it
+//! names is decided once, in [`Location::resolve`]: a directory path is an
+//! embedded store, and nothing else is understood yet.
+
+use super::Error;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+/// The `--state` argument: where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    raw: OsString,
+}
+
+/// A location resolved to the kind of store it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// A directory holding an embedded database.
+    Dir(PathBuf),
+}
+
+impl Location {
+    /// The location named by `raw` (a directory path).
+    pub fn new(raw: impl Into<OsString>) -> Location {
+        Location { raw: raw.into() }
+    }
+
+    /// Decides which kind of store this location names.
+    pub(crate) fn resolve(&self) -> Result<Resolved, Error> {
+        Ok(Resolved::Dir(PathBuf::from(&self.raw)))
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(path: &Path) -> Location {
+        Location::new(path.as_os_str())
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(path: PathBuf) -> Location {
+        Location::new(path.into_os_string())
+    }
+}
+
+impl From<&OsStr> for Location {
+    fn from(raw: &OsStr) -> Location {
+        Location::new(raw)
+    }
+}

@@ -1,0 +1,259 @@
+//! [`Store`]: the records and transactions the rest of pgbr uses, over
+//! whichever [`Backend`] the location names.
+//!
+//! Everything backend-neutral lives here: value encoding with its format
+//! version, object compression and verification on read, generation
+//! numbering, the state digest. The backend only keeps bytes under keys.
+//! Objects are immutable and written before the commit that refers to
+//! them; a crash in between leaves orphans for `gc`, never a dangling
+//! reference.
+
+use super::backend::{self, Backend, Keyspace, Transaction};
+use super::records::ConsumedPlan;
+use super::{format, object, CellJournal, Commit, Error, Location, ObjectId, PkiRecord};
+use crate::generations::Manifest;
+use std::collections::BTreeMap;
+
+/// The key of the PKI record in [`Keyspace::Meta`].
+const PKI_KEY: &[u8] = b"pki";
+
+/// An open, locked store.
+pub struct Store {
+    pub(super) backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("name", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens and locks the store at `location` (a directory is created
+    /// with mode 0700 when missing).
+    pub fn open(location: &Location) -> Result<Store, Error> {
+        Ok(Store {
+            backend: backend::open(location)?,
+        })
+    }
+
+    /// How messages name this store: a path, or a URL without password.
+    pub fn name(&self) -> &str {
+        self.backend.name()
+    }
+
+    /// Stores `bytes` (idempotent) and returns its id.
+    pub fn put_object(&self, bytes: &[u8]) -> Result<ObjectId, Error> {
+        let id = ObjectId::of(bytes);
+        if !self.backend.contains(Keyspace::Objects, &id.0)? {
+            let value = object::encode(&id, bytes, self.name())?;
+            self.backend.put(Keyspace::Objects, &id.0, &value)?;
+        }
+        Ok(id)
+    }
+
+    /// Reads an object and verifies its hash.
+    pub fn get_object(&self, id: &ObjectId) -> Result<Vec<u8>, Error> {
+        match self.backend.get(Keyspace::Objects, &id.0)? {
+            Some(value) => object::decode(id, &value, self.name()),
+            None => Err(Error::corrupt(
+                self.name(),
+                object::describe(id),
+                "it is not in the store",
+            )),
+        }
+    }
+
+    /// Whether an object is present.
+    pub fn has_object(&self, id: &ObjectId) -> Result<bool, Error> {
+        self.backend.contains(Keyspace::Objects, &id.0)
+    }
+
+    /// All generations, ascending.
+    pub fn generations(&self) -> Result<Vec<Manifest>, Error> {
+        let mut manifests = Vec::new();
+        self.backend
+            .scan(Keyspace::Generations, &mut |key, value| {
+                manifests.push(self.decode_manifest(key, value)?);
+                Ok(())
+            })?;
+        Ok(manifests)
+    }
+
+    /// Generation `number`, if kept.
+    pub fn generation(&self, number: u64) -> Result<Option<Manifest>, Error> {
+        let key = number.to_be_bytes();
+        match self.backend.get(Keyspace::Generations, &key)? {
+            Some(value) => self.decode_manifest(&key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The highest-numbered generation.
+    pub fn latest(&self) -> Result<Option<Manifest>, Error> {
+        match self.backend.last(Keyspace::Generations)? {
+            Some((key, value)) => self.decode_manifest(&key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The number the next committed generation must carry: one more than
+    /// the highest ever committed, so numbers are never reused, even after
+    /// `gc` removed the latest manifest.
+    pub fn next_generation(&self) -> Result<u64, Error> {
+        Ok(self.backend.head()?.max(self.highest_kept()?) + 1)
+    }
+
+    /// The PKI record (default when none yet).
+    pub fn pki(&self) -> Result<PkiRecord, Error> {
+        match self.backend.get(Keyspace::Meta, PKI_KEY)? {
+            Some(value) => format::decode(&value, "pki record", self.name()),
+            None => Ok(PkiRecord::default()),
+        }
+    }
+
+    /// The activation journal of every cell.
+    pub fn journal(&self) -> Result<BTreeMap<String, CellJournal>, Error> {
+        let mut journal = BTreeMap::new();
+        self.backend.scan(Keyspace::Journal, &mut |key, value| {
+            let cell = String::from_utf8_lossy(key).into_owned();
+            let entry = format::decode(value, &journal_what(&cell), self.name())?;
+            journal.insert(cell, entry);
+            Ok(())
+        })?;
+        Ok(journal)
+    }
+
+    /// Durably records one cell's journal entry.
+    pub fn set_journal(&self, cell: &str, entry: &CellJournal) -> Result<(), Error> {
+        self.note_journal(cell, entry)?;
+        self.sync()
+    }
+
+    /// Records one cell's journal entry without waiting for the disk; a
+    /// later [`Store::sync`] (or the backend's own flushing) makes it
+    /// durable. For the per-cell steps of a deploy, where the deploy dir's
+    /// `current` link, not the journal, is the truth after a crash.
+    pub fn note_journal(&self, cell: &str, entry: &CellJournal) -> Result<(), Error> {
+        let value = format::encode(entry, &journal_what(cell))?;
+        self.backend.put(Keyspace::Journal, cell.as_bytes(), &value)
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.backend.sync()
+    }
+
+    /// Applies `commit` in one transaction, durably. A new generation's
+    /// number must be the latest + 1, and the commit is fenced on the head
+    /// it was numbered from: if another writer committed meanwhile, nothing
+    /// is written.
+    pub fn commit(&self, commit: Commit) -> Result<(), Error> {
+        let mut transaction = Transaction::default();
+        if let Some(m) = &commit.manifest {
+            let recorded = self.backend.head()?;
+            let latest = recorded.max(self.highest_kept()?);
+            if m.number != latest + 1 {
+                return Err(Error::GenerationNumber {
+                    number: m.number,
+                    latest,
+                });
+            }
+            transaction.head = Some((recorded, m.number));
+            let value = format::encode(m, &format!("generation {}", m.number))?;
+            let key = m.number.to_be_bytes().to_vec();
+            transaction.puts.push((Keyspace::Generations, key, value));
+        }
+        if let Some(p) = &commit.pki {
+            let value = format::encode(p, "pki record")?;
+            transaction
+                .puts
+                .push((Keyspace::Meta, PKI_KEY.to_vec(), value));
+        }
+        if let Some(id) = &commit.consumed_plan {
+            let marker = ConsumedPlan {
+                generation: commit.manifest.as_ref().map(|m| m.number),
+            };
+            let value = format::encode(&marker, &plan_what(id))?;
+            let key = id.as_bytes().to_vec();
+            transaction.puts.push((Keyspace::Plans, key, value));
+        }
+        self.backend.commit(transaction)
+    }
+
+    /// Whether a saved plan with this id was applied already.
+    pub fn plan_consumed(&self, plan_id: &str) -> Result<bool, Error> {
+        self.backend.contains(Keyspace::Plans, plan_id.as_bytes())
+    }
+
+    /// A digest of the latest generation, PKI record and journal: a saved
+    /// plan records it and is stale when it changed.
+    pub fn state_digest(&self) -> Result<String, Error> {
+        // Hashes canonical encodings of the decoded values, each length
+        // prefixed, so "no PKI record yet" and an empty one digest alike and
+        // no two states share a byte stream.
+        let mut hasher = blake3::Hasher::new_derive_key("pgbr state digest v1");
+        let mut part = |bytes: &[u8]| {
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        match self.latest()? {
+            Some(m) => {
+                part(&m.number.to_be_bytes());
+                part(&format::encode(&m, "latest generation")?);
+            }
+            None => part(b""),
+        }
+        part(&format::encode(&self.pki()?, "pki record")?);
+        let journal = self.journal()?;
+        part(&(journal.len() as u64).to_le_bytes());
+        for (cell, entry) in &journal {
+            part(cell.as_bytes());
+            part(&format::encode(entry, &journal_what(cell))?);
+        }
+        Ok(hasher.finalize().to_hex().to_string())
+    }
+
+    /// The generation number under a key of the generations keyspace.
+    pub(super) fn generation_number(&self, key: &[u8]) -> Result<u64, Error> {
+        key.try_into().map(u64::from_be_bytes).map_err(|_| {
+            Error::corrupt(
+                self.name(),
+                "generations",
+                format!("key of {} bytes is no generation number", key.len()),
+            )
+        })
+    }
+
+    pub(super) fn decode_manifest(&self, key: &[u8], value: &[u8]) -> Result<Manifest, Error> {
+        let number = self.generation_number(key)?;
+        let manifest: Manifest =
+            format::decode(value, &format!("generation {number}"), self.name())?;
+        if manifest.number != number {
+            return Err(Error::corrupt(
+                self.name(),
+                format!("generation {number}"),
+                format!("it says it is generation {}", manifest.number),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// The highest generation number kept, 0 when none.
+    fn highest_kept(&self) -> Result<u64, Error> {
+        match self.backend.last(Keyspace::Generations)? {
+            Some((key, _)) => self.generation_number(&key),
+            None => Ok(0),
+        }
+    }
+}
+
+fn journal_what(cell: &str) -> String {
+    format!("journal of cell `{cell}`")
+}
+
+fn plan_what(id: &str) -> String {
+    format!("consumed plan `{id}`")
+}
