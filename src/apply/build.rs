@@ -103,7 +103,7 @@ pub fn build_generation(
     let bundle_id = store.put_object(bundle.as_bytes())?;
 
     // The leaves.
-    let mut leaf_pems: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut leaf_pems: BTreeMap<String, (String, SecretPem)> = BTreeMap::new();
     for leaf in &plan.leaves {
         let pems = match &leaf.action {
             LeafAction::Issue { sans, .. } => {
@@ -111,7 +111,7 @@ pub fn build_generation(
                 record
                     .leaves
                     .insert(leaf.key.clone(), put_pair(store, &issued)?);
-                (issued.cert_pem, issued.key_pem.0)
+                (issued.cert_pem, issued.key_pem)
             }
             LeafAction::Keep { .. } => {
                 let pair = record
@@ -122,7 +122,7 @@ pub fn build_generation(
                     })?;
                 (
                     String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
-                    String::from_utf8_lossy(&store.get_object(&pair.key)?).into_owned(),
+                    SecretPem(String::from_utf8_lossy(&store.get_object(&pair.key)?).into_owned()),
                 )
             }
         };
@@ -166,7 +166,7 @@ pub fn build_generation(
                 "pgbackrest.conf" => store.put_object(config.as_bytes())?,
                 "tls/ca.crt" => bundle_id,
                 "tls/server.crt" => store.put_object(cert_pem.as_bytes())?,
-                _ => store.put_object(key_pem.as_bytes())?,
+                _ => store.put_object(key_pem.0.as_bytes())?,
             };
             files.push(FileEntry {
                 path: path.into(),

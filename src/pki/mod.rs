@@ -23,9 +23,18 @@ use crate::topology::KeyAlgorithm;
 use std::fmt;
 use time::OffsetDateTime;
 
-/// A PEM private key. Its `Debug` never shows the key.
+/// A PEM private key. Its `Debug` never shows the key, and its memory is
+/// zeroed when it is dropped (no copy of a key in a later heap dump).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretPem(pub String);
+
+impl Drop for SecretPem {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for SecretPem {}
 
 impl fmt::Debug for SecretPem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -80,3 +80,33 @@ fn a_closed_pipe_neither_panics_nor_stops_work() {
     assert_eq!((code, signal), (Some(0), None), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_crash_writes_no_core_dump() {
+    // core_pattern `core` (this machine, Debian's default) writes ./core
+    // when the limit allows it; a pipe to a collector would get the dump
+    // just the same. pgbr turns both off (RLIMIT_CORE 0, not dumpable).
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -c unlimited && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_pgbr"))
+        .arg("--state")
+        .arg(p.state())
+        .args(["apply", topo.to_str().unwrap(), "--yes"])
+        .env("PGBR_FAILPOINT", "after-commit")
+        .current_dir(p.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pgbr");
+    // The failpoint aborted it (SIGABRT) after the CA key was made.
+    assert_eq!(out.status.signal(), Some(6), "{out:?}");
+    assert!(!out.status.core_dumped(), "pgbr dumped core");
+    let cores: Vec<_> = std::fs::read_dir(p.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("core"))
+        .collect();
+    assert!(cores.is_empty(), "{cores:?}");
+}
