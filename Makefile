@@ -17,10 +17,12 @@ check:
 unit:
 	$(CARGO) test --locked
 
-## The end-to-end scenario against real PostgreSQL 15 and pgBackRest 2.45.
+## The end-to-end scenario against real PostgreSQL and pgBackRest: 15 + 2.45
+## (this machine), then 17 + 2.55.1 in a cached debootstrapped Debian 13 root.
 e2e:
 	$(CARGO) build --locked --bin pgbr
 	tests/e2e/run.sh
+	tests/e2e/run.sh --trixie
 
 ## Everything CI runs: lints, unit/integration tests, end-to-end.
 test: check unit e2e

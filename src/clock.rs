@@ -35,6 +35,17 @@ impl Clock {
         }
     }
 
+    /// Refuses an explicit clock more than a day off the real one unless
+    /// `allowed` (`--allow-clock-skew`): certificates issued with it are
+    /// expired or not yet valid on real servers at the real time.
+    pub fn check_skew(&self, allowed: bool) -> Result<()> {
+        let hours = (self.now - real_now()).whole_hours();
+        if !self.explicit || hours.abs() <= 24 || allowed {
+            return Ok(());
+        }
+        Err(Error::ClockSkew { days: hours / 24 })
+    }
+
     /// A warning when an explicit clock is more than a day off the real one.
     pub fn skew_warning(&self) -> Option<String> {
         let skew = (self.now - real_now()).whole_hours().abs();

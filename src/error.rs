@@ -34,11 +34,20 @@ pub enum Error {
         #[source]
         source: time::error::Parse,
     },
+    /// `apply`/`rotate --now` more than a day off the real clock, without
+    /// `--allow-clock-skew`.
+    #[error("use `--now`: it is {} days {} the real clock", days.abs(), if *days < 0 { "behind" } else { "ahead of" })]
+    ClockSkew {
+        /// Whole days from the real clock (negative: in the past).
+        days: i64,
+    },
     /// No terminal to ask for a confirmation on, and no `--yes`.
     #[error("{what}: no terminal to confirm on")]
     NoTerminal {
         /// What would have been confirmed.
         what: String,
+        /// Whether the command also takes a saved plan.
+        saved_plan: bool,
     },
     /// Reading the confirmation failed.
     #[error("read the answer")]
@@ -203,27 +212,16 @@ pub enum Error {
     /// `rotate --ca` before any CA exists.
     #[error("rotate the CA: there is no CA yet")]
     NoCa,
-    /// The previous CA-rotation step is not live on every cell.
-    #[error("start CA rotation step {step}: step {} is not live on {}", step - 1, behind.join(", "))]
-    CaStepNotLive {
-        /// The step asked for.
-        step: u8,
-        /// Cells whose plan is not empty.
-        behind: Vec<String>,
-    },
-    /// Step 3 of a CA rotation while cells deploy leaves of the old CA.
-    #[error("drop the old CA: {} still deploy a leaf from it", cells.join(", "))]
-    OldCaLeaves {
-        /// The cells.
-        cells: Vec<String>,
-    },
-
     /// `rollback` with no generations in the store.
     #[error("roll back: there are no generations yet")]
     NoGenerations,
-    /// `rollback` without `--to` from generation 1.
-    #[error("roll back: generation 1 has no earlier generation")]
-    NoEarlierGeneration,
+    /// `rollback` without `--to` when the live generation (rollbacks
+    /// stepped over) has no parent.
+    #[error("roll back: generation {generation} has no earlier generation")]
+    NoEarlierGeneration {
+        /// The live generation.
+        generation: u64,
+    },
     /// `rollback --to N` of a generation the store does not have.
     #[error("roll back to generation {to}: the store does not have it")]
     GenerationGone {
@@ -263,6 +261,9 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
             "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology".into(),
         ),
         A::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
+        A::PgbackrestRelease { expected, .. } => Some(format!(
+            "install pgBackRest {expected} on every cell (or set `[pgbackrest] version` to the release they run); during a rolling upgrade, `--skip-version-check` deploys anyway"
+        )),
         A::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("check the permissions of the deploy dir and its parents".into())
         }
@@ -306,9 +307,26 @@ impl Error {
                 "the system's random number generator failed; check that the \
                  machine has an entropy source (getrandom(2))"
             }
+            Error::Pki(crate::pki::Error::CaStepNotLive { .. }) => {
+                "run `pgbr apply` until `pgbr plan` shows no changes, then `pgbr rotate --ca` again"
+            }
+            Error::Pki(crate::pki::Error::OldCaLeaves { .. }) => {
+                "run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"
+            }
+            Error::Pki(crate::pki::Error::CaExpired { .. }) => {
+                "run `pgbr rotate --ca` (three steps) to replace the CA; \
+                 `pgbr plan` shows where it stands"
+            }
             Error::Pki(_) => return None,
             Error::Deploy(e) => return deploy_hint(e),
             Error::BadNow { .. } => "give an RFC 3339 time such as `2027-06-01T00:00:00Z`",
+            Error::ClockSkew { .. } => {
+                "certificates issued then are expired or not valid yet on real servers at the \
+                 real time; drop `--now`, or pass `--allow-clock-skew` for a drill or a test"
+            }
+            Error::NoTerminal {
+                saved_plan: false, ..
+            } => "pass `--yes` to proceed without a prompt (`--dry-run` shows what would change)",
             Error::NoTerminal { .. } => {
                 "pass `--yes` to proceed without a prompt, or apply a plan saved with `pgbr plan --out`"
             }
@@ -354,14 +372,8 @@ impl Error {
             }
             Error::CaRotationForSomeCells => "a CA rotation covers every cell: drop `--cells`",
             Error::NoCa => "`pgbr apply` creates it",
-            Error::CaStepNotLive { .. } => {
-                "run `pgbr apply` until `pgbr plan` shows no changes, then `pgbr rotate --ca` again"
-            }
-            Error::OldCaLeaves { .. } => {
-                "run `pgbr apply` so that every cell has its new leaf, then `pgbr rotate --ca` again"
-            }
             Error::NoGenerations => "run `pgbr apply` first",
-            Error::NoEarlierGeneration => "name one with `--to N`; `pgbr generations` lists them",
+            Error::NoEarlierGeneration { .. } => "name one with `--to N`; `pgbr generations` lists them",
             Error::GenerationGone { kept, .. } => {
                 let kept: Vec<String> = kept.iter().map(u64::to_string).collect();
                 return Some(format!(

@@ -77,7 +77,15 @@ pub fn build_generation(
             record.previous_ca = Some(old.clone());
             record.ca = Some(put_pair(store, &new)?);
             record.ca_rotation_step = 1;
-            load_ca(&old)?
+            let old = load_ca(&old)?;
+            // An expired old CA backs no leaf: sign with the new one, which
+            // every cell trusts once this generation is live.
+            let old_expired = pki::inspect(&old.cert_pem).is_ok_and(|c| c.not_after <= now);
+            if old_expired {
+                new
+            } else {
+                old
+            }
         }
         (Some(current), step) => {
             match step {

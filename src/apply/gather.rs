@@ -84,11 +84,13 @@ pub fn gather<'t>(
     }
 
     let mut manifests = HashMap::new();
+    let mut journal = store.journal()?;
     let mut cells = BTreeMap::new();
     for cell in &topology.cells {
         let observed = target.observe(cell.name.as_str(), cell.deploy_dir.as_str())?;
         let mut now_state = CellNow {
             observed,
+            journal: journal.remove(cell.name.as_str()),
             ..CellNow::default()
         };
         if let Some(c) = now_state.observed.current {

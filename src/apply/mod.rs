@@ -12,6 +12,7 @@ mod fs;
 mod gather;
 pub mod health;
 mod target;
+mod version;
 
 pub use build::{build_generation, Built};
 pub use deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
@@ -19,6 +20,7 @@ pub use execute::{deploy_generation, entry_files, health_spec, DeployReport};
 pub use fs::{LocalTarget, MARKER};
 pub use gather::{ca_bundle_text, gather, stored_cert};
 pub use target::{FileContent, HookOutput, Observed, Prepare, Target};
+pub use version::{check_releases, read_releases, release_in, CellRelease};
 
 use std::path::PathBuf;
 
@@ -66,5 +68,15 @@ pub enum Error {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The cells do not all run the pgBackRest release of the topology.
+    #[error("deploy: {why} (expected {expected}): {}", cells.join("; "))]
+    PgbackrestRelease {
+        /// What is wrong.
+        why: String,
+        /// `[pgbackrest] version`.
+        expected: String,
+        /// Every cell's release, or why it is unknown.
+        cells: Vec<String>,
     },
 }

@@ -122,12 +122,22 @@ pub struct ApplyArgs {
     /// Deploy only this cell, in the bootstrap phase (no peers).
     #[arg(long, value_name = "C")]
     pub bootstrap: Option<String>,
-    /// Apply with this clock (RFC 3339; default: now). Warns when more than a day off.
+    /// Apply with this clock (RFC 3339; default: now). More than a day off
+    /// the real clock needs `--allow-clock-skew`.
     #[arg(long, value_name = "T")]
     pub now: Option<String>,
+    /// Accept a `--now` more than a day off the real clock (drills, tests):
+    /// the certificates issued are not valid on real servers now (default: off).
+    #[arg(long)]
+    pub allow_clock_skew: bool,
     /// Take over non-empty deploy dirs that pgbr did not create.
     #[arg(long)]
     pub adopt: bool,
+    /// Deploy even when a cell runs another pgBackRest release than
+    /// `[pgbackrest] version` or than the other cells (a rolling upgrade);
+    /// default: refuse.
+    #[arg(long)]
+    pub skip_version_check: bool,
 }
 
 /// `pgbr rotate`.
@@ -146,9 +156,14 @@ pub struct RotateArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
-    /// Clock (RFC 3339; default: now).
+    /// Clock (RFC 3339; default: now). More than a day off the real clock
+    /// needs `--allow-clock-skew`.
     #[arg(long, value_name = "T")]
     pub now: Option<String>,
+    /// Accept a `--now` more than a day off the real clock (drills, tests):
+    /// the certificates issued are not valid on real servers now (default: off).
+    #[arg(long)]
+    pub allow_clock_skew: bool,
 }
 
 /// `pgbr status`.

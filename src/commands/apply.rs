@@ -2,11 +2,15 @@
 
 use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
-use crate::apply::{build_generation, deploy_generation, gather, LocalTarget};
+use crate::apply::{
+    build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
+    LocalTarget, Target,
+};
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
 use crate::output::{out, outln};
+use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
 use crate::store::{Location, Store};
@@ -43,6 +47,8 @@ struct Run<'a> {
     cause: Cause,
     consumed: Option<String>,
     adopt: bool,
+    /// Deploy even when the cells run another pgBackRest release.
+    skip_version_check: bool,
 }
 
 /// Builds and deploys a plan's generation; prints the outcome.
@@ -58,6 +64,7 @@ fn execute(
         cause,
         consumed,
         adopt,
+        skip_version_check,
     } = run;
     let blocked: Vec<String> = plan
         .cells
@@ -71,6 +78,17 @@ fn execute(
     let rep = reporter();
     if let Some(w) = clock.skew_warning() {
         rep.event(Event::Warn(w));
+    }
+    if plan.cells.iter().any(|c| c.action != CellAction::Unchanged) {
+        let releases = cell_releases(topo, &plan.request);
+        if let Err(e) = check_releases(topo.pgbackrest.version, &releases) {
+            if !skip_version_check {
+                return Err(e.into());
+            }
+            rep.event(Event::Warn(format!(
+                "--skip-version-check: deploying although {e}"
+            )));
+        }
     }
     let Some(built) = build_generation(store, topo, plan, inputs, clock.now, cause, consumed)?
     else {
@@ -98,9 +116,28 @@ fn execute(
     Ok(exit_codes::SUCCESS)
 }
 
+/// The pgBackRest release of every cell the request covers (all cells, or
+/// those of `--cells`/`--bootstrap`: the others' hosts may not exist yet).
+fn cell_releases(topo: &Topology, request: &Request) -> Vec<CellRelease> {
+    let covered = |name: &str| match (&request.bootstrap, request.cells.is_empty()) {
+        (Some(b), _) => b == name,
+        (None, false) => request.cells.iter().any(|c| c == name),
+        (None, true) => true,
+    };
+    let target: &dyn Target = &LocalTarget;
+    read_releases(
+        topo.cells
+            .iter()
+            .filter(|c| covered(c.name.as_str()))
+            .map(|c| (c.name.as_str(), target)),
+        &topo.pgbackrest.bin,
+    )
+}
+
 /// `pgbr apply`.
 pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
+    clock.check_skew(args.allow_clock_skew)?;
     let saved = read_saved_plan(&args.target)?;
     let store = Store::open(state)?;
     match saved {
@@ -145,6 +182,7 @@ pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
                     cause,
                     consumed: Some(saved.id.clone()),
                     adopt: args.adopt,
+                    skip_version_check: args.skip_version_check,
                 },
             )
         }
@@ -163,7 +201,10 @@ pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
                 &clock,
                 cause,
                 args.yes,
-                args.adopt,
+                Deploy {
+                    adopt: args.adopt,
+                    skip_version_check: args.skip_version_check,
+                },
             )
         }
     }
@@ -182,6 +223,12 @@ fn cause_of(request: &Request) -> Cause {
     }
 }
 
+/// How cells are deployed: what `apply` may take over or overlook.
+struct Deploy {
+    adopt: bool,
+    skip_version_check: bool,
+}
+
 fn apply_topology(
     store: &Store,
     path: &Path,
@@ -189,7 +236,7 @@ fn apply_topology(
     clock: &Clock,
     cause: Cause,
     yes: bool,
-    adopt: bool,
+    deploy: Deploy,
 ) -> Result<u8> {
     let topo = topology::load(path)?;
     let (inputs, plan) = make_plan(store, &topo, path, request, clock)?;
@@ -210,7 +257,8 @@ fn apply_topology(
             clock,
             cause,
             consumed: None,
-            adopt,
+            adopt: deploy.adopt,
+            skip_version_check: deploy.skip_version_check,
         },
     )
 }
@@ -218,6 +266,7 @@ fn apply_topology(
 /// `pgbr rotate`.
 pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
+    clock.check_skew(args.allow_clock_skew)?;
     let store = Store::open(state)?;
     if args.ca {
         return rotate_ca(&store, args, &clock);
@@ -240,12 +289,15 @@ pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
         &clock,
         Cause::Rotation,
         args.yes,
-        false,
+        Deploy {
+            adopt: false,
+            skip_version_check: false,
+        },
     )
 }
 
-/// `pgbr rotate --ca`: performs the next of the three steps, after checking
-/// that the previous one is live on every cell.
+/// `pgbr rotate --ca`: performs the next of the three steps, when
+/// [`pki::next_ca_step`] allows it.
 fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     if !args.cells.is_empty() {
         return Err(Error::CaRotationForSomeCells);
@@ -254,40 +306,31 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     if record.ca.is_none() {
         return Err(Error::NoCa);
     }
-    let step = record.ca_rotation_step + 1;
     let topo = topology::load(&args.topology)?;
-    // The previous step must be live everywhere before the next one starts.
     let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
-    let behind: Vec<String> = probe
+    let ca = inputs.ca.as_ref().expect("checked above");
+    let live_leaves = inputs
         .cells
         .iter()
-        .filter(|c| c.action != CellAction::Unchanged)
-        .map(|c| c.cell.clone())
+        .filter_map(|(name, c)| c.live.as_ref().map(|(_, entry)| (name, entry)))
+        .map(|(name, entry)| {
+            let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
+            let pem = cert.and_then(|f| store.get_object(&f.object).ok());
+            let pem = pem.map(|b| String::from_utf8_lossy(&b).into_owned());
+            (name.clone(), pem)
+        })
         .collect();
-    if step > 1 && !behind.is_empty() {
-        return Err(Error::CaStepNotLive { step, behind });
-    }
-    if step == 3 {
-        let ca = inputs.ca.as_ref().expect("checked above");
-        let old: Vec<String> = inputs
+    let step = pki::next_ca_step(&CaRotationState {
+        step_done: record.ca_rotation_step,
+        ca_pem: &ca.pem,
+        behind: probe
             .cells
             .iter()
-            .filter_map(|(name, c)| c.live.as_ref().map(|l| (name, l)))
-            .filter(|(_, (_, entry))| {
-                let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
-                !cert.is_some_and(|f| {
-                    store
-                        .get_object(&f.object)
-                        .map(|b| crate::pki::signed_by(&String::from_utf8_lossy(&b), &ca.pem))
-                        .unwrap_or(false)
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        if !old.is_empty() {
-            return Err(Error::OldCaLeaves { cells: old });
-        }
-    }
+            .filter(|c| c.action != CellAction::Unchanged)
+            .map(|c| c.cell.clone())
+            .collect(),
+        live_leaves,
+    })?;
     let request = Request {
         ca_step: Some(step),
         ..Request::default()
@@ -299,6 +342,9 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         clock,
         Cause::CaRotation(step),
         args.yes,
-        false,
+        Deploy {
+            adopt: false,
+            skip_version_check: false,
+        },
     )
 }

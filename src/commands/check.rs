@@ -10,10 +10,11 @@ use std::path::Path;
 pub fn check(path: &Path) -> Result<u8> {
     let topo = topology::load(path)?;
     outln!(
-        "{}: ok ({} cell(s), stanza `{}`)",
+        "{}: ok ({} cell(s), stanza `{}`, pgBackRest {})",
         path.display(),
         topo.cells.len(),
-        topo.stanza
+        topo.stanza,
+        topo.pgbackrest.version
     );
     Ok(exit_codes::SUCCESS)
 }

@@ -48,12 +48,19 @@ pub(crate) fn reporter() -> Box<dyn Reporter> {
 
 /// Asks for confirmation on a terminal; without one, `--yes` is required.
 pub(crate) fn confirm(what: &str, yes: bool) -> Result<bool> {
+    confirm_or(what, yes, true)
+}
+
+/// Like [`confirm`]; `saved_plan` says whether the command also takes a
+/// saved plan (the hint without a terminal must not suggest one otherwise).
+pub(crate) fn confirm_or(what: &str, yes: bool, saved_plan: bool) -> Result<bool> {
     if yes {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::NoTerminal {
             what: what.to_owned(),
+            saved_plan,
         });
     }
     err!("Do you want to {what}? Only `yes` will be accepted: ");

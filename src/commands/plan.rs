@@ -113,7 +113,7 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
             );
         }
     }
-    Ok(if *detailed_exitcode && plan.has_changes() {
+    Ok(if *detailed_exitcode && plan.needs_attention() {
         exit_codes::CHANGES
     } else {
         exit_codes::SUCCESS

@@ -1,11 +1,13 @@
 //! `pgbr rollback`.
 
 use super::generations::live_on_disk;
-use super::{confirm, reporter};
+use super::{confirm_or, reporter};
 use crate::apply::{deploy_generation, LocalTarget};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
-use crate::generations::plan_rollback;
+use crate::generations::{
+    default_target, plan_rollback, Cause, CertSummary, DefaultTarget, Manifest,
+};
 use crate::output::outln;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Location, Store};
@@ -20,13 +22,27 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let Some(latest) = manifests.last() else {
         return Err(Error::NoGenerations);
     };
-    let to = match args.to {
-        Some(n) => n,
-        None => latest
-            .number
-            .checked_sub(1)
-            .filter(|n| *n > 0)
-            .ok_or(Error::NoEarlierGeneration)?,
+    let disk = live_on_disk(&manifests)?;
+    // A rollback generation some cell of which is not on it: cut short.
+    let incomplete = matches!(latest.cause, Cause::RollbackOf(_))
+        && latest.cells.iter().any(|(cell, e)| {
+            e.dir_generation == latest.number
+                && disk.get(cell).and_then(|(_, c)| *c) != Some(latest.number)
+        });
+    let to = match (args.to, default_target(&manifests, incomplete)) {
+        (Some(n), _) => n,
+        (None, Some(DefaultTarget::Resume(t))) => {
+            outln!(
+                "Resuming the rollback to generation {t} (generation {} did not reach every cell).",
+                latest.number
+            );
+            t
+        }
+        (None, Some(DefaultTarget::Parent(p))) => p,
+        (None, Some(DefaultTarget::NoParent(generation))) => {
+            return Err(Error::NoEarlierGeneration { generation });
+        }
+        (None, None) => unreachable!("there is a latest generation"),
     };
     let Some(target) = manifests.iter().find(|m| m.number == to) else {
         return Err(Error::GenerationGone {
@@ -34,7 +50,6 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
             kept: manifests.iter().map(|m| m.number).collect(),
         });
     };
-    let disk = live_on_disk(&manifests)?;
     let mut live = BTreeMap::new();
     for (cell, (_, current)) in &disk {
         let entry = current.and_then(|c| {
@@ -47,19 +62,26 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
         });
         live.insert(cell.clone(), entry);
     }
+    let cas = signing_cas(&store, target)?;
     let plan = plan_rollback(
         target,
         &live,
+        &cas,
         latest.number,
         store.next_generation()?,
         clock.now.unix_timestamp(),
         env!("CARGO_PKG_VERSION"),
     );
 
-    outln!(
-        "Rollback to generation {to} (as new generation {}):",
-        plan.manifest.number
-    );
+    let changing = plan.cells.iter().filter(|c| c.changes).count();
+    if changing == 0 {
+        outln!("Rollback to generation {to}:");
+    } else {
+        outln!(
+            "Rollback to generation {to} (as new generation {}):",
+            plan.manifest.number
+        );
+    }
     for c in &plan.cells {
         let from = c
             .live
@@ -107,7 +129,6 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
             );
         }
     }
-    let changing = plan.cells.iter().filter(|c| c.changes).count();
     outln!(
         "Rollback: {changing} cell(s) to change, {} unchanged.",
         plan.cells.len() - changing
@@ -127,7 +148,7 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
         outln!("Nothing to roll back: every cell already has generation {to}'s files.");
         return Ok(exit_codes::SUCCESS);
     }
-    if !confirm(&format!("roll back to generation {to}"), args.yes)? {
+    if !confirm_or(&format!("roll back to generation {to}"), args.yes, false)? {
         outln!("Rollback cancelled.");
         return Ok(exit_codes::ERROR);
     }
@@ -154,4 +175,38 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
         report.deployed.len()
     );
     Ok(exit_codes::SUCCESS)
+}
+
+/// Per cell of `target`, the CA in its `tls/ca.crt` that signed its
+/// `tls/server.crt` (rollback checks the CA's validity too).
+fn signing_cas(store: &Store, target: &Manifest) -> Result<BTreeMap<String, CertSummary>> {
+    let mut cas = BTreeMap::new();
+    for (cell, entry) in &target.cells {
+        let text = |path: &str| -> Result<Option<String>> {
+            entry
+                .files
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| Ok(String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned()))
+                .transpose()
+        };
+        let (Some(bundle), Some(leaf)) = (text("tls/ca.crt")?, text("tls/server.crt")?) else {
+            continue;
+        };
+        let signer = crate::pki::ca_bundle(&bundle)
+            .into_iter()
+            .find(|ca| crate::pki::signed_by(&leaf, ca));
+        if let Some(info) = signer.and_then(|ca| crate::pki::inspect(&ca).ok()) {
+            cas.insert(
+                cell.clone(),
+                CertSummary {
+                    serial: info.serial,
+                    fingerprint: info.fingerprint,
+                    not_before: info.not_before.unix_timestamp(),
+                    not_after: info.not_after.unix_timestamp(),
+                },
+            );
+        }
+    }
+    Ok(cas)
 }

@@ -1,12 +1,16 @@
 //! `pgbr status` and `pgbr certs`.
 
 use super::plan::make_plan;
-use crate::apply::{entry_files, health::probe_tls, health_spec, stored_cert, HealthSpec};
+use crate::apply::{
+    entry_files, health::probe_tls, health_spec, read_releases, stored_cert, HealthSpec,
+    LocalTarget, Target,
+};
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::output::{errln, outln};
 use crate::plan::{days_until, Request};
 use crate::store::{Location, Store};
+use crate::topology::PgbackrestVersion;
 use crate::{exit_codes, topology, Result};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -17,6 +21,17 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
     let store = Store::open(state)?;
     let topo = topology::load(&args.topology)?;
     let (inputs, plan) = make_plan(&store, &topo, &args.topology, Request::default(), &clock)?;
+    // What each host runs, next to what the topology expects.
+    let releases = if args.probe {
+        let target: &dyn Target = &LocalTarget;
+        read_releases(
+            topo.cells.iter().map(|c| (c.name.as_str(), target)),
+            &topo.pgbackrest.bin,
+        )
+    } else {
+        Vec::new()
+    };
+    let expected = topo.pgbackrest.version.to_string();
     let mut rows = Vec::new();
     for cell in &topo.cells {
         let name = cell.name.as_str();
@@ -76,6 +91,16 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
         } else {
             None
         };
+        let pgbackrest = releases.iter().find(|r| r.cell == name).map(|r| {
+            serde_json::json!({
+                "expected": expected,
+                "installed": r.found.as_ref().ok(),
+                "error": r.found.as_ref().err(),
+                "matches": r.found.as_ref().is_ok_and(|f| {
+                    PgbackrestVersion::parse(f) == Some(topo.pgbackrest.version)
+                }),
+            })
+        });
         rows.push(serde_json::json!({
             "cell": name,
             "live_generation": live.map(|l| l.0),
@@ -87,6 +112,7 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
             "days_left": days_left,
             "renewal_due": days_left.map(|d| d < i64::from(topo.tls.renew_before_days)),
             "probe": probe,
+            "pgbackrest": pgbackrest,
         }));
     }
     let failed = rows
@@ -149,14 +175,30 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
                 drift
             },
         );
+        if let Some(b) = r.get("pgbackrest").filter(|b| !b.is_null()) {
+            let expected = b["expected"].as_str().unwrap_or("?");
+            match b["installed"].as_str() {
+                Some(v) if b["matches"] == true => {
+                    outln!("    pgBackRest: {v} installed (expected {expected})")
+                }
+                Some(v) => outln!(
+                    "    pgBackRest: {v} installed, but the topology expects {expected} (`[pgbackrest] version`)"
+                ),
+                None => outln!(
+                    "    pgBackRest: unknown, expected {expected}: {}",
+                    b["error"].as_str().unwrap_or("?")
+                ),
+            }
+        }
         if let Some(p) = r.get("probe").filter(|p| !p.is_null()) {
             match p["ok"].as_bool() {
                 Some(true) => outln!(
-                    "    probe: ok, presents serial {} ({} days left, {}, pgBackRest {})",
+                    "    probe: ok, presents serial {} ({} days left, {}, pgBackRest {}, expected {})",
                     p["presented_serial"].as_str().unwrap_or("?"),
                     p["days_left"],
                     p["protocol"].as_str().unwrap_or("?"),
                     p["server_version"].as_str().unwrap_or("version not stated"),
+                    topo.pgbackrest.version,
                 ),
                 _ => outln!(
                     "    probe: FAILED: {}",

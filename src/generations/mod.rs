@@ -1,8 +1,11 @@
-//! Generations: manifests and rollback planning. Pure: the store keeps
-//! manifests, commands gather what rollback needs.
+//! Generations: manifests, rollback planning and retention (what `gc`
+//! removes). Pure: the store keeps manifests, commands gather what rollback
+//! and gc need.
 
 mod manifest;
+mod retention;
 mod rollback;
 
 pub use manifest::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
-pub use rollback::{plan_rollback, RollbackCell, RollbackPlan};
+pub use retention::{plan_gc, GcInputs, GcPlan, GenerationDir};
+pub use rollback::{default_target, plan_rollback, DefaultTarget, RollbackCell, RollbackPlan};

@@ -2,8 +2,44 @@
 //! whether N's certificates are still fit to deploy, and the new manifest
 //! ("rollback of N") that records it.
 
-use super::{Cause, CellEntry, Manifest};
+use super::{Cause, CellEntry, CertSummary, Manifest};
 use std::collections::BTreeMap;
+
+/// Why a certificate recorded with a generation is unfit to deploy at
+/// `now` (unix seconds): not valid yet, expired, or inside `window` days of
+/// its end (no window for a CA: its own check is `plan`'s).
+fn cert_problem(what: &str, c: &CertSummary, window: Option<u32>, now: i64) -> Option<String> {
+    let serial = &c.serial;
+    if now < c.not_before {
+        return Some(format!(
+            "{what} {serial} is not valid until {}",
+            rfc3339(c.not_before)
+        ));
+    }
+    if now >= c.not_after {
+        return Some(format!(
+            "{what} {serial} expired {} days ago",
+            (now - c.not_after) / 86_400
+        ));
+    }
+    let days_left = (c.not_after - now).div_euclid(86_400);
+    match window {
+        Some(w) if days_left < i64::from(w) => Some(format!(
+            "{what} {serial} expires in {days_left} days, inside its renewal window of {w} days"
+        )),
+        _ => None,
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
 
 /// One cell's part in a rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,16 +65,63 @@ pub struct RollbackPlan {
     pub manifest: Manifest,
 }
 
+/// Where `rollback` without `--to` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultTarget {
+    /// The latest generation is a rollback to this one that did not reach
+    /// every cell: finish it.
+    Resume(u64),
+    /// The parent of the live generation (rollbacks stepped over).
+    Parent(u64),
+    /// The live generation (this one, rollbacks stepped over) has no parent.
+    NoParent(u64),
+}
+
+/// The generation whose files `n` holds: `n`, or for a `rollback of M`
+/// generation, M's (followed through chains of rollbacks).
+fn effective(manifests: &[Manifest], mut n: u64) -> u64 {
+    for _ in 0..manifests.len() {
+        match manifests.iter().find(|m| m.number == n).map(|m| &m.cause) {
+            Some(Cause::RollbackOf(t)) if *t != n => n = *t,
+            _ => break,
+        }
+    }
+    n
+}
+
+/// NixOS semantics: roll back to the parent of the live (latest)
+/// generation, where a `rollback of N` generation stands for N, so that
+/// rollbacks in a row step back instead of toggling; a rollback that did
+/// not reach every cell (`latest_incomplete`) is resumed instead.
+/// `manifests` are in number order; `None` when there are none.
+pub fn default_target(manifests: &[Manifest], latest_incomplete: bool) -> Option<DefaultTarget> {
+    let latest = manifests.last()?;
+    if let (Cause::RollbackOf(t), true) = (&latest.cause, latest_incomplete) {
+        return Some(DefaultTarget::Resume(*t));
+    }
+    let live = effective(manifests, latest.number);
+    let parent = manifests
+        .iter()
+        .find(|m| m.number == live)
+        .and_then(|m| m.parent);
+    Some(match parent {
+        Some(p) => DefaultTarget::Parent(effective(manifests, p)),
+        None => DefaultTarget::NoParent(live),
+    })
+}
+
 fn same_files(a: &CellEntry, b: &CellEntry) -> bool {
     a.files == b.files && a.phase == b.phase
 }
 
 /// Plans the return to `target`. `live` maps each cell to its live
-/// generation and entry; `latest` is the newest generation number and
-/// `number` the one the rollback's generation gets.
+/// generation and entry; `cas` each cell of `target` to the CA that signed
+/// its leaf; `latest` is the newest generation number and `number` the one
+/// the rollback's generation gets.
 pub fn plan_rollback(
     target: &Manifest,
     live: &BTreeMap<String, Option<(u64, CellEntry)>>,
+    cas: &BTreeMap<String, CertSummary>,
     latest: u64,
     number: u64,
     now: i64,
@@ -58,20 +141,15 @@ pub fn plan_rollback(
     for (cell, want) in &target.cells {
         let now_live = live.get(cell).cloned().flatten();
         let changes = !matches!(&now_live, Some((_, e)) if same_files(e, want));
-        if let Some(c) = &want.cert {
-            let days_left = (c.not_after - now).div_euclid(86_400);
-            if now >= c.not_after {
-                cert_problems.push(format!(
-                    "{cell}: certificate {} expired {} days ago",
-                    c.serial,
-                    (now - c.not_after) / 86_400
-                ));
-            } else if days_left < i64::from(want.renew_before_days) {
-                cert_problems.push(format!(
-                    "{cell}: certificate {} expires in {days_left} days, inside its renewal window of {} days",
-                    c.serial, want.renew_before_days
-                ));
-            }
+        let leaf = want
+            .cert
+            .as_ref()
+            .and_then(|c| cert_problem("certificate", c, Some(want.renew_before_days), now));
+        let ca = cas
+            .get(cell)
+            .and_then(|c| cert_problem("its CA", c, None, now));
+        for p in leaf.into_iter().chain(ca) {
+            cert_problems.push(format!("{cell}: {p}"));
         }
         let entry = match (&now_live, changes) {
             (Some((_, e)), false) => e.clone(),
@@ -110,5 +188,43 @@ pub fn plan_rollback(
             cause: Cause::RollbackOf(target.number),
             cells: entries,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(number: u64, parent: Option<u64>, cause: Cause) -> Manifest {
+        Manifest {
+            number,
+            parent,
+            created_at: 0,
+            tool_version: String::new(),
+            topology_hash: String::new(),
+            cause,
+            cells: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_default_target_steps_back_over_rollbacks() {
+        let mut gens = vec![
+            m(1, None, Cause::Apply),
+            m(2, Some(1), Cause::Apply),
+            m(3, Some(2), Cause::Apply),
+        ];
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(2)));
+        gens.push(m(4, Some(3), Cause::RollbackOf(2)));
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(1)));
+        assert_eq!(default_target(&gens, true), Some(DefaultTarget::Resume(2)));
+        gens.push(m(5, Some(4), Cause::RollbackOf(1)));
+        assert_eq!(
+            default_target(&gens, false),
+            Some(DefaultTarget::NoParent(1))
+        );
+        gens.push(m(6, Some(5), Cause::Apply));
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(1)));
+        assert_eq!(default_target(&[], false), None);
     }
 }

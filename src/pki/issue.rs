@@ -98,6 +98,18 @@ fn sign_leaf(
             source,
         })?;
     let mut params = base_params(&policy.client_cn, now, policy.cert_validity_days, "a leaf")?;
+    // Never outlive the CA: a chain is only as valid as its CA.
+    let ca_info = super::inspect(&ca.cert_pem)?;
+    if whole_seconds(now) >= ca_info.not_after {
+        return Err(Error::CaExpired {
+            serial: ca_info.serial,
+            not_after: ca_info
+                .not_after
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        });
+    }
+    params.not_after = params.not_after.min(ca_info.not_after);
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = match policy.key_algorithm {
         KeyAlgorithm::EcdsaP256 => vec![KeyUsagePurpose::DigitalSignature],

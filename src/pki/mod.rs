@@ -9,6 +9,7 @@
 mod inspect;
 mod issue;
 mod policy;
+mod rotation;
 
 pub use inspect::{
     ca_bundle, hex_colons, inspect, inspect_bundle, inspect_der, key_algorithm, key_matches,
@@ -17,7 +18,8 @@ pub use inspect::{
 pub use issue::{
     issue_ca, issue_ca_with_key, issue_leaf, issue_leaf_with_key, BACKDATE, CA_COMMON_NAME,
 };
-pub use policy::{days_left, missing_sans, renewal, required_sans, LOCAL_SANS};
+pub use policy::{ca_renewal, days_left, missing_sans, renewal, required_sans, LOCAL_SANS};
+pub use rotation::{next_ca_step, CaRotationState};
 
 use crate::topology::KeyAlgorithm;
 use std::fmt;
@@ -142,6 +144,28 @@ pub enum Error {
         expected: KeyAlgorithm,
         /// What the key is.
         found: String,
+    },
+    /// The previous CA-rotation step is not live on every cell.
+    #[error("start CA rotation step {step}: step {} is not live on {}", step - 1, behind.join(", "))]
+    CaStepNotLive {
+        /// The step asked for.
+        step: u8,
+        /// Cells whose plan is not empty.
+        behind: Vec<String>,
+    },
+    /// Step 3 of a CA rotation while cells deploy leaves of the old CA.
+    #[error("drop the old CA: {} still deploy a leaf from it", cells.join(", "))]
+    OldCaLeaves {
+        /// The cells.
+        cells: Vec<String>,
+    },
+    /// The CA a leaf would be signed by has expired.
+    #[error("issue a leaf from the CA `{serial}`: the CA expired at {not_after}")]
+    CaExpired {
+        /// The CA's serial.
+        serial: String,
+        /// Its notAfter, RFC 3339.
+        not_after: String,
     },
     /// The validity period does not fit an X.509 date.
     #[error("compute the validity of {what}: `{days}` days from now is past the year 9999")]

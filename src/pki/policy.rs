@@ -66,7 +66,10 @@ pub fn renewal(
         });
     }
     let left = days_left(info.not_after, now);
-    if left < i64::from(policy.renew_before_days) {
+    // A leaf that already ends with its CA gains nothing from re-issuing:
+    // the CA is due (see [`ca_renewal`]), not the leaf.
+    let ends_with_ca = inspect::inspect(ca_pem).is_ok_and(|ca| info.not_after >= ca.not_after);
+    if left < i64::from(policy.renew_before_days) && !ends_with_ca {
         return Some(RenewReason::Due {
             days_left: left,
             window: policy.renew_before_days,
@@ -86,6 +89,31 @@ pub fn renewal(
         return Some(RenewReason::KeyAlgorithm);
     }
     None
+}
+
+/// The CA's own renewal decision: `None` while it may stay.
+///
+/// Judged like a leaf (unparsable, not yet valid, expired, inside its
+/// window), where the window is a leaf's validity: once a leaf issued now
+/// would outlive the CA, the CA is due (`pgbr rotate --ca`).
+pub fn ca_renewal(ca_pem: &str, policy: &Tls, now: OffsetDateTime) -> Option<RenewReason> {
+    let info = match inspect::inspect(ca_pem) {
+        Ok(info) => info,
+        Err(e) => return Some(RenewReason::Invalid(invalid_reason(&e))),
+    };
+    if now < info.not_before {
+        return Some(RenewReason::NotYetValid);
+    }
+    if now > info.not_after {
+        return Some(RenewReason::Expired {
+            days_ago: days_left(now, info.not_after),
+        });
+    }
+    let left = days_left(info.not_after, now);
+    (left < i64::from(policy.cert_validity_days)).then_some(RenewReason::Due {
+        days_left: left,
+        window: policy.cert_validity_days,
+    })
 }
 
 /// The required SANs the leaf lacks. A DNS requirement is met by a DNS SAN
@@ -364,6 +392,51 @@ mod tests {
             renewal(&leaf.cert_pem, &ca.cert_pem, &sans, &p, day(366)),
             Some(RenewReason::Expired { days_ago: 1 })
         );
+    }
+
+    #[test]
+    fn the_ca_is_judged_like_a_leaf() {
+        let p = policy(); // CA 3650 days, leaves 365
+        let ca = issue_ca(&p, day0()).unwrap();
+        assert_eq!(ca_renewal(&ca.cert_pem, &p, day(3000)), None);
+        assert_eq!(
+            ca_renewal(&ca.cert_pem, &p, day(3286)),
+            Some(RenewReason::Due {
+                days_left: 363,
+                window: 365
+            })
+        );
+        assert_eq!(
+            ca_renewal(&ca.cert_pem, &p, day(3651)),
+            Some(RenewReason::Expired { days_ago: 1 })
+        );
+        assert_eq!(
+            ca_renewal(&ca.cert_pem, &p, day0() - Duration::hours(2)),
+            Some(RenewReason::NotYetValid)
+        );
+        assert!(matches!(
+            ca_renewal("garbage", &p, day0()),
+            Some(RenewReason::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_leaf_ending_with_its_ca_is_not_due() {
+        let mut p = policy();
+        p.ca_validity_days = 400;
+        let ca = issue_ca(&p, day0()).unwrap();
+        let sans = required_sans(&["db1.example"], &p);
+        let leaf = issue_leaf(&ca, &p, &sans, day(300)).unwrap();
+        let info = inspect(&leaf.cert_pem).unwrap();
+        assert_eq!(info.not_after, inspect(&ca.cert_pem).unwrap().not_after);
+        assert_eq!(
+            renewal(&leaf.cert_pem, &ca.cert_pem, &sans, &p, day(301)),
+            None
+        );
+        assert!(matches!(
+            renewal(&leaf.cert_pem, &ca.cert_pem, &sans, &p, day(401)),
+            Some(RenewReason::Expired { .. })
+        ));
     }
 
     #[test]

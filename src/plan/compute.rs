@@ -12,7 +12,7 @@ use crate::apply::Observed;
 use crate::generations::CellEntry;
 use crate::pki::{self, CertInfo};
 use crate::render::{render_cell, Phase};
-use crate::store::ObjectId;
+use crate::store::{CellJournal, ObjectId};
 use crate::topology::{Cell, KeyScope, Topology};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -37,6 +37,8 @@ pub struct CellNow {
     pub live: Option<(u64, CellEntry)>,
     /// The deploy dir as observed.
     pub observed: Observed,
+    /// The store's activation journal for the cell, if it has one.
+    pub journal: Option<CellJournal>,
 }
 
 /// Object contents by id: where old configs are read from for diffs.
@@ -156,6 +158,10 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             key_algorithm: topo.tls.key_algorithm.as_str().into(),
             validity_days: topo.tls.ca_validity_days,
         },
+    };
+    let ca_problem = match (&ca, &inputs.ca) {
+        (CaAction::Keep { .. }, Some(c)) => ca_problem(&c.pem, &topo.tls, now),
+        _ => None,
     };
     let ca_new = inputs.ca.is_none();
     let step = inputs.request.ca_step;
@@ -296,6 +302,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             )),
             _ => {}
         }
+        drift.extend(journal_drift(&now_state));
         if now_state.live.is_some() && obs.current.is_some() {
             for (path, (id, mode)) in &live_files {
                 match obs.files.get(*path) {
@@ -423,6 +430,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         request: inputs.request.clone(),
         ca,
         ca_rotation: rotation_note(inputs.ca_rotation_step),
+        ca_problem,
         leaves,
         cells,
         summary,
@@ -473,6 +481,46 @@ fn rotation_note(applied: u8) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// What the activation journal says the disk should show and does not: a
+/// deploy cut short after its flip (`activate` and the health check never
+/// finished), or `current` moved or deleted by hand.
+fn journal_drift(now_state: &CellNow) -> Option<String> {
+    let journal = now_state.journal.as_ref()?;
+    let current = now_state.observed.current;
+    match (journal.in_flight, current, journal.live) {
+        (Some(n), Some(c), _) if n == c => Some(format!(
+            "the deploy of generation {n} was interrupted after its flip: \
+             `activate` and the health check never finished (apply runs them again)"
+        )),
+        // The journal is made durable at the end of a run, so a deploy
+        // killed after its flip may look like this too.
+        (_, Some(c), Some(l)) if c != l && now_state.live.is_some() => Some(format!(
+            "`current` points at generation {c}, but generation {l} was deployed last \
+             (a deploy interrupted after its flip, or `current` moved by hand; \
+             apply deploys it again and runs `activate` and the health check)"
+        )),
+        (_, None, Some(l)) if now_state.observed.managed => Some(format!(
+            "`current` is missing (generation {l} was deployed last)"
+        )),
+        _ => None,
+    }
+}
+
+/// What is wrong with the CA, with what to do, or `None` while it may stay.
+fn ca_problem(ca_pem: &str, policy: &crate::topology::Tls, now: OffsetDateTime) -> Option<String> {
+    let reason = pki::ca_renewal(ca_pem, policy, now)?;
+    let why = match reason {
+        pki::RenewReason::Due { .. } => format!(
+            "{reason} (a {}-day leaf issued now would outlive it)",
+            policy.cert_validity_days
+        ),
+        other => other.to_string(),
+    };
+    Some(format!(
+        "CA: {why}; run `pgbr rotate --ca` (three steps) to replace it"
+    ))
 }
 
 /// The renewal decision for a stored leaf. While step 1 of a CA rotation is

@@ -60,6 +60,9 @@ pub fn render(plan: &Plan) -> String {
     if let Some(note) = &plan.ca_rotation {
         let _ = writeln!(out, "  {note}");
     }
+    if let Some(problem) = &plan.ca_problem {
+        let _ = writeln!(out, "  ! {problem}");
+    }
     for leaf in &plan.leaves {
         let _ = writeln!(out, "  {}", leaf_line(leaf));
     }

@@ -206,6 +206,10 @@ pub struct Plan {
     /// Where a CA rotation under way stands and what comes next.
     #[serde(default)]
     pub ca_rotation: Option<String>,
+    /// Why the CA itself needs replacing (`pgbr rotate --ca`), when it does:
+    /// expired, not valid yet, or too close to its end to back a new leaf.
+    #[serde(default)]
+    pub ca_problem: Option<String>,
     /// The leaves.
     pub leaves: Vec<LeafPlan>,
     /// The cells, in name order.
@@ -219,6 +223,12 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         let s = &self.summary;
         s.create + s.update + s.remove + s.certificates > 0
+    }
+
+    /// Whether `plan --detailed-exitcode` reports pending work: changes, or
+    /// a CA that needs `pgbr rotate --ca`.
+    pub fn needs_attention(&self) -> bool {
+        self.has_changes() || self.ca_problem.is_some()
     }
 
     /// Computes and sets `id`.

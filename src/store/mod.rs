@@ -24,5 +24,5 @@ mod tests;
 pub use error::{BackendCause, Error};
 pub use location::Location;
 pub use object::ObjectId;
-pub use records::{CellJournal, Commit, GcReport, PkiRecord, StoreStats, StoredPair};
+pub use records::{CellJournal, Commit, PkiRecord, StoreStats, StoredPair};
 pub use store::Store;

@@ -58,17 +58,6 @@ pub struct Commit {
     pub consumed_plan: Option<String>,
 }
 
-/// What `gc` removed (or would remove).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Generation manifests removed.
-    pub generations: Vec<u64>,
-    /// Objects removed.
-    pub objects: usize,
-    /// Their stored bytes.
-    pub bytes: u64,
-}
-
 /// Sizes of the store, for `status` and the size benchmark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {

@@ -4,7 +4,7 @@ use super::backend::Keyspace;
 use super::*;
 use crate::generations::{Cause, CellEntry, FileEntry, Manifest};
 use crate::render::Phase;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -170,7 +170,7 @@ fn generations_are_numbered_from_one_without_gaps() {
     assert_eq!(store.generation(3).unwrap(), None);
 
     // Numbers are never reused, even when gc dropped the latest manifest.
-    store.gc(&BTreeSet::from([1]), false).unwrap();
+    store.sweep(&[2], &[]).unwrap();
     assert_eq!(store.latest().unwrap().map(|m| m.number), Some(1));
     assert_eq!(store.next_generation().unwrap(), 3);
     assert!(commit_manifest(&store, manifest(2, &[])).is_err());

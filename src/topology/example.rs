@@ -6,7 +6,8 @@
 //! defaults the loader applies. Nothing here is used by pgbr itself.
 
 use super::{
-    AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology,
+    AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Pgbackrest, Repo, StanzaName, Tls,
+    Topology,
 };
 
 fn path(s: &str) -> AbsPath {
@@ -62,6 +63,7 @@ pub fn topology(cells: Vec<Cell>, options: &[(&str, &str)]) -> Topology {
             retention_full: 7,
         },
         tls: tls(),
+        pgbackrest: Pgbackrest::default(),
         options: options
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

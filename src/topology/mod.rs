@@ -3,7 +3,8 @@
 //!
 //! Loading reads files (`load.rs`); everything after the merge is pure:
 //! `validate.rs` checks the top level, `[repo]` and `[tls]`, `cells.rs`
-//! `[defaults]` and `[cells]`, `options.rs` the pgBackRest passthrough,
+//! `[defaults]` and `[cells]`, `pgbackrest.rs` the pgBackRest release and
+//! its rules, `options.rs` the pgBackRest passthrough,
 //! with the shared vocabulary in `fields.rs`. Validation reports every
 //! problem at once. This file re-exports the model and owns the error type.
 
@@ -13,12 +14,14 @@ mod fields;
 mod load;
 mod model;
 mod options;
+mod pgbackrest;
 mod validate;
 
 pub use model::{
     ini_unsafe_char, is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo,
     StanzaName, Tls, Topology,
 };
+pub use pgbackrest::{Pgbackrest, PgbackrestVersion};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 //! match `[a-z0-9_-]+`, paths are absolute, ports are in range, cells are
 //! sorted by name. This module owns no IO and no parsing.
 
+use super::pgbackrest::Pgbackrest;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -266,6 +267,11 @@ pub struct Topology {
     pub repo: Repo,
     /// TLS server and certificate policy.
     pub tls: Tls,
+    /// The pgBackRest release the cells run and how to call it. Left out of
+    /// the hash while it is the default, so a topology that does not set
+    /// it keeps the hash it had before the table existed.
+    #[serde(skip_serializing_if = "Pgbackrest::is_default")]
+    pub pgbackrest: Pgbackrest,
     /// Further pgBackRest `[global]` options, name -> rendered value
     /// (booleans already `y`/`n`), sorted by name.
     pub options: BTreeMap<String, String>,

@@ -1,20 +1,22 @@
-//! The pgBackRest option table and the checks of the `[options]` passthrough.
+//! The pgBackRest option tables and the checks of the `[options]` passthrough.
 //!
-//! The table (`pgbackrest_options.tsv`) is derived from pgBackRest 2.45's own
-//! option definition by `tools/gen_pgbackrest_options.py`; this file parses
-//! it, looks names up (indexed `repoN-`/`pgN-` names and deprecated names
-//! included) and turns each `[options]` entry into the text pgBackRest reads
-//! (booleans `y`/`n`). It must not know about cells or render files: the
-//! options that pgbr writes itself are named here only to point the user at
-//! the topology key that sets them.
+//! The tables (`pgbackrest_options.tsv`) are derived from the option
+//! definitions of every supported pgBackRest release (2.45 to 2.59) by
+//! `tools/gen_pgbackrest_options.py`: the first release in full, each later
+//! one as the rows it adds, changes or drops. This file replays them into
+//! one catalog per release, looks names up (indexed `repoN-`/`pgN-` names
+//! and deprecated names included) in the release the topology names, says
+//! which release added or removed a name or a value that the chosen one
+//! does not know, and turns each `[options]` entry into the text pgBackRest
+//! reads (booleans `y`/`n`). It must not know about cells or render files:
+//! the options that pgbr writes itself are named here only to point the
+//! user at the topology key that sets them.
 
 use super::fields::{describe, suggest, unsafe_note, Problems};
 use super::load::{Node, Table};
+use super::pgbackrest::PgbackrestVersion;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-
-/// The pgBackRest release the table describes.
-pub(crate) const PGBACKREST_RELEASE: &str = "2.45";
 
 const TABLE: &str = include_str!("pgbackrest_options.tsv");
 
@@ -45,7 +47,19 @@ pub(crate) enum Kind {
     },
 }
 
-/// One option of the table.
+/// A range that depends on another option's value (`compress-level` by
+/// `compress-type` from 2.56).
+#[derive(Debug, Clone)]
+pub(crate) struct RangeBy {
+    /// The option whose value picks the range.
+    pub option: &'static str,
+    /// Its default, when `[options]` does not set it.
+    pub default: Option<&'static str>,
+    /// Value -> inclusive range.
+    pub ranges: Vec<(&'static str, (&'static str, &'static str))>,
+}
+
+/// One option of a release's table.
 #[derive(Debug, Clone)]
 pub(crate) struct OptionDef {
     /// The name without index (`repo-path`, `compress-type`).
@@ -58,29 +72,41 @@ pub(crate) struct OptionDef {
     pub allowed: Vec<&'static str>,
     /// Inclusive range, as written in pgBackRest's definition.
     pub range: Option<(&'static str, &'static str)>,
+    /// A range that depends on another option, when the definition has one.
+    pub range_by: Option<RangeBy>,
     /// Internal to pgBackRest: not for users.
     pub internal: bool,
 }
 
+/// The options of one release.
+#[derive(Clone, Default)]
 struct Catalog {
     options: BTreeMap<&'static str, OptionDef>,
     /// Group name -> highest index.
     groups: BTreeMap<&'static str, u32>,
     /// Old name (`?` = index) -> current option name.
-    deprecated: Vec<(&'static str, &'static str)>,
+    deprecated: BTreeMap<&'static str, &'static str>,
 }
 
-fn catalog() -> &'static Catalog {
-    static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| parse_table(TABLE))
+/// Every release's catalog, oldest first, with the patch release its rows
+/// come from (`2.55.1`).
+fn catalogs() -> &'static [(PgbackrestVersion, &'static str, Catalog)] {
+    static CATALOGS: OnceLock<Vec<(PgbackrestVersion, &'static str, Catalog)>> = OnceLock::new();
+    CATALOGS.get_or_init(|| parse_table(TABLE))
 }
 
-fn parse_table(text: &'static str) -> Catalog {
-    let mut cat = Catalog {
-        options: BTreeMap::new(),
-        groups: BTreeMap::new(),
-        deprecated: Vec::new(),
-    };
+fn catalog(version: PgbackrestVersion) -> &'static Catalog {
+    let all = catalogs();
+    let i = all
+        .iter()
+        .position(|(v, _, _)| *v == version)
+        .expect("every supported release has an option table");
+    &all[i].2
+}
+
+fn parse_table(text: &'static str) -> Vec<(PgbackrestVersion, &'static str, Catalog)> {
+    let mut out: Vec<(PgbackrestVersion, &'static str, Catalog)> = Vec::new();
+    let mut cat = Catalog::default();
     let none = |s: &'static str| (s != "-").then_some(s);
     for line in text
         .lines()
@@ -88,11 +114,25 @@ fn parse_table(text: &'static str) -> Catalog {
     {
         let f: Vec<&'static str> = line.split('\t').collect();
         match f[0] {
+            "release" => {
+                let version = PgbackrestVersion::parse(f[1]).expect("release in option table");
+                if let Some(last) = out.last_mut() {
+                    last.2 = cat.clone();
+                }
+                out.push((version, f[2], Catalog::default()));
+            }
             "group" => {
                 cat.groups
                     .insert(f[1], f[2].parse().expect("group index in option table"));
             }
-            "deprecated" => cat.deprecated.push((f[1], f[2])),
+            "deprecated" => {
+                cat.deprecated.insert(f[1], f[2]);
+            }
+            "drop" => match f[1] {
+                "group" => drop(cat.groups.remove(f[2])),
+                "option" => drop(cat.options.remove(f[2])),
+                _ => drop(cat.deprecated.remove(f[2])),
+            },
             "option" => {
                 let section = match f[2] {
                     "global" => Section::Global,
@@ -110,6 +150,7 @@ fn parse_table(text: &'static str) -> Catalog {
                     },
                 };
                 let flags: Vec<&str> = f[7].split(',').collect();
+                let (range, range_by) = parse_range(f[6]);
                 cat.options.insert(
                     f[1],
                     OptionDef {
@@ -120,7 +161,8 @@ fn parse_table(text: &'static str) -> Catalog {
                         allowed: none(f[5])
                             .map(|s| s.split(',').collect())
                             .unwrap_or_default(),
-                        range: none(f[6]).and_then(|r| r.split_once("..")),
+                        range,
+                        range_by,
                         internal: flags.contains(&"internal"),
                     },
                 );
@@ -128,10 +170,39 @@ fn parse_table(text: &'static str) -> Catalog {
             other => panic!("unknown row kind `{other}` in the option table"),
         }
     }
-    cat
+    if let Some(last) = out.last_mut() {
+        last.2 = cat;
+    }
+    out
 }
 
-/// What an option name means to pgBackRest 2.45.
+/// `lo..hi`, or `<option>|<default>|<value>=lo..hi,...` (whose plain range
+/// is the widest of them, for the message when the value is unknown).
+fn parse_range(field: &'static str) -> (Option<(&'static str, &'static str)>, Option<RangeBy>) {
+    if field == "-" {
+        return (None, None);
+    }
+    let mut parts = field.split('|');
+    let (Some(option), Some(default), Some(list)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return (field.split_once(".."), None);
+    };
+    let ranges: Vec<_> = list
+        .split(',')
+        .filter_map(|r| {
+            let (value, range) = r.split_once('=')?;
+            Some((value, range.split_once("..")?))
+        })
+        .collect();
+    let by = RangeBy {
+        option,
+        default: (default != "-").then_some(default),
+        ranges,
+    };
+    (None, Some(by))
+}
+
+/// What an option name means to one pgBackRest release.
 #[derive(Debug, Clone)]
 pub(crate) enum Lookup {
     /// A current option; `index` is set for grouped options (`repo2-path`).
@@ -157,9 +228,12 @@ fn split_indexed(name: &str) -> Option<(&str, u32, &str)> {
     Some((prefix, digits.parse().ok()?, tail))
 }
 
-/// Looks `name` up as pgBackRest would.
-pub(crate) fn lookup(name: &str) -> Lookup {
-    let cat = catalog();
+/// Looks `name` up as pgBackRest `version` would.
+pub(crate) fn lookup(version: PgbackrestVersion, name: &str) -> Lookup {
+    lookup_in(catalog(version), name)
+}
+
+fn lookup_in(cat: &'static Catalog, name: &str) -> Lookup {
     if let Some(def) = cat.options.get(name) {
         if def.group.is_none() {
             return Lookup::Known { def, index: None };
@@ -208,8 +282,8 @@ pub(crate) fn lookup(name: &str) -> Lookup {
 
 /// The inclusive integer range of option `name` (an ungrouped spelling such
 /// as `repo-retention-full`), when the table has one.
-pub(crate) fn int_range(name: &str) -> Option<(i64, i64)> {
-    let (lo, hi) = catalog().options.get(name)?.range?;
+pub(crate) fn int_range(version: PgbackrestVersion, name: &str) -> Option<(i64, i64)> {
+    let (lo, hi) = catalog(version).options.get(name)?.range?;
     Some((lo.parse().ok()?, hi.parse().ok()?))
 }
 
@@ -252,8 +326,8 @@ fn owned_by_pgbr(lookup: &Lookup) -> Option<String> {
 
 /// (group, index, highest index) when `name` is a grouped option whose
 /// index is out of range (`repo300-path`).
-fn bad_index(name: &str) -> Option<(&'static str, u32, u32)> {
-    let cat = catalog();
+fn bad_index(version: PgbackrestVersion, name: &str) -> Option<(&'static str, u32, u32)> {
+    let cat = catalog(version);
     let (group, index, tail) = split_indexed(name)?;
     let (group, max) = cat.groups.get_key_value(group)?;
     let def = cat.options.get(format!("{group}-{tail}").as_str())?;
@@ -261,9 +335,9 @@ fn bad_index(name: &str) -> Option<(&'static str, u32, u32)> {
 }
 
 /// Candidates for a did-you-mean, spelled with the index the user wrote.
-fn suggestion(name: &str) -> Option<String> {
+fn suggestion(version: PgbackrestVersion, name: &str) -> Option<String> {
     let index = split_indexed(name).map_or(1, |(_, i, _)| i);
-    let names: Vec<String> = catalog()
+    let names: Vec<String> = catalog(version)
         .options
         .values()
         .filter(|d| !d.internal && d.section != Section::CommandLine)
@@ -275,30 +349,38 @@ fn suggestion(name: &str) -> Option<String> {
     suggest(name, names.iter().map(String::as_str)).map(str::to_owned)
 }
 
-/// Checks the `[options]` table; returns name -> rendered value.
-pub(crate) fn check_options(table: &Table, p: &mut Problems) -> BTreeMap<String, String> {
+/// Checks the `[options]` table against pgBackRest `version`'s options;
+/// returns name -> rendered value.
+pub(crate) fn check_options(
+    table: &Table,
+    version: PgbackrestVersion,
+    p: &mut Problems,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    let mut ranged_by = Vec::new();
     for (name, node) in &table.entries {
         let key = super::fields::child_key("options", name);
         let file = node.file();
-        let found = lookup(name);
+        let found = lookup(version, name);
         let refuse = |p: &mut Problems, msg: String| p.push(file, &key, msg);
         match &found {
-            Lookup::Unknown => match bad_index(name) {
+            Lookup::Unknown => match bad_index(version, name) {
                 Some((group, index, max)) => refuse(
                     p,
                     format!("expected a `{group}` index 1-{max}, found `{index}`"),
                 ),
                 None => {
-                    let mut msg = format!("unknown pgBackRest {PGBACKREST_RELEASE} option");
-                    if let Some(s) = suggestion(name) {
+                    let mut msg = format!("unknown pgBackRest {version} option");
+                    if let Some(when) = other_release(version, name) {
+                        msg += &format!(" ({when}; see `[pgbackrest] version`)");
+                    } else if let Some(s) = suggestion(version, name) {
                         msg += &format!("; did you mean `{s}`?");
                     }
                     refuse(p, msg);
                 }
             },
             Lookup::Deprecated { current } => {
-                let msg = match owned_by_pgbr(&lookup(current)) {
+                let msg = match owned_by_pgbr(&lookup(version, current)) {
                     Some(why) => format!("deprecated name of `{current}`, which is {why}"),
                     None => format!("deprecated pgBackRest option; use `{current}` instead"),
                 };
@@ -325,92 +407,112 @@ pub(crate) fn check_options(table: &Table, p: &mut Problems) -> BTreeMap<String,
                         p,
                         "stanza-only pgBackRest option; `[options]` goes to `[global]`, where pgBackRest ignores it".into(),
                     );
-                } else if let Some(v) = check_value(def, node, p, &key) {
-                    out.insert(name.clone(), v);
+                } else {
+                    match check_value(def, node) {
+                        Ok(v) => {
+                            if let Some(by) = &def.range_by {
+                                ranged_by.push((name, node, *def, by, v.clone()));
+                            }
+                            out.insert(name.clone(), v);
+                        }
+                        Err(mut msg) => {
+                            if let Some(from) = later_release_accepting(version, name, node) {
+                                msg += &format!(
+                                    " (pgBackRest {from} and later accept it; see `[pgbackrest] version`)"
+                                );
+                            }
+                            refuse(p, msg);
+                        }
+                    }
                 }
             }
         }
     }
-    check_compress_level(table, &mut out, p);
+    // A range that depends on another option (`compress-level` by
+    // `compress-type`): that option's value here, or its default.
+    for (name, node, def, by, value) in ranged_by {
+        let chosen = out.get(by.option).map(String::as_str).or(by.default);
+        let Some((lo, hi)) =
+            chosen.and_then(|c| by.ranges.iter().find(|(v, _)| *v == c).map(|(_, r)| *r))
+        else {
+            continue;
+        };
+        if !in_range(def.kind, lo, hi, &value) {
+            let chosen = chosen.unwrap_or("?");
+            p.push(
+                node.file(),
+                &super::fields::child_key("options", name),
+                format!(
+                    "expected an integer {lo}-{hi} (the range for `{} = {chosen}`), found `{value}`",
+                    by.option
+                ),
+            );
+            out.remove(name);
+        }
+    }
     out
 }
 
-/// `compress-level`'s range for each `compress-type`, from pgBackRest's
-/// own option definition (2.56 and later state it; older releases reject
-/// the same levels only when a backup runs).
-const COMPRESS_LEVELS: &[(&str, i64, i64)] = &[
-    ("bz2", 1, 9),
-    ("gz", -1, 9),
-    ("lz4", -5, 12),
-    ("zst", -7, 22),
-];
-
-/// Checks `compress-level` against the range of the chosen `compress-type`
-/// (pgBackRest's default is `gz`); drops it from `out` when out of range.
-fn check_compress_level(table: &Table, out: &mut BTreeMap<String, String>, p: &mut Problems) {
-    let (Some(node), Some(level)) = (
-        table.entries.get("compress-level"),
-        out.get("compress-level")
-            .and_then(|l| l.parse::<i64>().ok()),
-    ) else {
-        return;
-    };
-    let kind = out.get("compress-type").map_or("gz", String::as_str);
-    let Some((_, lo, hi)) = COMPRESS_LEVELS.iter().find(|(k, ..)| *k == kind) else {
-        return; // `none`: pgBackRest ignores the level
-    };
-    if !(*lo..=*hi).contains(&level) {
-        p.push(
-            node.file(),
-            "options.compress-level",
-            format!(
-                "expected an integer {lo}-{hi} for `compress-type = \"{kind}\"`, found `{level}`"
-            ),
-        );
-        out.remove("compress-level");
+/// For a name `version` does not know: which release added it (the first
+/// after `version` that knows it) or removed it (the first after the last
+/// one before `version` that knew it).
+fn other_release(version: PgbackrestVersion, name: &str) -> Option<String> {
+    let known = |cat: &'static Catalog| matches!(lookup_in(cat, name), Lookup::Known { .. });
+    let all = catalogs();
+    if let Some((v, _, _)) = all.iter().find(|(v, _, c)| *v > version && known(c)) {
+        return Some(format!("added in pgBackRest {v}"));
     }
+    let last_known = all.iter().rposition(|(v, _, c)| *v < version && known(c))?;
+    let (removed_in, _, _) = all.get(last_known + 1)?;
+    Some(format!("removed in pgBackRest {removed_in}"))
 }
 
-/// Checks one value against its definition; returns the text to render.
-fn check_value(def: &OptionDef, node: &Node, p: &mut Problems, key: &str) -> Option<String> {
-    let file = node.file();
+/// The first release after `version` whose definition of `name` accepts
+/// the value `version` refused (`backup-standby = "prefer"` from 2.54).
+fn later_release_accepting(
+    version: PgbackrestVersion,
+    name: &str,
+    node: &Node,
+) -> Option<PgbackrestVersion> {
+    catalogs()
+        .iter()
+        .filter(|(v, _, _)| *v > version)
+        .find(|(_, _, cat)| match lookup_in(cat, name) {
+            Lookup::Known { def, .. } => !def.internal && check_value(def, node).is_ok(),
+            _ => false,
+        })
+        .map(|(v, _, _)| *v)
+}
+
+/// Checks one value against its definition; returns the text to render,
+/// or what was expected and found.
+fn check_value(def: &OptionDef, node: &Node) -> Result<String, String> {
     let Node::Leaf(leaf) = node else {
-        p.push(
-            file,
-            key,
-            format!("expected {}, found a table", expected(def)),
-        );
-        return None;
+        return Err(format!("expected {}, found a table", expected(def)));
     };
     let v = &leaf.value;
-    let bad = |p: &mut Problems| {
-        p.push(
-            file,
-            key,
-            format!("expected {}, found {}", expected(def), describe(v)),
-        );
-        None
-    };
+    let bad = || Err(format!("expected {}, found {}", expected(def), describe(v)));
     if let toml::Value::String(s) = v {
         if s.is_empty() {
-            p.push(file, key, "expected a non-empty value, found `\"\"`");
-            return None;
+            return Err("expected a non-empty value, found `\"\"`".into());
         }
         if super::model::ini_unsafe_char(s).is_some() || s.trim() != s {
-            p.push(
-                file,
-                key,
-                format!(
-                    "expected a value on one line without control characters or surrounding spaces, found {}{}",
-                    describe(v),
-                    unsafe_note(v)
-                ),
-            );
-            return None;
+            return Err(format!(
+                "expected a value on one line without control characters or surrounding spaces, found {}{}",
+                describe(v),
+                unsafe_note(v)
+            ));
         }
     }
     let text = match (def.kind, v) {
         (Kind::Boolean, toml::Value::Boolean(b)) => if *b { "y" } else { "n" }.to_string(),
+        // `backup-standby` is `y`/`n`/`prefer` from 2.54: a boolean still
+        // means `y`/`n`, as it did when the option was one.
+        (Kind::Text { .. }, toml::Value::Boolean(b))
+            if def.allowed.contains(&"y") && def.allowed.contains(&"n") =>
+        {
+            if *b { "y" } else { "n" }.to_string()
+        }
         (Kind::Integer, toml::Value::Integer(i)) => i.to_string(),
         (Kind::Time, toml::Value::Integer(i)) => i.to_string(),
         (Kind::Time, toml::Value::Float(f)) if f.is_finite() => f.to_string(),
@@ -418,11 +520,11 @@ fn check_value(def: &OptionDef, node: &Node, p: &mut Problems, key: &str) -> Opt
         (Kind::Size, toml::Value::String(s)) if parse_size(s).is_some() => s.clone(),
         (Kind::Text { path, hash }, toml::Value::String(s)) => {
             if (path && !s.starts_with('/')) || (hash && !s.contains('=')) {
-                return bad(p);
+                return bad();
             }
             s.clone()
         }
-        _ => return bad(p),
+        _ => return bad(),
     };
     if !def.allowed.is_empty() {
         let same = |a: &str| match def.kind {
@@ -435,24 +537,27 @@ fn check_value(def: &OptionDef, node: &Node, p: &mut Problems, key: &str) -> Opt
             if let Some(s) = typo.filter(|_| matches!(def.kind, Kind::Text { .. })) {
                 msg += &format!("; did you mean `{s}`?");
             }
-            p.push(file, key, msg);
-            return None;
+            return Err(msg);
         }
     }
     if let Some((lo, hi)) = def.range {
-        let number = |s: &str| match def.kind {
-            Kind::Size => parse_size(s).map(|b| b as f64),
-            _ => s.parse::<f64>().ok(),
-        };
-        let in_range = match (number(lo), number(hi), number(&text)) {
-            (Some(lo), Some(hi), Some(x)) => lo <= x && x <= hi,
-            _ => false,
-        };
-        if !in_range {
-            return bad(p);
+        if !in_range(def.kind, lo, hi, &text) {
+            return bad();
         }
     }
-    Some(text)
+    Ok(text)
+}
+
+/// Whether `text` lies in `lo..=hi` (sizes compared in bytes).
+fn in_range(kind: Kind, lo: &str, hi: &str, text: &str) -> bool {
+    let number = |s: &str| match kind {
+        Kind::Size => parse_size(s).map(|b| b as f64),
+        _ => s.parse::<f64>().ok(),
+    };
+    match (number(lo), number(hi), number(text)) {
+        (Some(lo), Some(hi), Some(x)) => lo <= x && x <= hi,
+        _ => false,
+    }
 }
 
 /// "an integer 1-999", "one of `none`, `gz`", …
@@ -496,9 +601,97 @@ fn parse_size(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::load::Table;
+    use std::rc::Rc;
+
+    const V45: PgbackrestVersion = PgbackrestVersion::OLDEST;
+
+    fn v(s: &str) -> PgbackrestVersion {
+        PgbackrestVersion::parse(s).unwrap()
+    }
+
+    /// The problems `[options]` (TOML text) has under `version`.
+    fn problems(version: &str, options: &str) -> Vec<String> {
+        let tree = Table::from_toml(&Rc::from("t.toml"), options.parse().expect("test TOML"));
+        let mut p = Problems::default();
+        check_options(&tree, v(version), &mut p);
+        p.into_sorted().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn every_supported_release_has_a_table() {
+        let releases: Vec<_> = catalogs().iter().map(|(v, _, _)| *v).collect();
+        assert_eq!(releases, PgbackrestVersion::all().collect::<Vec<_>>());
+        assert_eq!(catalogs()[10].1, "2.55.1");
+    }
+
+    #[test]
+    fn an_option_added_later_is_unknown_before_and_says_when() {
+        assert!(problems("2.58", "tls-cipher-13 = \"TLS_AES_256_GCM_SHA384\"").is_empty());
+        assert_eq!(
+            problems("2.45", "tls-cipher-13 = \"TLS_AES_256_GCM_SHA384\""),
+            ["t.toml: options.tls-cipher-13: unknown pgBackRest 2.45 option (added in pgBackRest 2.58; see `[pgbackrest] version`)"]
+        );
+        assert!(problems("2.55", "repo2-sftp-host = \"backup\"").is_empty());
+        assert_eq!(
+            problems("2.45", "repo2-sftp-host = \"backup\""),
+            ["t.toml: options.repo2-sftp-host: unknown pgBackRest 2.45 option (added in pgBackRest 2.46; see `[pgbackrest] version`)"]
+        );
+    }
+
+    #[test]
+    fn an_option_removed_later_is_unknown_after_and_says_when() {
+        // `stop-auto` became internal in 2.58; no release between 2.45 and
+        // 2.59 drops a name outright, so the removal is shown on a table
+        // made for the test.
+        assert!(problems("2.57", "stop-auto = true").is_empty());
+        assert_eq!(
+            problems("2.58", "stop-auto = true"),
+            ["t.toml: options.stop-auto: internal pgBackRest option; not for configuration files"]
+        );
+        assert!(matches!(
+            lookup(v("2.45"), "repo-target-time"),
+            Lookup::Unknown
+        ));
+        assert!(matches!(
+            lookup(v("2.54"), "repo-target-time"),
+            Lookup::Known { .. }
+        ));
+        let table = "release\t2.45\t2.45.0\noption\tgone\tglobal\tboolean\t-\t-\t-\t-\nrelease\t2.46\t2.46.0\ndrop\toption\tgone\n";
+        let cats = parse_table(table);
+        assert!(cats[0].2.options.contains_key("gone"));
+        assert!(!cats[1].2.options.contains_key("gone"));
+    }
+
+    #[test]
+    fn backup_standby_prefer_needs_2_54() {
+        assert!(problems("2.54", "backup-standby = \"prefer\"").is_empty());
+        assert!(problems("2.59", "backup-standby = \"prefer\"").is_empty());
+        assert_eq!(
+            problems("2.45", "backup-standby = \"prefer\""),
+            ["t.toml: options.backup-standby: expected a boolean (`true` or `false`), found `\"prefer\"` (pgBackRest 2.54 and later accept it; see `[pgbackrest] version`)"]
+        );
+        assert!(problems("2.45", "backup-standby = true").is_empty());
+        // From 2.54 a boolean still means `y`/`n`.
+        assert!(problems("2.54", "backup-standby = true").is_empty());
+        assert_eq!(
+            problems("2.54", "backup-standby = \"prefered\""),
+            ["t.toml: options.backup-standby: expected one of `n`, `prefer`, `y`, found `\"prefered\"`; did you mean `prefer`?"]
+        );
+    }
+
+    #[test]
+    fn a_range_that_depends_on_another_option_uses_its_value_or_default() {
+        assert!(problems("2.56", "compress-type = \"zst\"\ncompress-level = 19").is_empty());
+        assert_eq!(
+            problems("2.56", "compress-level = 19"),
+            ["t.toml: options.compress-level: expected an integer -1-9 (the range for `compress-type = gz`), found `19`"]
+        );
+        assert!(problems("2.45", "compress-level = 19").is_empty());
+    }
 
     fn known(name: &str) -> (&'static str, Option<u32>) {
-        match lookup(name) {
+        match lookup(V45, name) {
             Lookup::Known { def, index } => (def.name, index),
             other => panic!("{name}: {other:?}"),
         }
@@ -514,16 +707,16 @@ mod tests {
 
     #[test]
     fn out_of_range_or_unindexed_group_names_are_not_known() {
-        assert!(matches!(lookup("repo257-path"), Lookup::Unknown));
-        assert!(matches!(lookup("repo0-path"), Lookup::Unknown));
-        assert!(matches!(lookup("repo01-path"), Lookup::Unknown));
-        assert!(matches!(lookup("compress-typo"), Lookup::Unknown));
-        assert!(matches!(lookup("pg1-compress-type"), Lookup::Unknown));
+        assert!(matches!(lookup(V45, "repo257-path"), Lookup::Unknown));
+        assert!(matches!(lookup(V45, "repo0-path"), Lookup::Unknown));
+        assert!(matches!(lookup(V45, "repo01-path"), Lookup::Unknown));
+        assert!(matches!(lookup(V45, "compress-typo"), Lookup::Unknown));
+        assert!(matches!(lookup(V45, "pg1-compress-type"), Lookup::Unknown));
     }
 
     #[test]
     fn deprecated_names_map_to_current_ones() {
-        let current = |n: &str| match lookup(n) {
+        let current = |n: &str| match lookup(V45, n) {
             Lookup::Deprecated { current } => current,
             other => panic!("{n}: {other:?}"),
         };
@@ -536,7 +729,7 @@ mod tests {
 
     #[test]
     fn sections_types_and_lists_come_from_the_table() {
-        let def = |n: &str| lookup(n);
+        let def = |n: &str| lookup(V45, n);
         let Lookup::Known { def: d, .. } = def("compress-type") else {
             panic!()
         };
@@ -549,14 +742,14 @@ mod tests {
             panic!()
         };
         assert_eq!(d.section, Section::CommandLine);
-        assert_eq!(int_range("repo-retention-full"), Some((1, 9_999_999)));
+        assert_eq!(int_range(V45, "repo-retention-full"), Some((1, 9_999_999)));
     }
 
     #[test]
     fn out_of_range_indexes_are_named() {
-        assert_eq!(bad_index("repo300-path"), Some(("repo", 300, 256)));
-        assert_eq!(bad_index("repo2-path"), None);
-        assert_eq!(bad_index("repo300-nothing"), None);
+        assert_eq!(bad_index(V45, "repo300-path"), Some(("repo", 300, 256)));
+        assert_eq!(bad_index(V45, "repo2-path"), None);
+        assert_eq!(bad_index(V45, "repo300-nothing"), None);
     }
 
     #[test]
@@ -571,9 +764,12 @@ mod tests {
     #[test]
     fn suggestions_keep_the_index() {
         assert_eq!(
-            suggestion("repo2-s3-buckt").as_deref(),
+            suggestion(V45, "repo2-s3-buckt").as_deref(),
             Some("repo2-s3-bucket")
         );
-        assert_eq!(suggestion("compres-type").as_deref(), Some("compress-type"));
+        assert_eq!(
+            suggestion(V45, "compres-type").as_deref(),
+            Some("compress-type")
+        );
     }
 }

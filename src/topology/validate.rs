@@ -14,10 +14,18 @@ use super::fields::{
 use super::load::{Node, Table};
 use super::model::{KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology};
 use super::options;
+use super::pgbackrest::{self, PgbackrestVersion};
 use std::collections::BTreeMap;
 
 const TOP_KEYS: &[&str] = &[
-    "imports", "stanza", "repo", "tls", "options", "defaults", "cells",
+    "imports",
+    "stanza",
+    "repo",
+    "tls",
+    "pgbackrest",
+    "options",
+    "defaults",
+    "cells",
 ];
 const REPO_KEYS: &[&str] = &["path", "retention_full"];
 const TLS_KEYS: &[&str] = &[
@@ -42,8 +50,14 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
         accept: Box::new(|v| v.as_str().and_then(StanzaName::new)),
     }
     .get(root, "", "stanza", true, p);
-    let repo = repo(&section(root, "repo", p), p);
-    let options = options::check_options(&section(root, "options", p), p);
+    let pgbackrest = pgbackrest::check(&section(root, "pgbackrest", p), p);
+    // With an unusable version, the newest release's options give the
+    // fewest misleading problems.
+    let version = pgbackrest
+        .as_ref()
+        .map_or(PgbackrestVersion::NEWEST, |b| b.version);
+    let repo = repo(&section(root, "repo", p), version, p);
+    let options = options::check_options(&section(root, "options", p), version, p);
     let defaults = section(root, "defaults", p);
     let usable = cells::check_defaults(&defaults, p);
     let cell_table = section(root, "cells", p);
@@ -65,6 +79,7 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
         stanza: stanza?,
         repo: repo?,
         tls: tls?,
+        pgbackrest: pgbackrest?,
         options,
         cells: cells?,
     })
@@ -92,9 +107,9 @@ fn section(root: &Table, name: &str, p: &mut Problems) -> Table {
     }
 }
 
-fn repo(t: &Table, p: &mut Problems) -> Option<Repo> {
+fn repo(t: &Table, version: PgbackrestVersion, p: &mut Problems) -> Option<Repo> {
     check_known_keys(t, "repo", REPO_KEYS, p);
-    let (lo, hi) = options::int_range("repo-retention-full").unwrap_or((1, 9_999_999));
+    let (lo, hi) = options::int_range(version, "repo-retention-full").unwrap_or((1, 9_999_999));
     let path = abs_path().get(t, "repo", "path", true, p);
     let retention_full = int_in(lo, hi).get(t, "repo", "retention_full", true, p);
     Some(Repo {

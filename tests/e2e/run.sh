@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The end-to-end scenario of pgbr against real PostgreSQL 15 and pgBackRest
-# 2.45 (`make e2e`; docs/e2e-walkthrough.md tells the same story for
-# operators).
+# The end-to-end scenario of pgbr against real PostgreSQL and pgBackRest
+# (`make e2e`; docs/e2e-walkthrough.md tells the same story for operators),
+# on two combinations:
+#
+#   tests/e2e/run.sh            PostgreSQL 15 + pgBackRest 2.45 (Debian 12, this machine)
+#   tests/e2e/run.sh --trixie   PostgreSQL 17 + pgBackRest 2.55.1 (Debian 13) in a
+#                               debootstrapped trixie root (tests/e2e/trixie-root.sh,
+#                               cached); the scenario re-runs itself inside it with
+#                               pgbr copied in: pgbr is a static-enough binary for
+#                               trixie's newer C library, while trixie's PostgreSQL
+#                               and pgBackRest need that library and cannot run here.
 #
 # Three cells on this machine, zone1 (primary) and zone2/zone3 (streaming
 # standbys), every file under one temporary root, every port chosen free at
@@ -27,6 +35,7 @@
 #   E2E_VERBOSE=1 also print every step's output (it always goes to <root>/steps/)
 #   E2E_TIMEOUT   seconds for each bounded wait (default 60)
 #   E2E_CMD_TIMEOUT  seconds any one command may run (default 300)
+#   E2E_PGBACKREST_VERSION  `[pgbackrest] version` of the topology (default 2.45)
 
 set -Eeuo pipefail
 
@@ -37,6 +46,7 @@ PGBACKREST=${PGBACKREST:-/usr/bin/pgbackrest}
 PGBR=${PGBR:-${CARGO_TARGET_DIR:-$REPO/target}/debug/pgbr}
 TIMEOUT=${E2E_TIMEOUT:-60}
 CMD_TIMEOUT=${E2E_CMD_TIMEOUT:-300}
+PGBACKREST_VERSION=${E2E_PGBACKREST_VERSION:-2.45}
 STANZA=e2e
 CELLS=(zone1 zone2 zone3)
 PRIMARY=zone1
@@ -300,7 +310,7 @@ step_topology() {
   install -d -o postgres -g postgres -m 750 "$ROOT/repo"
 
   sed -e "s|@ROOT@|$ROOT|g" -e "s|@MODULES@|$REPO/modules|g" \
-    -e "s|@TLS_BASE@|$base|g" \
+    -e "s|@TLS_BASE@|$base|g" -e "s|@PGBACKREST_VERSION@|$PGBACKREST_VERSION|g" \
     -e "s|@PG_PORT_zone1@|${PG_PORT[zone1]}|g" \
     -e "s|@PG_PORT_zone2@|${PG_PORT[zone2]}|g" \
     -e "s|@PG_PORT_zone3@|${PG_PORT[zone3]}|g" \
@@ -319,7 +329,7 @@ step_topology() {
 }
 
 step_bootstrap() {
-  pgbr apply "$TOPO" --bootstrap "$PRIMARY" --yes --now "$PAST"
+  pgbr apply "$TOPO" --bootstrap "$PRIMARY" --yes --now "$PAST" --allow-clock-skew
   local d
   d=$(deploy_dir "$PRIMARY")
   [[ $(readlink "$d/current") == generations/1 ]] || fail "$d/current does not point at generations/1"
@@ -363,7 +373,7 @@ step_standbys() {
     grep -Eq "^\+ $c: create \(full\)" <<<"$out" || fail "the plan does not create $c"
   done
 
-  pgbr apply "$TOPO" --yes --now "$PAST"
+  pgbr apply "$TOPO" --yes --now "$PAST" --allow-clock-skew
   for c in "${CELLS[@]}"; do
     [[ -f $(conf "$c") ]] || fail "$c has no deployed config"
     grep -q '^pg3-host=' "$(conf "$c")" || fail "$c's config is not in the full phase"
@@ -573,7 +583,40 @@ step() {
   echo "PASS $name ($((dt / 10)).$((dt % 10))s)"
 }
 
+# --trixie: runs this scenario inside the cached Debian 13 root (built when
+# missing), with /proc, /dev and /dev/pts bound in, and pgbr, the modules,
+# contrib/ and tests/e2e copied to /pgbr-e2e there.
+in_trixie() {
+  [[ $(id -u) == 0 ]] || fail "run as root (debootstrap, chroot and the servers need it)"
+  [[ -x $PGBR ]] || fail "no pgbr binary at $PGBR (run \`cargo build --bin pgbr\`)"
+  local rootfs m mounted=()
+  rootfs=$("$HERE/trixie-root.sh") || fail "no trixie root"
+  rm -rf "$rootfs/pgbr-e2e"
+  mkdir -p "$rootfs/pgbr-e2e/tests"
+  cp -a "$REPO/modules" "$REPO/contrib" "$rootfs/pgbr-e2e/"
+  cp -a "$HERE" "$rootfs/pgbr-e2e/tests/e2e"
+  cp "$PGBR" "$rootfs/pgbr-e2e/pgbr"
+  cp /etc/hosts "$rootfs/etc/hosts"
+  # shellcheck disable=SC2317 # called by the trap
+  unmount() { for ((m = ${#mounted[@]} - 1; m >= 0; m--)); do umount -l "${mounted[$m]}" || true; done; }
+  trap unmount EXIT
+  for m in proc dev dev/pts; do
+    mkdir -p "$rootfs/$m"
+    if mount --bind "/$m" "$rootfs/$m"; then mounted+=("$rootfs/$m"); else fail "cannot bind /$m into $rootfs"; fi
+  done
+  echo "e2e: in the trixie root $rootfs"
+  local rc=0
+  chroot "$rootfs" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+    HOME=/root LANG=C.UTF-8 PGBIN=/usr/lib/postgresql/17/bin PGBACKREST=/usr/bin/pgbackrest \
+    PGBR=/pgbr-e2e/pgbr E2E_PGBACKREST_VERSION=2.55 \
+    ${E2E_FAIL_AT:+E2E_FAIL_AT=$E2E_FAIL_AT} ${E2E_KEEP:+E2E_KEEP=$E2E_KEEP} \
+    ${E2E_VERBOSE:+E2E_VERBOSE=$E2E_VERBOSE} E2E_TIMEOUT="$TIMEOUT" E2E_CMD_TIMEOUT="$CMD_TIMEOUT" \
+    /bin/bash /pgbr-e2e/tests/e2e/run.sh || rc=$?
+  exit "$rc"
+}
+
 main() {
+  if [[ ${1:-} == --trixie ]]; then in_trixie; fi
   [[ $(id -u) == 0 ]] || fail "run as root (the servers run as postgres through runuser)"
   id postgres >/dev/null 2>&1 || fail "there is no postgres user"
   [[ -x $PGBIN/postgres ]] || fail "no PostgreSQL binaries in $PGBIN"

@@ -1,112 +1,237 @@
-//! Faults and a careless environment (issue 12): a failing probe is an exit
-//! code, a closed pipe is no crash, a crash leaves no core with keys in it.
+//! Faults nothing used to report (issue 12): an activation cut short, a
+//! rollback retried, `current` moved by hand, stale partial dirs.
 
 use crate::harness::Pgbr;
+use crate::hostile::deploy_dir;
 use crate::workflow::three_cells;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::fs;
+use std::path::PathBuf;
 
-/// `pgbr --state <scratch>/state ARGS` with stdout a pipe whose reader has
-/// already gone (as after `| head` read its lines); returns (exit code or
-/// signal, stderr).
-fn run_into_closed_pipe(p: &Pgbr, args: &[&str]) -> (Option<i32>, Option<i32>, String) {
-    let (read, write) = nix::unistd::pipe().expect("pipe");
-    drop(read);
-    let out = Command::new(env!("CARGO_BIN_EXE_pgbr"))
-        .arg("--state")
-        .arg(p.state())
-        .args(args)
-        .current_dir(p.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write))
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run pgbr");
-    (
-        out.status.code(),
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn current(p: &Pgbr, cell: &str) -> String {
+    fs::read_link(deploy_dir(p, cell).join("current"))
+        .map(|t| t.display().to_string())
+        .unwrap_or_default()
 }
 
+/// `activate` appends the cell's generation to `activated`; while `kill`
+/// exists it first removes it and kills pgbr (as SIGKILL, OOM or Ctrl-C would).
+fn killing_hook(p: &Pgbr) -> (PathBuf, PathBuf) {
+    let kill = p.path().join("kill");
+    let log = p.path().join("activated");
+    let hook = format!(
+        "activate = \"if [ -e {k} ]; then rm {k}; kill -9 $PPID; sleep 5; fi; echo $PGBR_CELL $PGBR_GENERATION >> {l}\"",
+        k = kill.display(),
+        l = log.display()
+    );
+    three_cells(p, 5433, &hook);
+    (kill, log)
+}
+
+/// Killed after the flip, before `activate` finished: the cell is on its
+/// new generation but never reloaded. `plan` says so (exit 2) and `apply`
+/// runs `activate` again.
 #[test]
-fn status_probe_exits_non_zero_when_a_probe_fails() {
+fn an_interrupted_activation_is_pending_and_re_run() {
+    let p = Pgbr::new();
+    let (kill, log) = killing_hook(&p);
+    let t = p.path().join("topo.toml");
+    let t = t.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    fs::write(&kill, "").unwrap();
+    let out = p.run(&["rotate", t, "--cells", "zone1", "--yes"]);
+    assert_eq!(out.code, -1, "killed: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        current(&p, "zone1"),
+        "generations/2",
+        "flipped before the kill"
+    );
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains("zone1") && out.stdout.contains("interrupted"),
+        "{}",
+        out.stdout
+    );
+    let status = p.run(&["status", t]);
+    assert!(status.stdout.contains("interrupted"), "{}", status.stdout);
+    let before = fs::read_to_string(&log).unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let after = fs::read_to_string(&log).unwrap();
+    let new: Vec<&str> = after[before.len()..].lines().collect();
+    assert_eq!(new, ["zone1 3"], "activate ran again for zone1 only");
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}
+
+/// `current` repointed by hand to another kept generation, or deleted, is
+/// drift: the journal knows which generation was deployed last.
+#[test]
+fn current_moved_or_deleted_by_hand_is_drift() {
     let p = Pgbr::new();
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     p.run(&["apply", t, "--yes"]).expect_code(0);
-    // No TLS server runs: every probe fails.
-    let out = p.run(&["status", t, "--probe"]).expect_code(7);
-    assert!(out.stdout.contains("probe: FAILED"), "{}", out.stdout);
-    let out = p.run(&["status", t, "--probe", "--json"]).expect_code(7);
-    assert!(out.stdout.contains("\"ok\": false"), "{}", out.stdout);
+    three_cells(&p, 5440, "");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    assert_eq!(current(&p, "zone2"), "generations/2");
+    let link = deploy_dir(&p, "zone2").join("current");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("generations/1", &link).unwrap();
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
     assert!(
-        out.stderr.contains("3 of 3 TLS probe(s) failed"),
+        out.stdout.contains(
+            "drift: `current` points at generation 1, but generation 2 was deployed last"
+        ),
+        "{}",
+        out.stdout
+    );
+    fs::remove_file(&link).unwrap();
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains("drift: `current` is missing"),
+        "{}",
+        out.stdout
+    );
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}
+
+/// `three_cells` with zone2 on `zone2` and zone3 on `zone3` as pg ports
+/// (every cell's config names every cell's port: each change changes all).
+fn two_changing(p: &Pgbr, zone2: u16, zone3: u16) -> String {
+    let t = three_cells(p, zone2, "");
+    let text = fs::read_to_string(&t).unwrap();
+    fs::write(
+        &t,
+        text.replace("pg_port = 5434", &format!("pg_port = {zone3}")),
+    )
+    .unwrap();
+    t.to_str().unwrap().to_owned()
+}
+
+fn config(p: &Pgbr, cell: &str) -> String {
+    fs::read_to_string(deploy_dir(p, cell).join("current/pgbackrest.conf")).unwrap()
+}
+
+fn configs(p: &Pgbr) -> Vec<String> {
+    ["zone1", "zone2", "zone3"]
+        .iter()
+        .map(|c| config(p, c))
+        .collect()
+}
+
+/// Two rollbacks in a row go back two steps (the parent of the live
+/// generation, stepping over `rollback of …`), never toggle.
+#[test]
+fn rollbacks_in_a_row_step_back() {
+    let p = Pgbr::new();
+    let t = two_changing(&p, 5433, 5434);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let first = configs(&p);
+    two_changing(&p, 5440, 5441);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let second = configs(&p);
+    two_changing(&p, 5450, 5451);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Rollback to generation 2"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(configs(&p), second);
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Rollback to generation 1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(configs(&p), first);
+    let out = p.run(&["rollback", "--yes"]).expect_code(1);
+    assert!(
+        out.stderr
+            .contains("generation 1 has no earlier generation"),
         "{}",
         out.stderr
     );
-    // Without --probe, status reports and exits 0.
-    p.run(&["status", t]).expect_code(0);
 }
 
+/// A rollback killed mid-fleet and retried finishes the same rollback.
 #[test]
-fn a_closed_pipe_neither_panics_nor_stops_work() {
+fn a_retried_rollback_resumes() {
     let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "");
-    let t = topo.to_str().unwrap();
-    // The reader left before the plan was printed: every cell is still
-    // deployed, and pgbr exits as if it had been read.
-    let (code, signal, stderr) = run_into_closed_pipe(&p, &["apply", t, "--yes"]);
-    assert_eq!((code, signal), (Some(0), None), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for cell in ["zone1", "zone2", "zone3"] {
-        let current = crate::hostile::deploy_dir(&p, cell).join("current");
-        assert!(current.exists(), "{cell} not deployed: {stderr}");
-    }
+    let t = two_changing(&p, 5433, 5434);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let first = configs(&p);
+    two_changing(&p, 5440, 5441);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let out = p.run_env(
+        &["rollback", "--yes"],
+        &[("PGBR_FAILPOINT", "between-cells")],
+    );
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(config(&p, "zone1"), first[0], "zone1 rolled back");
+    assert_ne!(config(&p, "zone2"), first[1], "zone2 not yet");
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Resuming the rollback to generation 1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(configs(&p), first);
+}
+
+/// Without a terminal, rollback's hint names `--yes` only (it takes no
+/// saved plan); a rollback with nothing to do does not announce a new
+/// generation.
+#[test]
+fn rollback_says_only_what_applies() {
+    let p = Pgbr::new();
+    let t = two_changing(&p, 5433, 5434);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    two_changing(&p, 5440, 5441);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    let out = p.run(&["rollback"]).expect_code(1);
+    assert!(out.stderr.contains("hint: pass `--yes`"), "{}", out.stderr);
+    assert!(!out.stderr.contains("plan"), "{}", out.stderr);
+    let out = p.run(&["rollback", "--to", "2"]).expect_code(0);
+    assert!(
+        out.stdout.contains("Nothing to roll back"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("as new generation"), "{}", out.stdout);
+}
+
+/// `apply --now` more than a day off the real clock would deploy
+/// certificates that real servers see as expired or not valid yet: it
+/// needs `--allow-clock-skew`, and refuses before anything is written.
+#[test]
+fn apply_with_a_skewed_clock_needs_allow_clock_skew() {
+    let p = Pgbr::new();
+    let t = three_cells(&p, 5433, "");
+    let t = t.to_str().unwrap();
+    let ahead = (time::OffsetDateTime::now_utc() + time::Duration::days(400))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     for args in [
-        &["generations"][..],
-        &["generations", "--json"],
-        &["plan", t],
-        &["status", t],
-        &["certs"],
-        &["check", t],
+        &["apply", t, "--yes", "--now", &ahead][..],
+        &["rotate", t, "--yes", "--now", &ahead],
     ] {
-        let (code, signal, stderr) = run_into_closed_pipe(&p, args);
-        assert_eq!((code, signal), (Some(0), None), "{args:?}: {stderr}");
-        assert_eq!(stderr, "", "{args:?}");
+        let out = p.run(args).expect_code(1);
+        assert!(
+            out.stderr.contains("400 days ahead of the real clock")
+                && out.stderr.contains("--allow-clock-skew"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!p.path().join("cells").exists(), "nothing written");
     }
-    // `rotate --ca` writes its plan first, then commits and deploys.
-    let (code, signal, stderr) = run_into_closed_pipe(&p, &["rotate", t, "--ca", "--yes"]);
-    assert_eq!((code, signal), (Some(0), None), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[test]
-fn a_crash_writes_no_core_dump() {
-    // core_pattern `core` (this machine, Debian's default) writes ./core
-    // when the limit allows it; a pipe to a collector would get the dump
-    // just the same. pgbr turns both off (RLIMIT_CORE 0, not dumpable).
-    let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -c unlimited && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_pgbr"))
-        .arg("--state")
-        .arg(p.state())
-        .args(["apply", topo.to_str().unwrap(), "--yes"])
-        .env("PGBR_FAILPOINT", "after-commit")
-        .current_dir(p.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pgbr");
-    // The failpoint aborted it (SIGABRT) after the CA key was made.
-    assert_eq!(out.status.signal(), Some(6), "{out:?}");
-    assert!(!out.status.core_dumped(), "pgbr dumped core");
-    let cores: Vec<_> = std::fs::read_dir(p.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("core"))
-        .collect();
-    assert!(cores.is_empty(), "{cores:?}");
+    let out = p
+        .run(&["apply", t, "--yes", "--now", &ahead, "--allow-clock-skew"])
+        .expect_code(0);
+    assert!(out.stderr.contains("warning: `--now` is"), "{}", out.stderr);
+    // Within a day is no skew.
+    let near = (time::OffsetDateTime::now_utc() + time::Duration::hours(12))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    p.run(&["apply", t, "--yes", "--now", &near]).expect_code(0);
 }

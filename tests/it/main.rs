@@ -7,13 +7,17 @@
 mod faults;
 mod harness;
 mod hostile;
+mod hosts;
 
 mod crash;
+mod environment;
 mod fuzz;
 
+mod remote;
 mod render;
 mod rotation;
 mod secrets;
 mod tls_server;
 mod topology_errors;
+mod versions;
 mod workflow;

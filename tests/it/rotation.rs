@@ -122,7 +122,7 @@ fn a_year_of_renewal_on_an_injected_clock() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap();
-    p.run(&["apply", t, "--yes", "--now", &day(0)])
+    p.run(&["apply", t, "--yes", "--now", &day(0), "--allow-clock-skew"])
         .expect_code(0);
     let first = serial(&p, "zone1");
 
@@ -149,7 +149,14 @@ fn a_year_of_renewal_on_an_injected_clock() {
     );
 
     let out = p
-        .run(&["apply", t, "--yes", "--now", &day(250)])
+        .run(&[
+            "apply",
+            t,
+            "--yes",
+            "--now",
+            &day(250),
+            "--allow-clock-skew",
+        ])
         .expect_code(0);
     assert!(out.stderr.contains("warning: `--now` is"), "{}", out.stderr);
     let ca = pki::inspect(&tls_file(&p, "zone1", "ca.crt")).unwrap();
@@ -416,11 +423,18 @@ fn rollback_refuses_due_certificates_without_force() {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap().to_owned();
-    p.run(&["apply", &t, "--yes", "--now", &day(0)])
+    p.run(&["apply", &t, "--yes", "--now", &day(0), "--allow-clock-skew"])
         .expect_code(0);
     // Day 250: generation 2 renews every leaf (115 days left < 121).
-    p.run(&["apply", &t, "--yes", "--now", &day(250)])
-        .expect_code(0);
+    p.run(&[
+        "apply",
+        &t,
+        "--yes",
+        "--now",
+        &day(250),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
     let renewed = serial(&p, "zone1");
     let out = p
         .run(&["rollback", "--yes", "--now", &day(250)])
@@ -446,4 +460,126 @@ fn rollback_refuses_due_certificates_without_force() {
         .expect_code(0);
     assert_ne!(serial(&p, "zone1"), renewed);
     assert_eq!(current(&p, "zone1"), "generations/3");
+}
+
+/// The topology of [`topology`] with `ca_validity_days = days`.
+fn topology_with_ca_days(p: &Pgbr, base: u16, days: u32) -> String {
+    let t = topology(p, base, "");
+    let text = fs::read_to_string(&t).unwrap();
+    fs::write(
+        &t,
+        text.replace("[tls]\n", &format!("[tls]\nca_validity_days = {days}\n")),
+    )
+    .unwrap();
+    t.to_str().unwrap().to_owned()
+}
+
+/// The CA is judged like a leaf: once a 365-day leaf issued now would
+/// outlive it, `plan --detailed-exitcode` exits 2 and names
+/// `pgbr rotate --ca`; leaves issued from it end with it; once expired the
+/// plan says so.
+#[test]
+fn an_aging_ca_is_judged_like_a_leaf() {
+    let p = Pgbr::new();
+    let (base, _) = free_ports(3);
+    let t = topology_with_ca_days(&p, base, 500);
+    p.run(&["apply", &t, "--yes", "--now", &day(0), "--allow-clock-skew"])
+        .expect_code(0);
+    let ca_end = pki::inspect(&tls_file(&p, "zone1", "ca.crt"))
+        .unwrap()
+        .not_after;
+    // Day 100: 400 days left, leaves fine: nothing to say.
+    p.run(&["plan", &t, "--now", &day(100), "--detailed-exitcode"])
+        .expect_code(0);
+    // Day 136: 364 days left, fewer than a leaf lasts (365): rotate the CA.
+    let out = p
+        .run(&["plan", &t, "--now", &day(136), "--detailed-exitcode"])
+        .expect_code(2);
+    assert!(out.stdout.contains("pgbr rotate --ca"), "{}", out.stdout);
+    assert!(out.stdout.contains("expires in 364 days"), "{}", out.stdout);
+    let json: serde_json::Value = serde_json::from_str(
+        &p.run(&["plan", &t, "--now", &day(136), "--json"])
+            .expect_code(0)
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        json["ca_problem"]
+            .as_str()
+            .is_some_and(|s| s.contains("pgbr rotate --ca")),
+        "{json}"
+    );
+    // A leaf re-issued now never outlives its CA.
+    p.run(&[
+        "rotate",
+        &t,
+        "--yes",
+        "--now",
+        &day(200),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
+    for cell in CELLS {
+        let leaf = pki::inspect(&tls_file(&p, cell, "server.crt")).unwrap();
+        assert!(
+            leaf.not_after <= ca_end,
+            "{cell}: {} > {ca_end}",
+            leaf.not_after
+        );
+    }
+    // Capped leaves inside their window are not re-issued on every apply.
+    p.run(&[
+        "apply",
+        &t,
+        "--yes",
+        "--now",
+        &day(420),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
+    let out = p
+        .run(&["plan", &t, "--now", &day(421), "--detailed-exitcode"])
+        .expect_code(2);
+    assert!(
+        out.stdout.contains("0 certificate(s) to issue") || out.stdout.contains("No changes"),
+        "{}",
+        out.stdout
+    );
+    // Expired: said as such.
+    let out = p
+        .run(&["plan", &t, "--now", &day(501), "--detailed-exitcode"])
+        .expect_code(2);
+    assert!(out.stdout.contains("CA: expired"), "{}", out.stdout);
+}
+
+/// `rollback` checks notBefore and the CA, not only the leaf's notAfter:
+/// generation 1 was made with the clock 100 days ahead.
+#[test]
+fn rollback_refuses_certificates_not_valid_yet() {
+    let p = Pgbr::new();
+    let (base, _) = free_ports(3);
+    let t = topology(&p, base, "");
+    let t = t.to_str().unwrap().to_owned();
+    p.run(&[
+        "apply",
+        &t,
+        "--yes",
+        "--now",
+        &day(100),
+        "--allow-clock-skew",
+    ])
+    .expect_code(0);
+    // Back to the real day 0: the leaves are not valid yet, re-issued.
+    p.run(&["apply", &t, "--yes", "--now", &day(0), "--allow-clock-skew"])
+        .expect_code(0);
+    let out = p
+        .run(&["rollback", "--dry-run", "--now", &day(0)])
+        .expect_code(1);
+    assert!(out.stdout.contains("not valid until"), "{}", out.stdout);
+    assert!(out.stdout.contains("CA"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("hint: pass `--force`"),
+        "{}",
+        out.stderr
+    );
 }

@@ -341,7 +341,10 @@ fn importer_wins_over_imported_values() {
         "imports = [\"base.toml\"]\n[cells.b]\npg_port = 5440\n",
     );
     let out = t.run(&["check", "topo.toml"]).expect_code(0);
-    assert_eq!(out.stdout, "topo.toml: ok (2 cell(s), stanza `main`)\n");
+    assert_eq!(
+        out.stdout,
+        "topo.toml: ok (2 cell(s), stanza `main`, pgBackRest 2.45)\n"
+    );
     assert_eq!(out.stderr, "");
 }
 
@@ -355,7 +358,10 @@ fn later_import_wins_over_earlier() {
     t.write("two.toml", "stanza = \"second\"\n");
     t.write("topo.toml", "imports = [\"one.toml\", \"two.toml\"]\n");
     let out = t.run(&["check", "topo.toml"]).expect_code(0);
-    assert_eq!(out.stdout, "topo.toml: ok (2 cell(s), stanza `second`)\n");
+    assert_eq!(
+        out.stdout,
+        "topo.toml: ok (2 cell(s), stanza `second`, pgBackRest 2.45)\n"
+    );
 }
 
 #[test]
@@ -377,7 +383,10 @@ fn shipped_local_3cell_module_checks() {
         .expect_code(0);
     assert_eq!(
         out.stdout,
-        format!("{}: ok (3 cell(s), stanza `multigres`)\n", path.display())
+        format!(
+            "{}: ok (3 cell(s), stanza `multigres`, pgBackRest 2.45)\n",
+            path.display()
+        )
     );
     assert_eq!(out.stderr, "");
 }

@@ -1,0 +1,158 @@
+//! pgBackRest releases: `apply` reads `pgbackrest version` on every cell's
+//! host and refuses a release other than `[pgbackrest] version` or a mix of
+//! releases, naming every cell's; `--skip-version-check` deploys anyway with
+//! a warning. A fake `pgbackrest` first on `PATH` answers per cell
+//! (`PGBR_CELL`); the e2e runs the real ones.
+
+use crate::harness::Pgbr;
+use crate::workflow::three_cells;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// A `pgbackrest` that prints `pgBackRest <release>` for each cell as
+/// `releases` says (`zone2=2.55.1`), else `default`; returns the PATH to
+/// run pgbr with.
+fn fake_pgbackrest(p: &Pgbr, default: &str, releases: &[(&str, &str)]) -> String {
+    let mut script = String::from("#!/bin/sh\ncase \"$PGBR_CELL\" in\n");
+    for (cell, release) in releases {
+        script += &format!("  {cell}) echo \"pgBackRest {release}\" ;;\n");
+    }
+    script += &format!("  *) echo \"pgBackRest {default}\" ;;\nesac\n");
+    let bin: PathBuf = p.write("fakebin/pgbackrest", &script);
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn apply_refuses_a_mix_of_releases_and_names_every_cell() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "[pgbackrest]\nversion = \"2.55\"\n");
+    let path = fake_pgbackrest(&p, "2.55.1", &[("zone2", "2.45.0")]);
+    let out = p
+        .run_env(
+            &["apply", topo.to_str().unwrap(), "--yes"],
+            &[("PATH", &path)],
+        )
+        .expect_code(1);
+    assert!(
+        out.stderr.contains(
+            "error: failed to deploy: cells do not run the pgBackRest release of `[pgbackrest] version` (expected 2.55): zone1 runs 2.55.1; zone2 runs 2.45.0; zone3 runs 2.55.1"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--skip-version-check"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !p.path().join("cells/zone1/pgbackrest").exists(),
+        "nothing is deployed"
+    );
+
+    // A rolling upgrade: deployed anyway, with a warning.
+    let out = p
+        .run_env(
+            &[
+                "apply",
+                topo.to_str().unwrap(),
+                "--yes",
+                "--skip-version-check",
+            ],
+            &[("PATH", &path)],
+        )
+        .expect_code(0);
+    assert!(
+        out.stderr
+            .contains("--skip-version-check: deploying although deploy: cells do not run"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn apply_refuses_patch_releases_that_differ() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "[pgbackrest]\nversion = \"2.55.1\"\n");
+    let path = fake_pgbackrest(&p, "2.55.1", &[("zone3", "2.55.0")]);
+    let out = p
+        .run_env(
+            &["apply", topo.to_str().unwrap(), "--yes"],
+            &[("PATH", &path)],
+        )
+        .expect_code(1);
+    assert!(
+        out.stderr.contains(
+            "cells run different pgBackRest releases, which refuse each other (expected 2.55): zone1 runs 2.55.1; zone2 runs 2.55.1; zone3 runs 2.55.0"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn apply_deploys_when_every_cell_runs_the_release() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "[pgbackrest]\nversion = \"2.59\"\n");
+    let path = fake_pgbackrest(&p, "2.59.1", &[]);
+    p.run_env(
+        &["apply", topo.to_str().unwrap(), "--yes"],
+        &[("PATH", &path)],
+    )
+    .expect_code(0);
+    let conf = fs::read_to_string(
+        p.path()
+            .join("cells/zone1/pgbackrest/current/pgbackrest.conf"),
+    )
+    .unwrap();
+    assert!(
+        conf.starts_with("# pgBackRest 2.59 configuration of cell `zone1`"),
+        "{conf}"
+    );
+
+    // status --probe shows what each host runs next to what is expected.
+    let path = fake_pgbackrest(&p, "2.59.1", &[("zone1", "2.58.0")]);
+    let out = p
+        .run_env(
+            &["status", topo.to_str().unwrap(), "--probe"],
+            &[("PATH", &path)],
+        )
+        .expect_code(0);
+    assert!(
+        out.stdout.contains(
+            "    pgBackRest: 2.58.0 installed, but the topology expects 2.59 (`[pgbackrest] version`)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("    pgBackRest: 2.59.1 installed (expected 2.59)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_missing_pgbackrest_is_named_with_its_cell() {
+    let p = Pgbr::new();
+    let topo = three_cells(
+        &p,
+        5433,
+        "[pgbackrest]\nbin = \"/nonexistent/pgbackrest\"\n",
+    );
+    let out = p
+        .run(&["apply", topo.to_str().unwrap(), "--yes", "--cells", "zone1"])
+        .expect_code(1);
+    assert!(
+        out.stderr.contains("cannot read every cell's pgBackRest release (expected 2.45): zone1: `/nonexistent/pgbackrest version` exited 127"),
+        "{}",
+        out.stderr
+    );
+}
