@@ -68,3 +68,11 @@ fn real_now() -> OffsetDateTime {
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
+
+/// RFC 3339 text of unix seconds `unix` (as stored in manifests); the
+/// number itself when it is out of range.
+pub fn rfc3339_unix(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map(rfc3339)
+        .unwrap_or_else(|_| unix.to_string())
+}

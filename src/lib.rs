@@ -12,6 +12,7 @@ pub mod exit_codes;
 pub mod failpoint;
 pub mod generations;
 pub mod harden;
+pub mod layout;
 pub mod output;
 pub mod pki;
 pub mod plan;

@@ -4,8 +4,9 @@
 
 use super::gather::ca_bundle_text;
 use crate::generations::{Cause, CellEntry, CertSummary, FileEntry, Manifest};
+use crate::layout;
 use crate::pki::{self, CertAndKey, SecretPem};
-use crate::plan::{CellAction, Inputs, LeafAction, Plan, Settings, FILES};
+use crate::plan::{CellAction, Inputs, LeafAction, LeafKey, Plan, Settings, FILES};
 use crate::render::render_cell;
 use crate::store::{Commit, Store, StoredPair};
 use crate::topology::Topology;
@@ -111,22 +112,22 @@ pub fn build_generation(
     let bundle_id = store.put_object(bundle.as_bytes())?;
 
     // The leaves.
-    let mut leaf_pems: BTreeMap<String, (String, SecretPem)> = BTreeMap::new();
+    let mut leaf_pems: BTreeMap<LeafKey, (String, SecretPem)> = BTreeMap::new();
     for leaf in &plan.leaves {
         let pems = match &leaf.action {
             LeafAction::Issue { sans, .. } => {
                 let issued = pki::issue_leaf(&signer, &topology.tls, sans, now)?;
                 record
                     .leaves
-                    .insert(leaf.key.clone(), put_pair(store, &issued)?);
+                    .insert(leaf.key.to_string(), put_pair(store, &issued)?);
                 (issued.cert_pem, issued.key_pem)
             }
             LeafAction::Keep { .. } => {
                 let pair = record
                     .leaves
-                    .get(&leaf.key)
+                    .get(leaf.key.as_str())
                     .ok_or_else(|| Error::LeafGone {
-                        key: leaf.key.clone(),
+                        key: leaf.key.to_string(),
                     })?;
                 (
                     String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
@@ -171,9 +172,9 @@ pub fn build_generation(
         let mut files = Vec::new();
         for (path, mode) in FILES {
             let object = match path {
-                "pgbackrest.conf" => store.put_object(config.as_bytes())?,
-                "tls/ca.crt" => bundle_id,
-                "tls/server.crt" => store.put_object(cert_pem.as_bytes())?,
+                layout::CONFIG => store.put_object(config.as_bytes())?,
+                layout::CA_BUNDLE => bundle_id,
+                layout::SERVER_CERT => store.put_object(cert_pem.as_bytes())?,
                 _ => store.put_object(key_pem.0.as_bytes())?,
             };
             files.push(FileEntry {
@@ -192,12 +193,7 @@ pub fn build_generation(
                 files,
                 cert: Some(summary(cert_pem)?),
                 renew_before_days: topology.tls.renew_before_days,
-                owner: settings.owner,
-                dirs: settings.dirs,
-                config_link: settings.config_link,
-                activate: settings.activate,
-                health: settings.health,
-                health_target: settings.health_target,
+                settings,
             },
         );
     }

@@ -5,9 +5,11 @@
 use super::deploy::{deploy_cell, error_chain, file, CellDeploy, CellOutcome, HealthSpec};
 use super::target::{FileContent, Target};
 use crate::generations::{CellEntry, Manifest};
+use crate::layout;
 use crate::pki::{CertAndKey, SecretPem};
 use crate::progress::{Event, Reporter};
 use crate::store::{CellJournal, Store};
+use crate::topology::Health;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -20,24 +22,32 @@ pub struct DeployReport {
 
 /// The health check an entry asks for, with its TLS material from `files`.
 pub fn health_spec(entry: &CellEntry, files: &[FileContent]) -> HealthSpec {
-    if let Some(cmd) = entry.health.strip_prefix("command:") {
-        return HealthSpec::Command(cmd.to_owned());
+    let settings = &entry.settings;
+    match &settings.health {
+        Health::None => return HealthSpec::None,
+        Health::Command(cmd) => return HealthSpec::Command(cmd.clone()),
+        Health::Tls => {}
     }
-    if entry.health != "tls" {
-        return HealthSpec::None;
-    }
-    let server_name = entry
+    let server_name = settings
         .health_target
         .rsplit_once(':')
         .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_owned())
         .unwrap_or_default();
     HealthSpec::Tls {
-        addr: entry.health_target.clone(),
+        addr: settings.health_target.clone(),
         server_name,
-        ca_pem: file(files, "tls/ca.crt").unwrap_or_default().to_owned(),
+        ca_pem: file(files, layout::CA_BUNDLE)
+            .unwrap_or_default()
+            .to_owned(),
         client: CertAndKey {
-            cert_pem: file(files, "tls/server.crt").unwrap_or_default().to_owned(),
-            key_pem: SecretPem(file(files, "tls/server.key").unwrap_or_default().to_owned()),
+            cert_pem: file(files, layout::SERVER_CERT)
+                .unwrap_or_default()
+                .to_owned(),
+            key_pem: SecretPem(
+                file(files, layout::SERVER_KEY)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
         },
         expect_serial: entry
             .cert
@@ -108,10 +118,10 @@ fn deploy_cells(
         let d = CellDeploy {
             cell: (*cell).clone(),
             deploy_dir: entry.deploy_dir.as_str().into(),
-            owner: entry.owner.clone(),
-            dirs: entry.dirs.clone(),
-            config_link: entry.config_link.clone(),
-            activate: entry.activate.clone(),
+            owner: entry.settings.owner.clone(),
+            dirs: entry.settings.dirs.clone(),
+            config_link: entry.settings.config_link.clone(),
+            activate: entry.settings.activate.clone(),
             health: health_spec(entry, &files),
             generation: n,
             previous: prev,

@@ -3,7 +3,7 @@
 //! Read-only.
 
 use super::target::Target;
-use crate::plan::{CellNow, Inputs, Objects, Request, StoredCert};
+use crate::plan::{CellNow, Inputs, LeafKey, Objects, Request, StoredCert};
 use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
 use crate::topology::Topology;
@@ -78,7 +78,7 @@ pub fn gather<'t>(
     let mut leaves = BTreeMap::new();
     for (key, pair) in &record.leaves {
         leaves.insert(
-            key.clone(),
+            LeafKey::from(key.clone()),
             stored_cert(store, pair, &format!("the leaf of `{key}`"))?,
         );
     }

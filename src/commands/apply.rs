@@ -314,7 +314,10 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         .iter()
         .filter_map(|(name, c)| c.live.as_ref().map(|(_, entry)| (name, entry)))
         .map(|(name, entry)| {
-            let cert = entry.files.iter().find(|f| f.path == "tls/server.crt");
+            let cert = entry
+                .files
+                .iter()
+                .find(|f| f.path == crate::layout::SERVER_CERT);
             let pem = cert.and_then(|f| store.get_object(&f.object).ok());
             let pem = pem.map(|b| String::from_utf8_lossy(&b).into_owned());
             (name.clone(), pem)

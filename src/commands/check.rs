@@ -43,7 +43,7 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
         Some(dir) => {
             for c in cells {
                 let cell_dir = dir.join(c.name.as_str());
-                let file = cell_dir.join("pgbackrest.conf");
+                let file = cell_dir.join(crate::layout::CONFIG);
                 std::fs::create_dir_all(&cell_dir)
                     .and_then(|()| std::fs::write(&file, render_cell(&topo, c, phase)))
                     .map_err(|source| Error::WriteRendered {

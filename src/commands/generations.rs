@@ -46,7 +46,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                 serde_json::json!({
                     "number": m.number,
                     "parent": m.parent,
-                    "created_at": clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(m.created_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)),
+                    "created_at": clock::rfc3339_unix(m.created_at),
                     "cause": m.cause.to_string(),
                     "tool_version": m.tool_version,
                     "topology_hash": m.topology_hash,
@@ -91,10 +91,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
         outln!(
             "{:>4}  {:<20}  {:<18}  {:<12}  {:<24}  {}",
             m.number,
-            clock::rfc3339(
-                time::OffsetDateTime::from_unix_timestamp(m.created_at)
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-            ),
+            clock::rfc3339_unix(m.created_at),
             m.cause.to_string(),
             m.topology_hash.get(..12).unwrap_or("-"),
             format!("{changed}/{} {}", m.cells.len(), phases.join("+")),

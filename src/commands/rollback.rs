@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::generations::{
     default_target, plan_rollback, Cause, CertSummary, DefaultTarget, Manifest,
 };
+use crate::layout;
 use crate::output::outln;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Location, Store};
@@ -100,8 +101,8 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
             .get(&c.cell)
             .cloned()
             .flatten()
-            .and_then(|(_, e)| e.files.into_iter().find(|f| f.path == "pgbackrest.conf"));
-        let new_conf = want.files.iter().find(|f| f.path == "pgbackrest.conf");
+            .and_then(|(_, e)| e.files.into_iter().find(|f| f.path == layout::CONFIG));
+        let new_conf = want.files.iter().find(|f| f.path == layout::CONFIG);
         if let Some(new) = new_conf {
             let old_text = match &old_conf {
                 Some(f) => String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned(),
@@ -190,7 +191,8 @@ fn signing_cas(store: &Store, target: &Manifest) -> Result<BTreeMap<String, Cert
                 .map(|f| Ok(String::from_utf8_lossy(&store.get_object(&f.object)?).into_owned()))
                 .transpose()
         };
-        let (Some(bundle), Some(leaf)) = (text("tls/ca.crt")?, text("tls/server.crt")?) else {
+        let (Some(bundle), Some(leaf)) = (text(layout::CA_BUNDLE)?, text(layout::SERVER_CERT)?)
+        else {
             continue;
         };
         let signer = crate::pki::ca_bundle(&bundle)

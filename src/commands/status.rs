@@ -7,13 +7,157 @@ use crate::apply::{
 };
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
+use crate::generations::CellEntry;
 use crate::output::{errln, outln};
-use crate::plan::{days_until, Request};
+use crate::plan::{days_until, CellAction, LeafKey, Request};
+use crate::render::Phase;
 use crate::store::{Location, Store};
-use crate::topology::PgbackrestVersion;
+use crate::topology::{Health, PgbackrestVersion};
 use crate::{exit_codes, topology, Result};
 use std::time::Duration;
 use time::OffsetDateTime;
+
+/// One row of `pgbr status` (fields in the JSON's key order).
+#[derive(serde::Serialize)]
+struct StatusRow {
+    cell: String,
+    days_left: Option<i64>,
+    drift: Vec<String>,
+    live_generation: Option<u64>,
+    not_after: Option<String>,
+    pending: Option<CellAction>,
+    pgbackrest: Option<Installed>,
+    phase: Option<Phase>,
+    probe: Option<Probe>,
+    renewal_due: Option<bool>,
+    serial: Option<String>,
+}
+
+/// The pgBackRest a cell's host runs (`status --probe`).
+#[derive(serde::Serialize)]
+struct Installed {
+    error: Option<String>,
+    expected: String,
+    installed: Option<String>,
+    matches: bool,
+}
+
+impl Installed {
+    /// The line under the cell's row.
+    fn line(&self) -> String {
+        let expected = &self.expected;
+        match (&self.installed, &self.error) {
+            (Some(v), _) if self.matches => {
+                format!("    pgBackRest: {v} installed (expected {expected})")
+            }
+            (Some(v), _) => format!(
+                "    pgBackRest: {v} installed, but the topology expects {expected} (`[pgbackrest] version`)"
+            ),
+            (None, error) => format!(
+                "    pgBackRest: unknown, expected {expected}: {}",
+                error.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+}
+
+/// The result of `status --probe` for one cell.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Probe {
+    /// The server answered the handshake.
+    Answered {
+        address: String,
+        days_left: i64,
+        expected_serial: String,
+        ok: bool,
+        presented_serial: String,
+        protocol: String,
+        server_version: Option<String>,
+    },
+    /// No handshake.
+    Failed {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        error: String,
+        ok: bool,
+    },
+}
+
+impl Probe {
+    /// Whether the probe passed.
+    fn ok(&self) -> bool {
+        match self {
+            Probe::Answered { ok, .. } | Probe::Failed { ok, .. } => *ok,
+        }
+    }
+
+    fn failed(address: Option<String>, error: impl Into<String>) -> Probe {
+        Probe::Failed {
+            address,
+            error: error.into(),
+            ok: false,
+        }
+    }
+
+    /// The TLS probe of a cell's live entry.
+    fn of(store: &Store, entry: &CellEntry, now: OffsetDateTime) -> Result<Probe> {
+        let files = entry_files(store, entry)?;
+        let mut e = entry.clone();
+        e.settings.health = Health::Tls;
+        let HealthSpec::Tls {
+            addr,
+            server_name,
+            ca_pem,
+            client,
+            expect_serial,
+        } = health_spec(&e, &files)
+        else {
+            return Ok(Probe::failed(None, "no TLS material"));
+        };
+        Ok(
+            match probe_tls(
+                &addr,
+                &server_name,
+                &ca_pem,
+                &client,
+                Duration::from_secs(5),
+            ) {
+                Ok(r) => Probe::Answered {
+                    ok: r.presented.serial == expect_serial,
+                    days_left: days_until(r.presented.not_after, now),
+                    presented_serial: r.presented.serial,
+                    expected_serial: expect_serial,
+                    protocol: r.protocol,
+                    server_version: server_version(r.greeting.as_deref()),
+                    address: addr,
+                },
+                Err(err) => Probe::failed(Some(addr), crate::apply::error_chain(&err)),
+            },
+        )
+    }
+
+    /// The line under the cell's row; `expected`: the topology's pgBackRest.
+    fn line(&self, expected: &str) -> String {
+        match self {
+            Probe::Answered {
+                ok: true,
+                presented_serial,
+                days_left,
+                protocol,
+                server_version,
+                ..
+            } => format!(
+                "    probe: ok, presents serial {presented_serial} ({days_left} days left, {protocol}, pgBackRest {}, expected {expected})",
+                server_version.as_deref().unwrap_or("version not stated")
+            ),
+            Probe::Answered {
+                presented_serial, ..
+            } => format!("    probe: FAILED: presents serial {presented_serial}"),
+            Probe::Failed { error, .. } => format!("    probe: FAILED: {error}"),
+        }
+    }
+}
 
 /// `pgbr status`.
 pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
@@ -39,85 +183,43 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
         let cp = plan.cells.iter().find(|c| c.cell == name);
         let live = now_state.live.as_ref();
         let cert = live.and_then(|(_, e)| e.cert.clone());
-        let days_left = cert.as_ref().map(|c| {
-            days_until(
-                OffsetDateTime::from_unix_timestamp(c.not_after)
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                clock.now,
-            )
-        });
-        let probe = if args.probe {
-            Some(match live {
-                Some((_, entry)) => {
-                    let files = entry_files(&store, entry)?;
-                    let mut e = entry.clone();
-                    e.health = "tls".into();
-                    match health_spec(&e, &files) {
-                        HealthSpec::Tls {
-                            addr,
-                            server_name,
-                            ca_pem,
-                            client,
-                            expect_serial,
-                        } => {
-                            match probe_tls(
-                                &addr,
-                                &server_name,
-                                &ca_pem,
-                                &client,
-                                Duration::from_secs(5),
-                            ) {
-                                Ok(r) => serde_json::json!({
-                                    "ok": r.presented.serial == expect_serial,
-                                    "address": addr,
-                                    "presented_serial": r.presented.serial,
-                                    "expected_serial": expect_serial,
-                                    "days_left": days_until(r.presented.not_after, clock.now),
-                                    "protocol": r.protocol,
-                                    "server_version": server_version(r.greeting.as_deref()),
-                                }),
-                                Err(err) => serde_json::json!({
-                                    "ok": false,
-                                    "address": addr,
-                                    "error": crate::apply::error_chain(&err),
-                                }),
-                            }
-                        }
-                        _ => serde_json::json!({"ok": false, "error": "no TLS material"}),
-                    }
-                }
-                None => serde_json::json!({"ok": false, "error": "not deployed"}),
-            })
-        } else {
-            None
+        let not_after = cert
+            .as_ref()
+            .and_then(|c| OffsetDateTime::from_unix_timestamp(c.not_after).ok());
+        let days_left = cert
+            .as_ref()
+            .map(|_| days_until(not_after.unwrap_or(OffsetDateTime::UNIX_EPOCH), clock.now));
+        let probe = match (args.probe, live) {
+            (false, _) => None,
+            (true, Some((_, entry))) => Some(Probe::of(&store, entry, clock.now)?),
+            (true, None) => Some(Probe::failed(None, "not deployed")),
         };
-        let pgbackrest = releases.iter().find(|r| r.cell == name).map(|r| {
-            serde_json::json!({
-                "expected": expected,
-                "installed": r.found.as_ref().ok(),
-                "error": r.found.as_ref().err(),
-                "matches": r.found.as_ref().is_ok_and(|f| {
-                    PgbackrestVersion::parse(f) == Some(topo.pgbackrest.version)
-                }),
-            })
+        let pgbackrest = releases.iter().find(|r| r.cell == name).map(|r| Installed {
+            error: r.found.as_ref().err().cloned(),
+            expected: expected.clone(),
+            installed: r.found.as_ref().ok().cloned(),
+            matches: r
+                .found
+                .as_ref()
+                .is_ok_and(|f| PgbackrestVersion::parse(f) == Some(topo.pgbackrest.version)),
         });
-        rows.push(serde_json::json!({
-            "cell": name,
-            "live_generation": live.map(|l| l.0),
-            "phase": live.map(|l| l.1.phase),
-            "pending": cp.map(|c| c.action),
-            "drift": cp.map(|c| c.drift.clone()).unwrap_or_default(),
-            "serial": cert.as_ref().map(|c| c.serial.clone()),
-            "not_after": cert.as_ref().and_then(|c| OffsetDateTime::from_unix_timestamp(c.not_after).ok()).map(rfc3339),
-            "days_left": days_left,
-            "renewal_due": days_left.map(|d| d < i64::from(topo.tls.renew_before_days)),
-            "probe": probe,
-            "pgbackrest": pgbackrest,
-        }));
+        rows.push(StatusRow {
+            cell: name.to_owned(),
+            days_left,
+            drift: cp.map(|c| c.drift.clone()).unwrap_or_default(),
+            live_generation: live.map(|l| l.0),
+            not_after: not_after.map(rfc3339),
+            pending: cp.map(|c| c.action),
+            pgbackrest,
+            phase: live.map(|l| l.1.phase),
+            probe,
+            renewal_due: days_left.map(|d| d < i64::from(topo.tls.renew_before_days)),
+            serial: cert.map(|c| c.serial),
+        });
     }
     let failed = rows
         .iter()
-        .filter(|r| r["probe"].is_object() && r["probe"]["ok"] != true)
+        .filter(|r| r.probe.as_ref().is_some_and(|p| !p.ok()))
         .count();
     // Monitoring reads the exit code; the operator reads the last line.
     let finish = || {
@@ -140,80 +242,42 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
         "SERIAL",
         "DAYS LEFT"
     );
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for r in &rows {
-        let s = |k: &str| {
-            r[k].as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| "-".into())
-        };
-        let drift = r["drift"]
-            .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default();
         outln!(
             "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  {}",
-            s("cell"),
-            r["live_generation"]
-                .as_u64()
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "-".into()),
-            s("phase"),
-            s("pending"),
-            s("serial"),
-            r["days_left"]
-                .as_i64()
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "-".into()),
-            if drift.is_empty() {
+            r.cell,
+            dash(r.live_generation.map(|g| g.to_string())),
+            dash(r.phase.map(|p| p.as_str().to_owned())),
+            dash(r.pending.map(|a| a.as_str().to_owned())),
+            dash(r.serial.clone()),
+            dash(r.days_left.map(|d| d.to_string())),
+            if r.drift.is_empty() {
                 "none".to_owned()
             } else {
-                drift
+                r.drift.join("; ")
             },
         );
-        if let Some(b) = r.get("pgbackrest").filter(|b| !b.is_null()) {
-            let expected = b["expected"].as_str().unwrap_or("?");
-            match b["installed"].as_str() {
-                Some(v) if b["matches"] == true => {
-                    outln!("    pgBackRest: {v} installed (expected {expected})")
-                }
-                Some(v) => outln!(
-                    "    pgBackRest: {v} installed, but the topology expects {expected} (`[pgbackrest] version`)"
-                ),
-                None => outln!(
-                    "    pgBackRest: unknown, expected {expected}: {}",
-                    b["error"].as_str().unwrap_or("?")
-                ),
-            }
+        if let Some(b) = &r.pgbackrest {
+            outln!("{}", b.line());
         }
-        if let Some(p) = r.get("probe").filter(|p| !p.is_null()) {
-            match p["ok"].as_bool() {
-                Some(true) => outln!(
-                    "    probe: ok, presents serial {} ({} days left, {}, pgBackRest {}, expected {})",
-                    p["presented_serial"].as_str().unwrap_or("?"),
-                    p["days_left"],
-                    p["protocol"].as_str().unwrap_or("?"),
-                    p["server_version"].as_str().unwrap_or("version not stated"),
-                    topo.pgbackrest.version,
-                ),
-                _ => outln!(
-                    "    probe: FAILED: {}",
-                    p["error"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| format!(
-                            "presents serial {}",
-                            p["presented_serial"].as_str().unwrap_or("?")
-                        ))
-                ),
-            }
+        if let Some(p) = &r.probe {
+            outln!("{}", p.line(&expected));
         }
     }
     Ok(finish())
+}
+
+/// One certificate of `pgbr certs` (fields in the JSON's key order).
+#[derive(serde::Serialize)]
+struct CertRow {
+    days_left: i64,
+    fingerprint: String,
+    not_after: String,
+    role: String,
+    sans: Vec<String>,
+    serial: String,
+    subject_cn: String,
 }
 
 /// `pgbr certs`.
@@ -224,15 +288,15 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     let mut rows = Vec::new();
     let mut add = |role: String, pair: &crate::store::StoredPair| -> Result<()> {
         let c = stored_cert(&store, pair, &role)?;
-        rows.push(serde_json::json!({
-            "role": role,
-            "serial": c.info.serial,
-            "fingerprint": c.info.fingerprint,
-            "subject_cn": c.info.subject_cn,
-            "sans": c.info.dns_sans.iter().chain(c.info.ip_sans.iter()).collect::<Vec<_>>(),
-            "not_after": rfc3339(c.info.not_after),
-            "days_left": days_until(c.info.not_after, clock.now),
-        }));
+        rows.push(CertRow {
+            days_left: days_until(c.info.not_after, clock.now),
+            fingerprint: c.info.fingerprint,
+            not_after: rfc3339(c.info.not_after),
+            role,
+            sans: c.info.dns_sans.into_iter().chain(c.info.ip_sans).collect(),
+            serial: c.info.serial,
+            subject_cn: c.info.subject_cn,
+        });
         Ok(())
     };
     if let Some(p) = &record.ca {
@@ -243,10 +307,9 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     }
     for (key, p) in &record.leaves {
         add(
-            if key == "*" {
-                "leaf (shared)".into()
-            } else {
-                format!("leaf {key}")
+            match LeafKey::from(key.clone()) {
+                LeafKey::Shared => "leaf (shared)".into(),
+                LeafKey::Cell(name) => format!("leaf {name}"),
             },
             p,
         )?;
@@ -262,20 +325,13 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     for r in &rows {
         outln!(
             "{}: serial {} (sha256 {})\n    CN {}, SANs {}\n    expires {} ({} days left)",
-            r["role"].as_str().unwrap_or(""),
-            r["serial"].as_str().unwrap_or(""),
-            r["fingerprint"].as_str().unwrap_or(""),
-            r["subject_cn"].as_str().unwrap_or(""),
-            r["sans"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
-            r["not_after"].as_str().unwrap_or(""),
-            r["days_left"],
+            r.role,
+            r.serial,
+            r.fingerprint,
+            r.subject_cn,
+            r.sans.join(", "),
+            r.not_after,
+            r.days_left,
         );
     }
     Ok(exit_codes::SUCCESS)

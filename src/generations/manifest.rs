@@ -6,6 +6,7 @@
 
 use crate::render::Phase;
 use crate::store::ObjectId;
+use crate::topology::Health;
 use std::collections::BTreeMap;
 
 /// Why a generation exists.
@@ -75,6 +76,20 @@ pub struct CellEntry {
     pub cert: Option<CertSummary>,
     /// The renewal window in force when this generation was made.
     pub renew_before_days: u32,
+    /// How the cell is deployed besides its files. Last, and encoded as
+    /// its fields in order: manifests written when these were fields of
+    /// the entry read the same.
+    pub settings: Settings,
+}
+
+/// How a cell is deployed besides its files (owner, directories,
+/// `config_link`, `activate`, health check), as its manifest entry records
+/// it. A change here is a change of the cell: it gets a new generation (the
+/// same bytes) and is re-activated, so the new hooks are exercised at once
+/// and a later rollback knows them. `plan::Settings::of` derives it from
+/// the topology.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
     /// Owner of deployed files (`user` or `user:group`), if set.
     pub owner: Option<String>,
     /// Directories pgbr creates for the cell (log, lock, spool).
@@ -83,10 +98,39 @@ pub struct CellEntry {
     pub config_link: Option<String>,
     /// `activate` command, if set.
     pub activate: Option<String>,
-    /// Health check: `none`, `tls`, or `command:<cmd>`.
-    pub health: String,
+    /// The check after activation; stored as `none`, `tls` or `command:<cmd>`.
+    #[serde(with = "health_text")]
+    pub health: Health,
     /// Where the built-in health check connects: `host:port`.
     pub health_target: String,
+}
+
+/// [`Health`] as the text manifests have always stored it.
+mod health_text {
+    use crate::topology::Health;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(health: &Health, s: S) -> Result<S::Ok, S::Error> {
+        match health {
+            Health::None => s.serialize_str("none"),
+            Health::Tls => s.serialize_str("tls"),
+            Health::Command(cmd) => s.serialize_str(&format!("command:{cmd}")),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Health, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "none" => Ok(Health::None),
+            "tls" => Ok(Health::Tls),
+            other => match other.strip_prefix("command:") {
+                Some(cmd) => Ok(Health::Command(cmd.to_owned())),
+                None => Err(D::Error::custom(format!(
+                    "unknown health check `{other}` (expected `none`, `tls` or `command:<cmd>`)"
+                ))),
+            },
+        }
+    }
 }
 
 /// One fleet-wide generation.
@@ -106,4 +150,82 @@ pub struct Manifest {
     pub cause: Cause,
     /// Per cell, by name.
     pub cells: BTreeMap<String, CellEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cell entry as manifests stored it before [`Settings`] existed.
+    #[derive(serde::Serialize)]
+    struct FlatEntry {
+        phase: Phase,
+        deploy_dir: String,
+        dir_generation: u64,
+        files: Vec<FileEntry>,
+        cert: Option<CertSummary>,
+        renew_before_days: u32,
+        owner: Option<String>,
+        dirs: Vec<String>,
+        config_link: Option<String>,
+        activate: Option<String>,
+        health: String,
+        health_target: String,
+    }
+
+    #[test]
+    fn entries_encode_as_they_did_when_settings_were_fields() {
+        for (health, text) in [
+            (Health::None, "none"),
+            (Health::Tls, "tls"),
+            (
+                Health::Command("pg_isready -p 5432".into()),
+                "command:pg_isready -p 5432",
+            ),
+        ] {
+            let flat = FlatEntry {
+                phase: Phase::Full,
+                deploy_dir: "/srv/zone1".into(),
+                dir_generation: 3,
+                files: vec![],
+                cert: None,
+                renew_before_days: 30,
+                owner: Some("postgres".into()),
+                dirs: vec!["/var/log/pgbackrest".into()],
+                config_link: None,
+                activate: Some("reload".into()),
+                health: text.into(),
+                health_target: "db1:8432".into(),
+            };
+            let entry = CellEntry {
+                phase: Phase::Full,
+                deploy_dir: "/srv/zone1".into(),
+                dir_generation: 3,
+                files: vec![],
+                cert: None,
+                renew_before_days: 30,
+                settings: Settings {
+                    owner: Some("postgres".into()),
+                    dirs: vec!["/var/log/pgbackrest".into()],
+                    config_link: None,
+                    activate: Some("reload".into()),
+                    health,
+                    health_target: "db1:8432".into(),
+                },
+            };
+            let old = postcard::to_allocvec(&flat).unwrap();
+            assert_eq!(postcard::to_allocvec(&entry).unwrap(), old);
+            assert_eq!(postcard::from_bytes::<CellEntry>(&old).unwrap(), entry);
+        }
+    }
+
+    #[test]
+    fn an_unknown_health_text_is_an_error() {
+        let json = r#"{"owner":null,"dirs":[],"config_link":null,"activate":null,"health":"ping","health_target":""}"#;
+        let err = serde_json::from_str::<Settings>(json).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown health check `ping`"),
+            "{err}"
+        );
+    }
 }

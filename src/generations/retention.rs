@@ -175,12 +175,14 @@ mod tests {
                 .collect(),
             cert: None,
             renew_before_days: 30,
-            owner: None,
-            dirs: vec![],
-            config_link: None,
-            activate: None,
-            health: "none".into(),
-            health_target: String::new(),
+            settings: crate::generations::Settings {
+                owner: None,
+                dirs: vec![],
+                config_link: None,
+                activate: None,
+                health: crate::topology::Health::None,
+                health_target: String::new(),
+            },
         };
         Manifest {
             number,

@@ -2,7 +2,8 @@
 //! whether N's certificates are still fit to deploy, and the new manifest
 //! ("rollback of N") that records it.
 
-use super::{Cause, CellEntry, CertSummary, Manifest};
+use super::{Cause, CellEntry, CertSummary, Manifest, Settings};
+use crate::clock::rfc3339_unix;
 use std::collections::BTreeMap;
 
 /// Why a certificate recorded with a generation is unfit to deploy at
@@ -13,7 +14,7 @@ fn cert_problem(what: &str, c: &CertSummary, window: Option<u32>, now: i64) -> O
     if now < c.not_before {
         return Some(format!(
             "{what} {serial} is not valid until {}",
-            rfc3339(c.not_before)
+            rfc3339_unix(c.not_before)
         ));
     }
     if now >= c.not_after {
@@ -29,16 +30,6 @@ fn cert_problem(what: &str, c: &CertSummary, window: Option<u32>, now: i64) -> O
         )),
         _ => None,
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// One cell's part in a rollback.
@@ -159,8 +150,11 @@ pub fn plan_rollback(
             // the certificates being rolled back, unchecked.
             (Some((_, e)), true) => CellEntry {
                 dir_generation: number,
-                activate: e.activate.clone(),
-                health: e.health.clone(),
+                settings: Settings {
+                    activate: e.settings.activate.clone(),
+                    health: e.settings.health.clone(),
+                    ..want.settings.clone()
+                },
                 ..want.clone()
             },
             (None, _) => CellEntry {

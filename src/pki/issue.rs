@@ -40,9 +40,10 @@ pub fn issue_ca_with_key(
 
 /// Issues a leaf signed by `ca` with the given SANs.
 ///
-/// Every SAN that parses as an IP address is written both as an IP SAN and
-/// as a DNS SAN: pgBackRest before 2.53 ignores IP SANs and matches the
-/// `pgN-host` string against the DNS SANs only.
+/// Every SAN that parses as an IP address is written as an IP SAN and, when
+/// `policy.ip_sans_as_dns` (pgBackRest before 2.53, which ignores IP SANs
+/// and matches the `pgN-host` string against the DNS SANs only), as a DNS
+/// SAN too.
 pub fn issue_leaf(
     ca: &CertAndKey,
     policy: &Tls,
@@ -103,10 +104,7 @@ fn sign_leaf(
     if whole_seconds(now) >= ca_info.not_after {
         return Err(Error::CaExpired {
             serial: ca_info.serial,
-            not_after: ca_info
-                .not_after
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            not_after: crate::clock::rfc3339(ca_info.not_after),
         });
     }
     params.not_after = params.not_after.min(ca_info.not_after);
@@ -123,7 +121,7 @@ fn sign_leaf(
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     params.use_authority_key_identifier_extension = true;
-    params.subject_alt_names = san_list(sans)?;
+    params.subject_alt_names = san_list(sans, policy.ip_sans_as_dns)?;
     let cert = params
         .signed_by(&key, &issuer)
         .map_err(|source| Error::Generate {
@@ -180,17 +178,20 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn san_list(sans: &[String]) -> Result<Vec<SanType>, Error> {
+fn san_list(sans: &[String], ip_sans_as_dns: bool) -> Result<Vec<SanType>, Error> {
     let mut out = Vec::new();
     for san in sans {
-        let dns = san.clone().try_into().map_err(|source| Error::Generate {
-            what: format!("the SAN `{san}`"),
-            source,
-        })?;
-        if let Ok(ip) = san.parse::<IpAddr>() {
+        let ip = san.parse::<IpAddr>().ok();
+        if let Some(ip) = ip {
             out.push(SanType::IpAddress(ip));
         }
-        out.push(SanType::DnsName(dns));
+        if ip.is_none() || ip_sans_as_dns {
+            let dns = san.clone().try_into().map_err(|source| Error::Generate {
+                what: format!("the SAN `{san}`"),
+                source,
+            })?;
+            out.push(SanType::DnsName(dns));
+        }
     }
     Ok(out)
 }
@@ -305,6 +306,23 @@ mod tests {
         // IP entries are DNS SANs too (pgBackRest < 2.53 reads only those).
         assert_eq!(info.dns_sans, leaf_sans());
         assert_eq!(info.ip_sans, strings(&["10.0.0.5", "127.0.0.1", "::1"]));
+        // From pgBackRest 2.53 (which checks IP SANs) IPs are IP SANs only.
+        let p53 = Tls {
+            ip_sans_as_dns: false,
+            ..policy()
+        };
+        let only_ip = inspect(
+            &issue_leaf(&ca, &p53, &leaf_sans(), day0())
+                .unwrap()
+                .cert_pem,
+        )
+        .unwrap();
+        assert_eq!(only_ip.ip_sans, info.ip_sans);
+        assert!(only_ip
+            .dns_sans
+            .iter()
+            .all(|s| s.parse::<std::net::IpAddr>().is_err()));
+        assert!(!only_ip.dns_sans.is_empty());
         assert!(leaf.key_pem.0.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         assert!(signed_by(&leaf.cert_pem, &ca.cert_pem));
         assert!(key_matches(&leaf.cert_pem, &leaf.key_pem));

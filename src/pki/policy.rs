@@ -75,7 +75,12 @@ pub fn renewal(
             window: policy.renew_before_days,
         });
     }
-    let missing = missing_sans(required_sans, &info.dns_sans, &info.ip_sans);
+    let missing = missing_sans(
+        required_sans,
+        &info.dns_sans,
+        &info.ip_sans,
+        policy.ip_sans_as_dns,
+    );
     if !missing.is_empty() {
         return Some(RenewReason::MissingSans(missing));
     }
@@ -117,16 +122,24 @@ pub fn ca_renewal(ca_pem: &str, policy: &Tls, now: OffsetDateTime) -> Option<Ren
 }
 
 /// The required SANs the leaf lacks. A DNS requirement is met by a DNS SAN
-/// (case-insensitive); an IP requirement by an IP SAN or, as pgBackRest
-/// before 2.53 matches it, a DNS SAN with the same text.
-pub fn missing_sans(required: &[String], dns_sans: &[String], ip_sans: &[String]) -> Vec<String> {
+/// (case-insensitive); an IP requirement by an IP SAN and, when
+/// `ip_sans_as_dns` (pgBackRest before 2.53 matches an IP `pgN-host` only
+/// against DNS SANs), also by a DNS SAN with the same text.
+pub fn missing_sans(
+    required: &[String],
+    dns_sans: &[String],
+    ip_sans: &[String],
+    ip_sans_as_dns: bool,
+) -> Vec<String> {
     let dns: HashSet<String> = dns_sans.iter().map(|s| san_key(s)).collect();
     let ips: HashSet<IpAddr> = ip_sans.iter().filter_map(|s| s.parse().ok()).collect();
     required
         .iter()
         .filter(|san| {
-            let by_ip = san.parse::<IpAddr>().is_ok_and(|ip| ips.contains(&ip));
-            !by_ip && !dns.contains(&san_key(san))
+            let Ok(ip) = san.parse::<IpAddr>() else {
+                return !dns.contains(&san_key(san));
+            };
+            !ips.contains(&ip) || (ip_sans_as_dns && !dns.contains(&san_key(san)))
         })
         .cloned()
         .collect()
@@ -232,17 +245,24 @@ mod tests {
     }
 
     #[test]
-    fn missing_sans_accepts_ips_as_dns_or_ip_sans() {
+    fn missing_sans_needs_ips_as_ip_sans_and_before_2_53_as_dns_sans_too() {
         let req = strings(&["db1.example", "10.0.0.5", "::1"]);
-        assert!(missing_sans(
-            &req,
-            &strings(&["DB1.Example", "10.0.0.5"]),
-            &strings(&["::1"])
-        )
-        .is_empty());
+        let both = (
+            strings(&["DB1.Example", "10.0.0.5", "::1"]),
+            strings(&["10.0.0.5", "::1"]),
+        );
+        assert!(missing_sans(&req, &both.0, &both.1, true).is_empty());
+        assert!(missing_sans(&req, &both.0, &both.1, false).is_empty());
+        // From 2.53 an IP SAN alone is enough; before, the DNS SAN is needed.
+        let ip_only = (strings(&["db1.example"]), strings(&["10.0.0.5", "::1"]));
+        assert!(missing_sans(&req, &ip_only.0, &ip_only.1, false).is_empty());
         assert_eq!(
-            missing_sans(&req, &strings(&["10.0.0.5"]), &[]),
-            strings(&["db1.example", "::1"])
+            missing_sans(&req, &ip_only.0, &ip_only.1, true),
+            strings(&["10.0.0.5", "::1"])
+        );
+        assert_eq!(
+            missing_sans(&req, &strings(&["10.0.0.5"]), &[], true),
+            strings(&["db1.example", "10.0.0.5", "::1"])
         );
     }
 

@@ -9,7 +9,9 @@ use super::diff::unified_diff;
 use super::model::*;
 use super::settings::Settings;
 use crate::apply::Observed;
+use crate::clock::rfc3339;
 use crate::generations::CellEntry;
+use crate::layout;
 use crate::pki::{self, CertInfo};
 use crate::render::{render_cell, Phase};
 use crate::store::{CellJournal, ObjectId};
@@ -68,7 +70,7 @@ pub struct Inputs<'a> {
     /// The CA rotation step applied so far (0: none under way).
     pub ca_rotation_step: u8,
     /// Leaves by key (cell name or `*`).
-    pub leaves: BTreeMap<String, StoredCert>,
+    pub leaves: BTreeMap<LeafKey, StoredCert>,
     /// Per cell in the topology and in the live fleet.
     pub cells: BTreeMap<String, CellNow>,
     /// Store digest.
@@ -80,27 +82,22 @@ pub struct Inputs<'a> {
 }
 
 /// The leaf key of a cell under the topology's key scope.
-pub fn leaf_key(topology: &Topology, cell: &Cell) -> String {
+pub fn leaf_key(topology: &Topology, cell: &Cell) -> LeafKey {
     match topology.tls.key_scope {
-        KeyScope::PerCell => cell.name.to_string(),
-        KeyScope::Shared => "*".into(),
+        KeyScope::PerCell => LeafKey::Cell(cell.name.to_string()),
+        KeyScope::Shared => LeafKey::Shared,
     }
 }
 
 /// The SANs the leaf for `key` must carry.
-pub fn leaf_sans(topology: &Topology, key: &str) -> Vec<String> {
+pub fn leaf_sans(topology: &Topology, key: &LeafKey) -> Vec<String> {
     let hosts: Vec<&str> = topology
         .cells
         .iter()
-        .filter(|c| key == "*" || c.name.as_str() == key)
+        .filter(|c| key.covers(c.name.as_str()))
         .map(|c| c.host.as_str())
         .collect();
     pki::required_sans(&hosts, &topology.tls)
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Whole days from `now` until `t`, rounded down (negative once past).
@@ -128,13 +125,7 @@ pub fn targets<'t>(topology: &'t Topology, request: &Request) -> Vec<(&'t Cell, 
     }
 }
 
-/// The file layout of a cell's generation, with its modes.
-pub const FILES: [(&str, u32); 4] = [
-    ("pgbackrest.conf", 0o640),
-    ("tls/ca.crt", 0o644),
-    ("tls/server.crt", 0o644),
-    ("tls/server.key", 0o600),
-];
+pub use crate::layout::FILES;
 
 /// Computes the plan.
 pub fn compute(inputs: &Inputs<'_>) -> Plan {
@@ -193,7 +184,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
                     .request
                     .force_rotate
                     .iter()
-                    .any(|k| *k == key || *k == cell.name.as_str()) =>
+                    .any(|k| *k == key.as_str() || *k == cell.name.as_str()) =>
             {
                 Some("rotation requested".to_owned())
             }
@@ -232,14 +223,16 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             .iter()
             .map(|(path, mode)| {
                 let id = match *path {
-                    "pgbackrest.conf" => Some(config_id),
-                    "tls/ca.crt" => bundle_id,
+                    layout::CONFIG => Some(config_id),
+                    layout::CA_BUNDLE => bundle_id,
                     _ => match (&leaf.action, inputs.leaves.get(&key)) {
-                        (LeafAction::Keep { .. }, Some(l)) => Some(if *path == "tls/server.key" {
-                            l.key_id
-                        } else {
-                            l.cert_id
-                        }),
+                        (LeafAction::Keep { .. }, Some(l)) => {
+                            Some(if *path == layout::SERVER_KEY {
+                                l.key_id
+                            } else {
+                                l.cert_id
+                            })
+                        }
                         _ => None, // issued at apply time
                     },
                 };
@@ -323,7 +316,8 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
 
         let previous_phase = now_state.live.as_ref().map(|(_, e)| e.phase);
         let settings_changed: Vec<String> = match &now_state.live {
-            Some((_, e)) => Settings::recorded(e)
+            Some((_, e)) => e
+                .settings
                 .changed_keys(&Settings::of(topo, cell))
                 .into_iter()
                 .map(str::to_owned)
@@ -340,7 +334,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         } else {
             CellAction::Unchanged
         };
-        let live_config = live_files.get("pgbackrest.conf").map(|(id, _)| *id);
+        let live_config = live_files.get(layout::CONFIG).map(|(id, _)| *id);
         // Only a config that differs is read back for its diff; a new one is
         // not shown as a diff (`pgbr render` prints it).
         let config_diff = match (live_config, action) {

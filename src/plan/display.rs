@@ -3,13 +3,13 @@
 //! (never key material), and a one-line summary.
 
 use super::model::*;
+use crate::layout;
 use std::fmt::Write;
 
 fn leaf_line(leaf: &LeafPlan) -> String {
-    let who = if leaf.key == "*" {
-        "shared leaf".to_owned()
-    } else {
-        format!("leaf {}", leaf.key)
+    let who = match &leaf.key {
+        LeafKey::Shared => "shared leaf".to_owned(),
+        LeafKey::Cell(name) => format!("leaf {name}"),
     };
     match &leaf.action {
         LeafAction::Keep {
@@ -114,8 +114,8 @@ pub fn render(plan: &Plan) -> String {
                 FileChange::Unchanged => continue,
             };
             let note = match f.path.as_str() {
-                "tls/server.key" => " (private key, not shown)".to_owned(),
-                "tls/server.crt" => plan
+                layout::SERVER_KEY => " (private key, not shown)".to_owned(),
+                layout::SERVER_CERT => plan
                     .leaf_for(&cell.cell)
                     .map(|l| match &l.action {
                         LeafAction::Issue { .. } => " (new leaf, issued at apply)".to_owned(),
@@ -125,7 +125,7 @@ pub fn render(plan: &Plan) -> String {
                 _ => String::new(),
             };
             let note = match (f.path.as_str(), cell.action) {
-                ("pgbackrest.conf", CellAction::Create) => {
+                (layout::CONFIG, CellAction::Create) => {
                     format!(
                         " (new; `pgbr render TOPOLOGY --cell {}` prints it)",
                         cell.cell

@@ -67,11 +67,78 @@ pub enum LeafAction {
 /// One leaf: which cell (or `*` for the shared leaf) and what happens.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeafPlan {
-    /// The cell name, or `*` for the shared leaf.
-    pub key: String,
+    /// Whose leaf.
+    pub key: LeafKey,
     /// The action.
     #[serde(flatten)]
     pub action: LeafAction,
+}
+
+/// Whose leaf: one cell's own (`key_scope = "per-cell"`) or the one every
+/// cell shares. Written as the cell's name or `*` (in saved plans and the
+/// store's PKI record).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum LeafKey {
+    /// The leaf of the named cell.
+    Cell(String),
+    /// The shared leaf.
+    Shared,
+}
+
+impl LeafKey {
+    const SHARED: &'static str = "*";
+
+    /// The cell name, or `*`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LeafKey::Cell(name) => name,
+            LeafKey::Shared => LeafKey::SHARED,
+        }
+    }
+
+    /// Whether `cell` deploys this leaf.
+    pub fn covers(&self, cell: &str) -> bool {
+        match self {
+            LeafKey::Cell(name) => name == cell,
+            LeafKey::Shared => true,
+        }
+    }
+}
+
+impl From<String> for LeafKey {
+    fn from(text: String) -> LeafKey {
+        if text == LeafKey::SHARED {
+            LeafKey::Shared
+        } else {
+            LeafKey::Cell(text)
+        }
+    }
+}
+
+impl From<LeafKey> for String {
+    fn from(key: LeafKey) -> String {
+        key.as_str().to_owned()
+    }
+}
+
+impl std::fmt::Display for LeafKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Ordered as its text, like the store's record keys.
+impl Ord for LeafKey {
+    fn cmp(&self, other: &LeafKey) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for LeafKey {
+    fn partial_cmp(&self, other: &LeafKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// What happens to a cell.
@@ -89,6 +156,16 @@ pub enum CellAction {
 }
 
 impl CellAction {
+    /// The name, as in JSON: `create`, `update`, `unchanged`, `remove`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellAction::Create => "create",
+            CellAction::Update => "update",
+            CellAction::Unchanged => "unchanged",
+            CellAction::Remove => "remove",
+        }
+    }
+
     /// `+`, `~`, `=`, `-`.
     pub fn sign(self) -> char {
         match self {
@@ -241,9 +318,6 @@ impl Plan {
 
     /// The leaf plan for a cell (its own, or the shared one).
     pub fn leaf_for(&self, cell: &str) -> Option<&LeafPlan> {
-        self.leaves
-            .iter()
-            .find(|l| l.key == cell)
-            .or_else(|| self.leaves.iter().find(|l| l.key == "*"))
+        self.leaves.iter().find(|l| l.key.covers(cell))
     }
 }

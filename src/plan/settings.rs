@@ -1,29 +1,9 @@
 //! A cell's deployment settings besides its files (owner, directories,
-//! `config_link`, `activate`, health check), as the topology asks for them
-//! and as a manifest entry recorded them. Pure.
+//! `config_link`, `activate`, health check) as the topology asks for them;
+//! the type is the one manifest entries record ([`Settings`]). Pure.
 
-use crate::generations::CellEntry;
-use crate::topology::{Cell, Health, Topology};
-
-/// How a cell is deployed besides its files, as its manifest entry records
-/// it. A change here is a change of the cell: it gets a new generation (the
-/// same bytes) and is re-activated, so the new hooks are exercised at once
-/// and a later rollback knows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Owner of deployed files.
-    pub owner: Option<String>,
-    /// log, lock and spool directories.
-    pub dirs: Vec<String>,
-    /// `config_link`.
-    pub config_link: Option<String>,
-    /// `activate`.
-    pub activate: Option<String>,
-    /// Health check: `none`, `tls` or `command:<cmd>`.
-    pub health: String,
-    /// `host:port` of the cell's TLS server.
-    pub health_target: String,
-}
+pub use crate::generations::Settings;
+use crate::topology::{Cell, Topology};
 
 impl Settings {
     /// What the topology asks for `cell`.
@@ -42,24 +22,8 @@ impl Settings {
             ],
             config_link: cell.config_link.as_ref().map(|p| p.to_string()),
             activate: cell.activate.clone(),
-            health: match &cell.health {
-                Health::None => "none".into(),
-                Health::Tls => "tls".into(),
-                Health::Command(c) => format!("command:{c}"),
-            },
+            health: cell.health.clone(),
             health_target: format!("{host}:{}", topology.tls_port(cell)),
-        }
-    }
-
-    /// What a manifest entry recorded.
-    pub fn recorded(e: &CellEntry) -> Settings {
-        Settings {
-            owner: e.owner.clone(),
-            dirs: e.dirs.clone(),
-            config_link: e.config_link.clone(),
-            activate: e.activate.clone(),
-            health: e.health.clone(),
-            health_target: e.health_target.clone(),
         }
     }
 

@@ -9,6 +9,7 @@
 
 use super::ini::{push_decimal, IniKey, IniWriter};
 use super::Phase;
+use crate::layout;
 use crate::topology::{AbsPath, Cell, Topology};
 
 /// Renders `cell`'s `pgbackrest.conf` in `phase`.
@@ -52,9 +53,9 @@ struct OwnTls {
 impl OwnTls {
     fn of(cell: &Cell) -> OwnTls {
         OwnTls {
-            ca: cell.tls_path("ca.crt"),
-            cert: cell.tls_path("server.crt"),
-            key: cell.tls_path("server.key"),
+            ca: cell.live_path(layout::CA_BUNDLE),
+            cert: cell.live_path(layout::SERVER_CERT),
+            key: cell.live_path(layout::SERVER_KEY),
         }
     }
 }

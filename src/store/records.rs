@@ -22,7 +22,7 @@ pub struct PkiRecord {
     pub previous_ca: Option<StoredPair>,
     /// CA rotation step reached (0: none under way).
     pub ca_rotation_step: u8,
-    /// Leaves by cell name (`*` for the shared leaf).
+    /// Leaves by `plan::LeafKey` text: the cell name, `*` for the shared leaf.
     pub leaves: BTreeMap<String, StoredPair>,
 }
 

@@ -37,12 +37,14 @@ pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
         files,
         cert: None,
         renew_before_days: 122,
-        owner: None,
-        dirs: vec![],
-        config_link: None,
-        activate: None,
-        health: "tls".into(),
-        health_target: "localhost:8432".into(),
+        settings: crate::generations::Settings {
+            owner: None,
+            dirs: vec![],
+            config_link: None,
+            activate: None,
+            health: crate::topology::Health::Tls,
+            health_target: "localhost:8432".into(),
+        },
     };
     Manifest {
         number,

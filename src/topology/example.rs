@@ -27,6 +27,7 @@ pub fn tls() -> Tls {
         key_algorithm: KeyAlgorithm::EcdsaP256,
         extra_sans: Vec::new(),
         key_scope: KeyScope::PerCell,
+        ip_sans_as_dns: true,
     }
 }
 

@@ -191,6 +191,17 @@ pub struct Tls {
     pub extra_sans: Vec<String>,
     /// One leaf per cell or one shared leaf.
     pub key_scope: KeyScope,
+    /// Whether every IP address SAN is also written (and required) as a
+    /// DNS SAN: pgBackRest before 2.53 matches a `pgN-host` only against
+    /// DNS SANs. Not a key: it follows `[pgbackrest] version`
+    /// ([`super::PgbackrestVersion::checks_ip_sans`]). Left out of the hash
+    /// while it is true, as it was before the table existed.
+    #[serde(skip_serializing_if = "is_true")]
+    pub ip_sans_as_dns: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// How `apply` checks a cell after activating it.
@@ -246,15 +257,16 @@ pub struct Cell {
 impl Cell {
     /// `<deploy_dir>/current`.
     pub fn current_dir(&self) -> AbsPath {
-        self.deploy_dir.join("current")
+        self.deploy_dir.join(crate::layout::CURRENT)
     }
     /// `<deploy_dir>/current/pgbackrest.conf`: what peers name in `pgN-host-config`.
     pub fn config_path(&self) -> AbsPath {
-        self.deploy_dir.join("current/pgbackrest.conf")
+        self.live_path(crate::layout::CONFIG)
     }
-    /// `<deploy_dir>/current/tls/<file>`.
-    pub fn tls_path(&self, file: &str) -> AbsPath {
-        self.deploy_dir.join(&format!("current/tls/{file}"))
+    /// `<deploy_dir>/current/<file>`, `file` one of [`crate::layout::FILES`].
+    pub fn live_path(&self, file: &str) -> AbsPath {
+        self.deploy_dir
+            .join(&format!("{}/{file}", crate::layout::CURRENT))
     }
 }
 

@@ -65,7 +65,10 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
         Some(Node::Leaf(_)) => Vec::new(), // reported: not a table
         _ => cells::check_cells(&cell_table, &defaults, &usable, p),
     };
-    let (tls_base, tls) = tls(&section(root, "tls", p), drafts.len(), p);
+    let (tls_base, mut tls) = tls(&section(root, "tls", p), drafts.len(), p);
+    if let Some(tls) = &mut tls {
+        tls.ip_sans_as_dns = !version.checks_ip_sans();
+    }
     cells::check_across(&drafts, tls_base, p);
     if let Some(tls) = &tls {
         cells::check_address_family(&drafts, &tls.server_address, p);
@@ -205,6 +208,8 @@ fn tls(t: &Table, cell_count: usize, p: &mut Problems) -> (Option<u16>, Option<T
             key_algorithm: key_algorithm?,
             key_scope: key_scope?,
             extra_sans: extra_sans?,
+            // Set from `[pgbackrest] version` by the caller.
+            ip_sans_as_dns: true,
         })
     })();
     (base, tls)

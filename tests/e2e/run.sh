@@ -36,6 +36,8 @@
 #   E2E_TIMEOUT   seconds for each bounded wait (default 60)
 #   E2E_CMD_TIMEOUT  seconds any one command may run (default 300)
 #   E2E_PGBACKREST_VERSION  `[pgbackrest] version` of the topology (default 2.45)
+#   E2E_HOST      every cell's `host` (default localhost; the trixie run uses
+#                 127.0.0.1, so peers verify the leaves' IP SANs)
 
 set -Eeuo pipefail
 
@@ -47,6 +49,7 @@ PGBR=${PGBR:-${CARGO_TARGET_DIR:-$REPO/target}/debug/pgbr}
 TIMEOUT=${E2E_TIMEOUT:-60}
 CMD_TIMEOUT=${E2E_CMD_TIMEOUT:-300}
 PGBACKREST_VERSION=${E2E_PGBACKREST_VERSION:-2.45}
+HOST=${E2E_HOST:-localhost}
 STANZA=e2e
 CELLS=(zone1 zone2 zone3)
 PRIMARY=zone1
@@ -310,7 +313,7 @@ step_topology() {
   install -d -o postgres -g postgres -m 750 "$ROOT/repo"
 
   sed -e "s|@ROOT@|$ROOT|g" -e "s|@MODULES@|$REPO/modules|g" \
-    -e "s|@TLS_BASE@|$base|g" -e "s|@PGBACKREST_VERSION@|$PGBACKREST_VERSION|g" \
+    -e "s|@TLS_BASE@|$base|g" -e "s|@PGBACKREST_VERSION@|$PGBACKREST_VERSION|g" -e "s|@HOST@|$HOST|g" \
     -e "s|@PG_PORT_zone1@|${PG_PORT[zone1]}|g" \
     -e "s|@PG_PORT_zone2@|${PG_PORT[zone2]}|g" \
     -e "s|@PG_PORT_zone3@|${PG_PORT[zone3]}|g" \
@@ -373,6 +376,19 @@ step_standbys() {
     grep -Eq "^\+ $c: create \(full\)" <<<"$out" || fail "the plan does not create $c"
   done
 
+  # pgbr reads the release every cell runs: a topology naming another one
+  # is refused, with each cell's release.
+  local other=2.50 wrong="$ROOT/other-release.toml" rc=0
+  [[ $PGBACKREST_VERSION != "$other" ]] || other=2.51
+  printf 'imports = ["topology.toml"]\n[pgbackrest]\nversion = "%s"\n' "$other" >"$wrong"
+  out=$(pgbr apply "$wrong" --yes --now "$PAST" --allow-clock-skew 2>&1) || rc=$?
+  echo "$out"
+  ((rc == 1)) || fail "apply with \`[pgbackrest] version = \"$other\"\` exited $rc, expected 1"
+  local runs
+  runs=$("$PGBACKREST" version | sed -n 's/^pgBackRest //p')
+  grep -q "zone1 runs $runs; zone2 runs $runs; zone3 runs $runs" <<<"$out" ||
+    fail "the refusal does not name every cell's release ($runs)"
+
   pgbr apply "$TOPO" --yes --now "$PAST" --allow-clock-skew
   for c in "${CELLS[@]}"; do
     [[ -f $(conf "$c") ]] || fail "$c has no deployed config"
@@ -382,9 +398,27 @@ step_standbys() {
 }
 
 step_tls_servers() {
-  local c
+  local c out runs
   for c in "${CELLS[@]}"; do start_server "$c"; done
   check_all_cells
+  # With cells named by IP, `check` above went to every peer by IP: on
+  # pgBackRest >= 2.53 the leaves carry the address as an IP SAN only.
+  if [[ $HOST == 127.0.0.1 ]]; then
+    local sans
+    sans=$(openssl x509 -noout -ext subjectAltName -in "$(deploy_dir zone1)/current/tls/server.crt")
+    echo "$sans"
+    grep -q "IP Address:127.0.0.1" <<<"$sans" || fail "the leaf has no IP SAN 127.0.0.1"
+    if grep -q "DNS:127.0.0.1" <<<"$sans"; then fail "the leaf still has 127.0.0.1 as a DNS SAN"; fi
+  fi
+  # status --probe: the release each host runs and each server states,
+  # next to the one the topology expects.
+  runs=$("$PGBACKREST" version | sed -n 's/^pgBackRest //p')
+  out=$(pgbr status "$TOPO" --probe --now "$PAST")
+  echo "$out"
+  [[ $(grep -c "pgBackRest: $runs installed (expected $PGBACKREST_VERSION)" <<<"$out") == 3 ]] ||
+    fail "status --probe does not show pgBackRest $runs on every cell"
+  [[ $(grep -c "probe: ok, .*pgBackRest $runs, expected $PGBACKREST_VERSION)" <<<"$out") == 3 ]] ||
+    fail "status --probe does not show every server's stated release"
 }
 
 # A full backup run on a standby must read that standby's data files (and
@@ -608,7 +642,7 @@ in_trixie() {
   local rc=0
   chroot "$rootfs" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
     HOME=/root LANG=C.UTF-8 PGBIN=/usr/lib/postgresql/17/bin PGBACKREST=/usr/bin/pgbackrest \
-    PGBR=/pgbr-e2e/pgbr E2E_PGBACKREST_VERSION=2.55 \
+    PGBR=/pgbr-e2e/pgbr E2E_PGBACKREST_VERSION=2.55 E2E_HOST=127.0.0.1 \
     ${E2E_FAIL_AT:+E2E_FAIL_AT=$E2E_FAIL_AT} ${E2E_KEEP:+E2E_KEEP=$E2E_KEEP} \
     ${E2E_VERBOSE:+E2E_VERBOSE=$E2E_VERBOSE} E2E_TIMEOUT="$TIMEOUT" E2E_CMD_TIMEOUT="$CMD_TIMEOUT" \
     /bin/bash /pgbr-e2e/tests/e2e/run.sh || rc=$?
