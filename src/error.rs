@@ -293,13 +293,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let text = match self {
             Error::Topology(_) => "fix the problems above and run `pgbr check` again",
-            Error::Store(crate::store::Error::Locked { .. }) => {
-                "wait for the other pgbr to finish; the lock is released when it exits"
-            }
-            Error::Store(crate::store::Error::Corrupt { .. }) => {
-                "the store is damaged; restore the state directory from a backup"
-            }
-            Error::Store(_) => return None,
+            Error::Store(e) => return e.hint(),
             Error::Pki(crate::pki::Error::Generate {
                 source: rcgen::Error::KeyGenerationUnavailable,
                 ..

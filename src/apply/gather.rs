@@ -87,9 +87,23 @@ pub fn gather<'t>(
     let mut journal = store.journal()?;
     let mut cells = BTreeMap::new();
     for cell in &topology.cells {
-        let observed = target.observe(cell.name.as_str(), cell.deploy_dir.as_str())?;
+        // A deploy dir pgbr refuses to use (a `current` pointing outside
+        // it, say) stops that cell only: the plan shows it as a blocker.
+        let (observed, unusable) =
+            match target.observe(cell.name.as_str(), cell.deploy_dir.as_str()) {
+                Ok(o) => (o, None),
+                Err(e @ super::Error::Refused { .. }) => (
+                    crate::apply::Observed {
+                        exists: true,
+                        ..Default::default()
+                    },
+                    Some(e.to_string()),
+                ),
+                Err(e) => return Err(e.into()),
+            };
         let mut now_state = CellNow {
             observed,
+            unusable,
             journal: journal.remove(cell.name.as_str()),
             ..CellNow::default()
         };

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "pgbr", version, about, long_about = None)]
 pub struct Cli {
-    /// State store: a directory (an embedded store, created when missing).
+    /// State store: a directory (an embedded store, created when missing) or a
+    /// PostgreSQL URL shared by a team (`postgresql://user@host/db?sslmode=verify-full`).
     #[arg(long, global = true, env = "PGBR_STATE", default_value = "./state")]
     pub state: std::ffi::OsString,
     /// The command.
@@ -80,6 +81,29 @@ pub enum Command {
         /// Only list what would be removed.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Work on the state store as a whole: copy, verify, unlock.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+/// `pgbr state …`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy a whole store into an empty one (a directory or a PostgreSQL URL), verifying every object.
+    Copy {
+        /// The store to copy from.
+        from: std::ffi::OsString,
+        /// The empty store to copy into.
+        to: std::ffi::OsString,
+    },
+    /// Check every object and every reference in the store (`--state`).
+    Verify,
+    /// End the lock of a pgbr that is gone (PostgreSQL stores; `--state`).
+    Unlock {
+        /// End the holder's session even when it may still be running.
+        #[arg(long)]
+        force: bool,
     },
 }
 

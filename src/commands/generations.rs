@@ -54,7 +54,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                         "phase": e.phase,
                         "dir_generation": e.dir_generation,
                         "serial": e.cert.as_ref().map(|c| c.serial.clone()),
-                        "not_after": e.cert.as_ref().map(|c| c.not_after),
+                        "not_after": e.cert.as_ref().map(|c| clock::rfc3339_unix(c.not_after)),
                     }))).collect::<BTreeMap<_, _>>(),
                     "live_on": live_on(m.number),
                 })

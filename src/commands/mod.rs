@@ -3,11 +3,13 @@
 
 use crate::output::err;
 mod apply;
+mod certs;
 mod check;
 mod gc;
 mod generations;
 mod plan;
 mod rollback;
+mod state;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -31,9 +33,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Rotate(args) => apply::rotate(&state, &args),
         Command::Status(args) => status::status(&state, &args),
         Command::Generations { json } => generations::generations(&state, json),
-        Command::Certs { json, now } => status::certs(&state, json, now.as_deref()),
+        Command::Certs { json, now } => certs::certs(&state, json, now.as_deref()),
         Command::Rollback(args) => rollback::rollback(&state, &args),
         Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
+        Command::State(command) => state::state(&state, command),
     }
 }
 

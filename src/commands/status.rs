@@ -1,15 +1,14 @@
-//! `pgbr status` and `pgbr certs`.
+//! `pgbr status`.
 
 use super::plan::make_plan;
 use crate::apply::{
-    entry_files, health::probe_tls, health_spec, read_releases, stored_cert, HealthSpec,
-    LocalTarget, Target,
+    entry_files, health::probe_tls, health_spec, read_releases, HealthSpec, LocalTarget, Target,
 };
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::generations::CellEntry;
 use crate::output::{errln, outln};
-use crate::plan::{days_until, CellAction, LeafKey, Request};
+use crate::plan::{days_until, CellAction, Request};
 use crate::render::Phase;
 use crate::store::{Location, Store};
 use crate::topology::{Health, PgbackrestVersion};
@@ -20,6 +19,7 @@ use time::OffsetDateTime;
 /// One row of `pgbr status` (fields in the JSON's key order).
 #[derive(serde::Serialize)]
 struct StatusRow {
+    blockers: Vec<String>,
     cell: String,
     days_left: Option<i64>,
     drift: Vec<String>,
@@ -206,6 +206,7 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
         rows.push(StatusRow {
             cell: name.to_owned(),
             days_left,
+            blockers: cp.map(|c| c.blockers.clone()).unwrap_or_default(),
             drift: cp.map(|c| c.drift.clone()).unwrap_or_default(),
             live_generation: live.map(|l| l.0),
             not_after: not_after.map(rfc3339),
@@ -252,10 +253,16 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
             dash(r.pending.map(|a| a.as_str().to_owned())),
             dash(r.serial.clone()),
             dash(r.days_left.map(|d| d.to_string())),
-            if r.drift.is_empty() {
+            if r.drift.is_empty() && r.blockers.is_empty() {
                 "none".to_owned()
             } else {
-                r.drift.join("; ")
+                let blocked = r.blockers.iter().map(|b| format!("blocked: {b}"));
+                r.drift
+                    .iter()
+                    .cloned()
+                    .chain(blocked)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             },
         );
         if let Some(b) = &r.pgbackrest {
@@ -266,75 +273,6 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
         }
     }
     Ok(finish())
-}
-
-/// One certificate of `pgbr certs` (fields in the JSON's key order).
-#[derive(serde::Serialize)]
-struct CertRow {
-    days_left: i64,
-    fingerprint: String,
-    not_after: String,
-    role: String,
-    sans: Vec<String>,
-    serial: String,
-    subject_cn: String,
-}
-
-/// `pgbr certs`.
-pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
-    let clock = Clock::resolve(now)?;
-    let store = Store::open(state)?;
-    let record = store.pki()?;
-    let mut rows = Vec::new();
-    let mut add = |role: String, pair: &crate::store::StoredPair| -> Result<()> {
-        let c = stored_cert(&store, pair, &role)?;
-        rows.push(CertRow {
-            days_left: days_until(c.info.not_after, clock.now),
-            fingerprint: c.info.fingerprint,
-            not_after: rfc3339(c.info.not_after),
-            role,
-            sans: c.info.dns_sans.into_iter().chain(c.info.ip_sans).collect(),
-            serial: c.info.serial,
-            subject_cn: c.info.subject_cn,
-        });
-        Ok(())
-    };
-    if let Some(p) = &record.ca {
-        add("ca".into(), p)?;
-    }
-    if let Some(p) = &record.previous_ca {
-        add("previous ca".into(), p)?;
-    }
-    for (key, p) in &record.leaves {
-        add(
-            match LeafKey::from(key.clone()) {
-                LeafKey::Shared => "leaf (shared)".into(),
-                LeafKey::Cell(name) => format!("leaf {name}"),
-            },
-            p,
-        )?;
-    }
-    if json {
-        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-        return Ok(exit_codes::SUCCESS);
-    }
-    if rows.is_empty() {
-        outln!("No certificates yet: `pgbr apply` issues them.");
-        return Ok(exit_codes::SUCCESS);
-    }
-    for r in &rows {
-        outln!(
-            "{}: serial {} (sha256 {})\n    CN {}, SANs {}\n    expires {} ({} days left)",
-            r.role,
-            r.serial,
-            r.fingerprint,
-            r.subject_cn,
-            r.sans.join(", "),
-            r.not_after,
-            r.days_left,
-        );
-    }
-    Ok(exit_codes::SUCCESS)
 }
 
 /// The version in a pgBackRest server's greeting line, if it states one.

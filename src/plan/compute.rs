@@ -41,6 +41,8 @@ pub struct CellNow {
     pub observed: Observed,
     /// The store's activation journal for the cell, if it has one.
     pub journal: Option<CellJournal>,
+    /// Why pgbr refuses to use the deploy dir as it is, if it does.
+    pub unusable: Option<String>,
 }
 
 /// Object contents by id: where old configs are read from for diffs.
@@ -279,6 +281,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
         let mut drift = Vec::new();
         let mut blockers = Vec::new();
         let obs = &now_state.observed;
+        if let Some(why) = &now_state.unusable {
+            blockers.push(format!("cannot {why}"));
+        }
         if obs.foreign {
             blockers.push(format!(
                 "`{}` is not empty and holds no pgbr deployment; apply needs `--adopt`",

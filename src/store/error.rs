@@ -67,6 +67,79 @@ pub enum Error {
         /// Latest in the store.
         latest: u64,
     },
+    /// A commit raced a newer one and was fenced out.
+    #[error("commit generation {number} to state `{store}`: another pgbr committed generation {head} meanwhile")]
+    Fenced {
+        /// The store.
+        store: String,
+        /// The generation this commit would have made.
+        number: u64,
+        /// The head found.
+        head: u64,
+    },
+    /// The lock session ended before a commit (connection lost, backend
+    /// terminated): nothing was written.
+    #[error("commit to state `{store}`: this pgbr no longer holds the state lock")]
+    LockLost {
+        /// The store.
+        store: String,
+    },
+    /// `--state` is a URL pgbr cannot use.
+    #[error("parse state URL `{url}`: {reason}")]
+    BadStateUrl {
+        /// The URL, without password.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Connecting to the state database failed.
+    #[error("connect to state database `{store}`")]
+    Connect {
+        /// The store.
+        store: String,
+        /// The cause.
+        #[source]
+        source: BackendCause,
+    },
+    /// The TLS settings of the state URL are unusable.
+    #[error("{what} for state database `{store}`")]
+    DbTls {
+        /// The store.
+        store: String,
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: BackendCause,
+    },
+    /// The lock is not held by our own session: a transaction pooler.
+    #[error("lock state `{store}`: the connection goes through a transaction-pooling pooler, which cannot hold a session lock")]
+    Pooled {
+        /// The store.
+        store: String,
+    },
+    /// `state unlock` will not end a holder that may be alive.
+    #[error("unlock state `{store}`: it is held by {holder}, which may still be running")]
+    HolderMayBeAlive {
+        /// The store.
+        store: String,
+        /// Who holds it.
+        holder: String,
+    },
+    /// `state copy` into a store that holds something.
+    #[error("copy into state `{store}`: it is not empty")]
+    NotEmpty {
+        /// The destination.
+        store: String,
+    },
+    /// `state verify` found problems.
+    #[error("verify state `{store}`: {count} problem(s) found")]
+    Unverified {
+        /// The store.
+        store: String,
+        /// How many.
+        count: usize,
+    },
     /// A value could not be encoded (a bug, not bad input).
     #[error("encode {what} for the state store")]
     Encode {
@@ -79,6 +152,31 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the operator can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Locked { .. } => {
+                "wait for the other pgbr to finish; the lock is released when it exits \
+                 (`pgbr state unlock` ends the session of a holder that is gone)"
+                    .into()
+            }
+            Error::Corrupt { .. } => {
+                "the store is damaged; restore the state from a backup".into()
+            }
+            Error::Fenced { .. } | Error::LockLost { .. } => {
+                "nothing was committed; run `pgbr plan` again against the current state".into()
+            }
+            Error::BadStateUrl { .. } => "use `postgresql://user@host:port/dbname?sslmode=verify-full` (docs/store.md)".into(),
+            Error::Connect { .. } => "check the host, port, user and password (`PGPASSWORD` or `~/.pgpass`) and the `sslmode`/`sslrootcert` of the state URL".into(),
+            Error::DbTls { .. } => "`sslrootcert` must be a PEM file of the CA that signed the database server's certificate".into(),
+            Error::Pooled { .. } => "connect to PostgreSQL directly, or through a pooler in session mode (PgBouncer `pool_mode=session`)".into(),
+            Error::HolderMayBeAlive { .. } => "stop that pgbr first, or pass `--force` if you know it is gone".into(),
+            Error::NotEmpty { .. } => "copy into a new directory, or a new database or `schema=`".into(),
+            Error::Unverified { .. } => "restore the state from a backup, or from a copy made with `pgbr state copy`".into(),
+            _ => return None,
+        })
+    }
+
     /// An IO failure doing `action` on `path`.
     pub(crate) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let (action, path) = (action.to_owned(), path.to_owned());

@@ -71,13 +71,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{manifest, open_temp};
+    use super::super::tests::{manifest, on_both_backends, Fixture};
     use super::super::Commit;
     use super::*;
 
-    #[test]
-    fn sweep_deletes_exactly_the_given_manifests_and_objects() {
-        let (_t, store) = open_temp();
+    fn sweep_deletes_exactly_the_given_manifests_and_objects(f: &Fixture) {
+        let store = f.open();
         let put = |s: &str| store.put_object(s.as_bytes()).unwrap();
         let (a, b, orphan) = (put("a"), put("b"), put("orphan"));
         for m in [manifest(1, &[a]), manifest(2, &[b])] {
@@ -117,4 +116,6 @@ mod tests {
         // Sweeping what is gone already is fine.
         store.sweep(&[1], &[a]).unwrap();
     }
+
+    on_both_backends!(sweep_deletes_exactly_the_given_manifests_and_objects);
 }

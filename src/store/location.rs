@@ -1,8 +1,9 @@
 //! Where a store lives, as given by `--state` / `PGBR_STATE`.
 //!
 //! A [`Location`] is the operator's text, kept as given; the backend it
-//! names is decided once, in [`Location::resolve`]: a directory path is an
-//! embedded store, and nothing else is understood yet.
+//! names is decided once, in [`Location::resolve`]: `postgresql://…` or
+//! `postgres://…` is a PostgreSQL store, anything else a directory holding
+//! an embedded store.
 
 use super::Error;
 use std::ffi::{OsStr, OsString};
@@ -19,6 +20,8 @@ pub struct Location {
 pub(crate) enum Resolved {
     /// A directory holding an embedded database.
     Dir(PathBuf),
+    /// A PostgreSQL connection URL (may hold a password).
+    Postgres(String),
 }
 
 impl Location {
@@ -29,7 +32,19 @@ impl Location {
 
     /// Decides which kind of store this location names.
     pub(crate) fn resolve(&self) -> Result<Resolved, Error> {
-        Ok(Resolved::Dir(PathBuf::from(&self.raw)))
+        match self.raw.to_str() {
+            Some(url) if super::backend::is_url(url) => Ok(Resolved::Postgres(url.to_owned())),
+            _ => Ok(Resolved::Dir(PathBuf::from(&self.raw))),
+        }
+    }
+
+    /// How messages name this location: the path, or the URL without its
+    /// password.
+    pub fn display(&self) -> String {
+        match self.resolve() {
+            Ok(Resolved::Postgres(url)) => super::backend::redact(&url),
+            _ => Path::new(&self.raw).display().to_string(),
+        }
     }
 }
 

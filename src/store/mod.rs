@@ -10,6 +10,7 @@
 //! one.
 
 mod backend;
+mod copy;
 mod error;
 mod format;
 mod gc;
@@ -21,8 +22,16 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use backend::Unlocked;
+pub use copy::{CopyReport, VerifyReport};
 pub use error::{BackendCause, Error};
 pub use location::Location;
 pub use object::ObjectId;
 pub use records::{CellJournal, Commit, PkiRecord, StoreStats, StoredPair};
 pub use store::Store;
+
+/// Ends the state lock of a holder that is gone (`pgbr state unlock`);
+/// `force` ends it even when the holder may be alive.
+pub fn unlock(location: &Location, force: bool) -> Result<Unlocked, Error> {
+    backend::unlock(location, force)
+}

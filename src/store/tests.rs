@@ -19,6 +19,63 @@ pub(super) fn open(dir: &Path) -> Result<Store, Error> {
     Store::open(&Location::from(dir))
 }
 
+#[path = "../../tests/support/pg_server.rs"]
+pub(super) mod pg_server;
+
+/// Where a backend-neutral test keeps its store: a temporary directory or
+/// a fresh database on the shared test server.
+pub(super) struct Fixture {
+    _dir: Option<tempfile::TempDir>,
+    pub location: Location,
+}
+
+impl Fixture {
+    pub(super) fn sled() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::from(dir.path().join("state"));
+        Fixture {
+            _dir: Some(dir),
+            location,
+        }
+    }
+
+    pub(super) fn postgres() -> Fixture {
+        Fixture {
+            _dir: None,
+            location: Location::new(pg_server::server().fresh_url()),
+        }
+    }
+
+    pub(super) fn open(&self) -> Store {
+        Store::open(&self.location).unwrap()
+    }
+}
+
+/// Runs each named `fn(&Fixture)` on both backends, as `<backend>::<name>`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(#[test] fn $name() { super::$name(&super::Fixture::sled()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(&super::Fixture::postgres()) })*
+        }
+    };
+}
+pub(super) use on_both_backends;
+
+on_both_backends!(
+    objects_round_trip_and_deduplicate,
+    missing_object_is_reported,
+    corrupted_object_is_detected,
+    newer_format_version_is_refused,
+    generations_are_numbered_from_one_without_gaps,
+    a_refused_commit_writes_nothing,
+    commits_survive_reopening,
+    journal_round_trips_per_cell,
+    state_digest_follows_latest_pki_and_journal_only,
+);
+
 /// A manifest numbered `number` whose one cell holds `objects`.
 pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
     let files = objects
@@ -71,9 +128,8 @@ fn pair(store: &Store, name: &str) -> StoredPair {
     }
 }
 
-#[test]
-fn objects_round_trip_and_deduplicate() {
-    let (_t, store) = open_temp();
+fn objects_round_trip_and_deduplicate(f: &Fixture) {
+    let store = f.open();
     let content = b"[global]\nrepo1-path=/backup/repo\n".repeat(100);
     let id = store.put_object(&content).unwrap();
     assert_eq!(id, ObjectId::of(&content));
@@ -88,9 +144,8 @@ fn objects_round_trip_and_deduplicate() {
     assert!(stats.disk_bytes > 0);
 }
 
-#[test]
-fn missing_object_is_reported() {
-    let (_t, store) = open_temp();
+fn missing_object_is_reported(f: &Fixture) {
+    let store = f.open();
     let id = ObjectId::of(b"never stored");
     assert!(!store.has_object(&id).unwrap());
     let err = store.get_object(&id).unwrap_err();
@@ -100,9 +155,8 @@ fn missing_object_is_reported() {
     );
 }
 
-#[test]
-fn corrupted_object_is_detected() {
-    let (_t, store) = open_temp();
+fn corrupted_object_is_detected(f: &Fixture) {
+    let store = f.open();
     let id = store.put_object(b"the real content").unwrap();
     // A well-formed value whose content is not what the id says.
     let forged = object::encode(&id, b"something else", store.name()).unwrap();
@@ -120,9 +174,8 @@ fn corrupted_object_is_detected() {
     assert!(matches!(store.get_object(&id), Err(Error::Corrupt { .. })));
 }
 
-#[test]
-fn newer_format_version_is_refused() {
-    let (_t, store) = open_temp();
+fn newer_format_version_is_refused(f: &Fixture) {
+    let store = f.open();
     let newer = [0xff, 0xff, 0];
     store.backend.put(Keyspace::Meta, b"pki", &newer).unwrap();
     let err = store.pki().unwrap_err();
@@ -135,9 +188,8 @@ fn newer_format_version_is_refused() {
         .starts_with("read pki record: format version 65535 is newer"));
 }
 
-#[test]
-fn generations_are_numbered_from_one_without_gaps() {
-    let (_t, store) = open_temp();
+fn generations_are_numbered_from_one_without_gaps(f: &Fixture) {
+    let store = f.open();
     assert_eq!(store.latest().unwrap(), None);
     assert_eq!(store.next_generation().unwrap(), 1);
     let err = commit_manifest(&store, manifest(2, &[])).unwrap_err();
@@ -179,9 +231,8 @@ fn generations_are_numbered_from_one_without_gaps() {
     commit_manifest(&store, manifest(3, &[])).unwrap();
 }
 
-#[test]
-fn a_refused_commit_writes_nothing() {
-    let (_t, store) = open_temp();
+fn a_refused_commit_writes_nothing(f: &Fixture) {
+    let store = f.open();
     let before = PkiRecord {
         ca: Some(pair(&store, "ca")),
         ..PkiRecord::default()
@@ -221,13 +272,10 @@ fn a_refused_commit_writes_nothing() {
     assert!(!store.plan_consumed("plan-2").unwrap());
 }
 
-#[test]
-fn commits_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state");
+fn commits_survive_reopening(f: &Fixture) {
     let id;
     {
-        let store = open(&path).unwrap();
+        let store = f.open();
         id = store.put_object(b"conf").unwrap();
         store
             .commit(Commit {
@@ -247,7 +295,7 @@ fn commits_survive_reopening() {
             .unwrap();
     }
     for _ in 0..3 {
-        let store = open(&path).unwrap();
+        let store = f.open();
         assert_eq!(store.latest().unwrap(), Some(manifest(1, &[id])));
         assert_eq!(store.get_object(&id).unwrap(), b"conf");
         assert!(store.plan_consumed("p").unwrap());
@@ -255,9 +303,8 @@ fn commits_survive_reopening() {
     }
 }
 
-#[test]
-fn journal_round_trips_per_cell() {
-    let (_t, store) = open_temp();
+fn journal_round_trips_per_cell(f: &Fixture) {
+    let store = f.open();
     assert!(store.journal().unwrap().is_empty());
     let flying = CellJournal {
         live: Some(1),
@@ -280,9 +327,8 @@ fn journal_round_trips_per_cell() {
     );
 }
 
-#[test]
-fn state_digest_follows_latest_pki_and_journal_only() {
-    let (_t, store) = open_temp();
+fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
+    let store = f.open();
     let empty = store.state_digest().unwrap();
     assert_eq!(empty.len(), 64);
     assert_eq!(store.state_digest().unwrap(), empty);
@@ -462,5 +508,116 @@ proptest::proptest! {
         let (_t, store) = open_temp();
         let id = store.put_object(&content).unwrap();
         proptest::prop_assert_eq!(store.get_object(&id).unwrap(), content);
+    }
+}
+
+/// The PostgreSQL store's own guarantees: fencing, a lost lock, a newer
+/// schema, the holder named in "state is locked".
+mod postgres_only {
+    use super::*;
+    use crate::store::backend::Transaction;
+
+    fn db_of(f: &Fixture) -> String {
+        let url = f.location.display();
+        let tail = url.rsplit_once('/').unwrap().1;
+        tail.split('?').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_commit_fenced_out_by_a_newer_head_writes_nothing() {
+        let f = Fixture::postgres();
+        let store = f.open();
+        commit_manifest(&store, manifest(1, &[])).unwrap();
+        // Another writer (one that took the lock after ours was lost)
+        // committed generation 2 since this one read the head.
+        pg_server::server()
+            .psql(&db_of(&f), "UPDATE pgbr.head SET generation = 2")
+            .unwrap();
+        let value = format::encode(&manifest(2, &[]), "generation 2").unwrap();
+        let err = store
+            .backend
+            .commit(Transaction {
+                head: Some((1, 2)),
+                puts: vec![(Keyspace::Generations, 2u64.to_be_bytes().to_vec(), value)],
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Fenced {
+                    number: 2,
+                    head: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .ends_with(": another pgbr committed generation 2 meanwhile"));
+        assert_eq!(store.generation(2).unwrap(), None);
+        // Through the store: numbered from the head, never reused.
+        assert_eq!(store.next_generation().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_lost_lock_refuses_the_commit() {
+        let f = Fixture::postgres();
+        let store = f.open();
+        let db = db_of(&f);
+        // End the lock session (as a dropped connection would).
+        pg_server::server()
+            .psql(
+                &db,
+                // Waits (up to 5 s) until the backend has exited.
+                "SELECT pg_terminate_backend(backend_pid, 5000) FROM pgbr.lock",
+            )
+            .unwrap();
+        let err = commit_manifest(&store, manifest(1, &[])).unwrap_err();
+        assert!(matches!(err, Error::LockLost { .. }), "{err:?}");
+        assert!(err.to_string().contains("no longer holds the state lock"));
+        assert_eq!(store.latest().unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_open_names_the_holder() {
+        let f = Fixture::postgres();
+        let _store = f.open();
+        let err = Store::open(&f.location).unwrap_err();
+        let Error::Locked { store, holder } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(store, &f.location.display());
+        let pid = std::process::id();
+        assert!(holder.contains(&format!(" pid {pid} (")), "{holder}");
+        assert!(
+            holder.contains("its session is alive (backend pid "),
+            "{holder}"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let f = Fixture::postgres();
+        drop(f.open());
+        pg_server::server()
+            .psql(&db_of(&f), "UPDATE pgbr.format SET version = 99")
+            .unwrap();
+        let err = Store::open(&f.location).unwrap_err();
+        assert!(
+            matches!(err, Error::FormatVersion { found: 99, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn schema_param_keeps_stores_apart() {
+        let f = Fixture::postgres();
+        let other = Location::new(format!("{}&schema=team2", f.location.display()));
+        let a = f.open();
+        // A different schema is a different store with its own lock.
+        let b = Store::open(&other).unwrap();
+        a.put_object(b"only in a").unwrap();
+        assert!(b.is_empty().unwrap());
     }
 }

@@ -235,3 +235,71 @@ fn apply_with_a_skewed_clock_needs_allow_clock_skew() {
         .unwrap();
     p.run(&["apply", t, "--yes", "--now", &near]).expect_code(0);
 }
+
+/// `certs` lists every certificate a kept generation still references
+/// (not only the store's current PKI record), marks the live ones, labels
+/// SANs DNS/IP, and gives `kind` and `cell` in JSON with RFC 3339 times.
+#[test]
+fn certs_lists_what_kept_generations_reference() {
+    let p = Pgbr::new();
+    let t = three_cells(&p, 5433, "");
+    let t = t.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let old = pgbr::pki::inspect(
+        &fs::read_to_string(deploy_dir(&p, "zone1").join("current/tls/server.crt")).unwrap(),
+    )
+    .unwrap()
+    .serial;
+    p.run(&["rotate", t, "--cells", "zone1", "--yes"])
+        .expect_code(0);
+    let json: serde_json::Value =
+        serde_json::from_str(&p.run(&["certs", "--json"]).expect_code(0).stdout).unwrap();
+    let rows = json.as_array().unwrap();
+    let leaves: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "leaf" && r["cell"] == "zone1")
+        .collect();
+    assert_eq!(
+        leaves.len(),
+        2,
+        "the rotated-out leaf is still kept: {json:#}"
+    );
+    let retired = leaves.iter().find(|r| r["serial"] == old.as_str()).unwrap();
+    assert_eq!(retired["live"], false);
+    assert_eq!(retired["generations"], serde_json::json!([1]));
+    let fresh = leaves.iter().find(|r| r["serial"] != old.as_str()).unwrap();
+    assert_eq!(fresh["live"], true);
+    assert!(rows
+        .iter()
+        .any(|r| r["kind"] == "ca" && r["cell"].is_null() && r["live"] == true));
+    assert!(rows.iter().all(|r| r.get("role").is_none()));
+    let sans = fresh["sans"].as_array().unwrap();
+    assert!(
+        sans.contains(&serde_json::json!({"type": "DNS", "value": "localhost"})),
+        "{sans:?}"
+    );
+    assert!(
+        sans.contains(&serde_json::json!({"type": "IP", "value": "127.0.0.1"})),
+        "{sans:?}"
+    );
+    let rfc3339 = |v: &serde_json::Value| {
+        v.as_str().is_some_and(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+        })
+    };
+    assert!(
+        rfc3339(&fresh["not_after"]) && rfc3339(&fresh["not_before"]),
+        "{fresh}"
+    );
+    let text = p.run(&["certs"]).expect_code(0).stdout;
+    assert!(
+        text.contains("DNS:localhost") && text.contains("IP:127.0.0.1"),
+        "{text}"
+    );
+    assert!(text.contains(&old), "{text}");
+    // Every time in `generations --json` is RFC 3339 too.
+    let gens: serde_json::Value =
+        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
+    let zone1 = &gens[0]["cells"]["zone1"];
+    assert!(rfc3339(&zone1["not_after"]), "{zone1}");
+}

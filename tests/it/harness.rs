@@ -39,20 +39,43 @@ impl Output {
 pub struct Pgbr {
     /// The scratch directory (removed on drop).
     pub dir: tempfile::TempDir,
+    /// The state URL when the store is in PostgreSQL.
+    pub state_url: Option<String>,
 }
 
 impl Pgbr {
-    /// A fresh scratch directory.
+    /// A fresh scratch directory; the state is an embedded store in it.
     pub fn new() -> Pgbr {
         Pgbr {
             dir: tempfile::tempdir().expect("temp dir"),
+            state_url: None,
         }
+    }
+    /// A fresh scratch directory; the state is a fresh database on the
+    /// shared test PostgreSQL.
+    pub fn on_postgres() -> Pgbr {
+        Pgbr {
+            dir: tempfile::tempdir().expect("temp dir"),
+            state_url: Some(crate::pg_server::server().fresh_url()),
+        }
+    }
+    /// What `--state` says: the URL, or the embedded store's directory.
+    pub fn state_arg(&self) -> std::ffi::OsString {
+        match &self.state_url {
+            Some(url) => url.into(),
+            None => self.state().into(),
+        }
+    }
+    /// The store's location, for opening it in-process.
+    pub fn location(&self) -> pgbr::store::Location {
+        pgbr::store::Location::new(self.state_arg())
     }
     /// The scratch directory's path.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
-    /// The state store used by [`Pgbr::run`].
+    /// The embedded store's directory (used by [`Pgbr::run`] unless the
+    /// state is in PostgreSQL).
     pub fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
@@ -71,7 +94,7 @@ impl Pgbr {
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_pgbr"))
             .arg("--state")
-            .arg(self.state())
+            .arg(self.state_arg())
             .args(args)
             .envs(env.iter().copied())
             .env_remove("PGBR_STATE")
@@ -86,3 +109,17 @@ impl Pgbr {
         }
     }
 }
+
+/// Runs each named `fn(Pgbr)` once with an embedded store and once with
+/// the state in PostgreSQL, as `on_sled::<name>` and `on_postgres::<name>`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(#[test] fn $name() { super::$name($crate::harness::Pgbr::new()) })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() { super::$name($crate::harness::Pgbr::on_postgres()) })*
+        }
+    };
+}
+pub(crate) use on_both_backends;

@@ -8,6 +8,8 @@ mod faults;
 mod harness;
 mod hostile;
 mod hosts;
+#[path = "../support/pg_server.rs"]
+mod pg_server;
 
 mod crash;
 mod environment;
@@ -17,6 +19,7 @@ mod remote;
 mod render;
 mod rotation;
 mod secrets;
+mod shared_state;
 mod tls_server;
 mod topology_errors;
 mod versions;

@@ -116,9 +116,7 @@ fn day(d: i64) -> String {
 
 const RELOAD: &str = "activate = \"touch $PGBR_DEPLOY_DIR/reload\"\nhealth = \"tls\"";
 
-#[test]
-fn a_year_of_renewal_on_an_injected_clock() {
-    let p = Pgbr::new();
+fn a_year_of_renewal_on_an_injected_clock(p: Pgbr) {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap();
@@ -266,9 +264,7 @@ fn rolling_rotation_passes_health_and_a_server_not_reloaded_is_reverted() {
     every_pair_handshakes(&p, base, "after the revert");
 }
 
-#[test]
-fn ca_rotation_in_three_steps_keeps_every_pair_talking() {
-    let p = Pgbr::new();
+fn ca_rotation_in_three_steps_keeps_every_pair_talking(p: Pgbr) {
     let (base, listeners) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap().to_owned();
@@ -417,9 +413,7 @@ fn rsa_2048_fleet_handshakes() {
     every_pair_handshakes(&p, base, "rsa-2048");
 }
 
-#[test]
-fn rollback_refuses_due_certificates_without_force() {
-    let p = Pgbr::new();
+fn rollback_refuses_due_certificates_without_force(p: Pgbr) {
     let (base, _) = free_ports(3);
     let t = topology(&p, base, "");
     let t = t.to_str().unwrap().to_owned();
@@ -583,3 +577,9 @@ fn rollback_refuses_certificates_not_valid_yet() {
         out.stderr
     );
 }
+
+crate::harness::on_both_backends!(
+    a_year_of_renewal_on_an_injected_clock,
+    ca_rotation_in_three_steps_keeps_every_pair_talking,
+    rollback_refuses_due_certificates_without_force,
+);

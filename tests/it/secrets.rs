@@ -112,7 +112,7 @@ fn private_keys_stay_private() {
         .map(|f| fs::read_to_string(f).unwrap())
         .collect();
     let ca_key = {
-        let store = pgbr::store::Store::open(&p.state().into()).unwrap();
+        let store = pgbr::store::Store::open(&p.location()).unwrap();
         let ca = store.pki().unwrap().ca.expect("a CA");
         String::from_utf8(store.get_object(&ca.key).unwrap()).unwrap()
     };

@@ -64,9 +64,7 @@ fn apply(p: &Pgbr, topo: &Path) -> Output {
     p.run(&["apply", topo.to_str().unwrap(), "--yes"])
 }
 
-#[test]
-fn plan_apply_edit_rollback_gc_drift() {
-    let p = Pgbr::new();
+fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
 
@@ -195,9 +193,7 @@ fn plan_apply_edit_rollback_gc_drift() {
     assert!(!st.stdout.contains("was modified"), "{}", st.stdout);
 }
 
-#[test]
-fn bootstrap_then_full() {
-    let p = Pgbr::new();
+fn bootstrap_then_full(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     let out = p
@@ -229,9 +225,7 @@ fn bootstrap_then_full() {
     assert_eq!(gens[1]["cells"]["zone2"]["phase"], "full");
 }
 
-#[test]
-fn unchanged_cells_are_not_touched() {
-    let p = Pgbr::new();
+fn unchanged_cells_are_not_touched(p: Pgbr) {
     let log = p.path().join("activations.log");
     let hook = format!(
         "activate = \"echo $PGBR_CELL $PGBR_PREVIOUS_GENERATION $PGBR_GENERATION >> {}\"",
@@ -256,9 +250,7 @@ fn unchanged_cells_are_not_touched() {
     );
 }
 
-#[test]
-fn failing_activation_reverts_the_cell_and_stops() {
-    let p = Pgbr::new();
+fn failing_activation_reverts_the_cell_and_stops(p: Pgbr) {
     // Activation of generation 2 fails on zone2 only; its revert (back to 1) works.
     let hook = "activate = \"test $PGBR_CELL$PGBR_GENERATION != zone22 || { echo boom; exit 3; }\"";
     let topo = three_cells(&p, 5433, hook);
@@ -281,15 +273,15 @@ fn failing_activation_reverts_the_cell_and_stops() {
     );
 }
 
-#[test]
-fn concurrent_applies_one_wins() {
-    let p = Pgbr::new();
+fn concurrent_applies_one_wins(p: Pgbr) {
     let topo = three_cells(&p, 5433, "activate = \"sleep 0.3\"");
     let t = topo.to_str().unwrap().to_owned();
-    let state = p.state();
+    let state = p.state_arg();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_pgbr"))
-            .args(["--state", state.to_str().unwrap(), "apply", &t, "--yes"])
+            .arg("--state")
+            .arg(&state)
+            .args(["apply", &t, "--yes"])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
@@ -318,9 +310,7 @@ fn concurrent_applies_one_wins() {
         .expect_code(0);
 }
 
-#[test]
-fn saved_plan_applies_once_and_goes_stale() {
-    let p = Pgbr::new();
+fn saved_plan_applies_once_and_goes_stale(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     let plan_file = p.path().join("plan.out");
@@ -512,3 +502,12 @@ fn an_unprivileged_user_applies_into_a_shared_tmp_dir() {
         assert_eq!(m.uid(), nobody, "{rel} owned by nobody");
     }
 }
+
+crate::harness::on_both_backends!(
+    plan_apply_edit_rollback_gc_drift,
+    bootstrap_then_full,
+    unchanged_cells_are_not_touched,
+    failing_activation_reverts_the_cell_and_stops,
+    concurrent_applies_one_wins,
+    saved_plan_applies_once_and_goes_stale,
+);

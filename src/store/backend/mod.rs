@@ -5,10 +5,18 @@
 //! committed. It knows nothing of value formats, object verification or
 //! manifests: the layer above encodes, decodes and verifies everything.
 //! [`open`] is the one place that chooses an implementation from a
-//! [`Location`]; nothing outside this folder names one.
+//! [`Location`]; nothing outside this folder names one. A directory is
+//! served by `sled.rs`, a `postgresql://` URL by `postgres.rs`.
 
+mod pg_connect;
+mod pg_lock;
+mod pg_url;
+mod postgres;
 mod sled;
 mod sled_dir;
+
+pub use pg_lock::Unlocked;
+pub(crate) use pg_url::{is_url, redact};
 
 use super::location::Resolved;
 use super::{Error, Location};
@@ -81,5 +89,60 @@ pub(crate) trait Backend: Send {
 pub(crate) fn open(location: &Location) -> Result<Box<dyn Backend>, Error> {
     match location.resolve()? {
         Resolved::Dir(dir) => Ok(Box::new(sled::SledBackend::open(&dir)?)),
+        Resolved::Postgres(url) => Ok(Box::new(postgres::PostgresBackend::open(&url)?)),
+    }
+}
+
+/// Ends the lock of a holder that is gone (`pgbr state unlock`). An
+/// embedded store's lock is the kernel's and goes with its process: there
+/// is nothing to end, and a live holder is reported as [`Error::Locked`].
+pub(crate) fn unlock(location: &Location, force: bool) -> Result<Unlocked, Error> {
+    match location.resolve()? {
+        Resolved::Dir(_) => {
+            drop(open(location)?);
+            Ok(Unlocked::WasFree)
+        }
+        Resolved::Postgres(url) => pg_lock::unlock(&url, force),
+    }
+}
+
+/// Longest command line recorded in a lock note, in characters.
+const MAX_COMMAND_CHARS: usize = 200;
+
+/// This process's command line, with the program's path shortened to its
+/// file name (`pgbr apply topology.toml`) and any URL's password removed,
+/// for the notes that say who holds a lock.
+pub(super) fn command_line() -> String {
+    // A state URL may carry a password: lock notes show it redacted.
+    let mut words = std::env::args_os().map(|a| {
+        let word = a.to_string_lossy().into_owned();
+        if word.contains("://") {
+            redact_word(&word)
+        } else {
+            word
+        }
+    });
+    let program = words
+        .next()
+        .map(|p| match p.rsplit_once('/') {
+            Some((_, name)) => name.to_owned(),
+            None => p,
+        })
+        .unwrap_or_default();
+    let line = std::iter::once(program)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_COMMAND_CHARS)
+        .collect()
+}
+
+/// `word` with the password of any URL in it removed (`--state=postgresql://…`).
+fn redact_word(word: &str) -> String {
+    match word.find("postgres") {
+        Some(at) if is_url(&word[at..]) => format!("{}{}", &word[..at], redact(&word[at..])),
+        _ => word.to_owned(),
     }
 }

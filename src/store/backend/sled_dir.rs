@@ -9,6 +9,7 @@
 //! flock is the lock. The descriptor is close-on-exec (std opens files with
 //! `O_CLOEXEC`), so `activate` commands do not inherit the lock.
 
+use super::command_line;
 use crate::store::Error;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -16,9 +17,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-
-/// Longest command line recorded in the lock file, in characters.
-const MAX_COMMAND_CHARS: usize = 200;
 
 /// A held lock on a state directory; released on drop.
 #[derive(Debug)]
@@ -101,27 +99,6 @@ pub(super) fn tree_size(path: &Path) -> std::io::Result<u64> {
         total += tree_size(&entry?.path())?;
     }
     Ok(total)
-}
-
-/// This process's command line, with the program's path shortened to its
-/// file name (`pgbr apply topology.toml`).
-fn command_line() -> String {
-    let mut words = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
-    let program = words
-        .next()
-        .map(|p| match p.rsplit_once('/') {
-            Some((_, name)) => name.to_owned(),
-            None => p,
-        })
-        .unwrap_or_default();
-    let line = std::iter::once(program)
-        .chain(words)
-        .collect::<Vec<_>>()
-        .join(" ");
-    line.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_COMMAND_CHARS)
-        .collect()
 }
 
 /// `pid 1234 (pgbr apply …)` from the lock file's note.

@@ -1,0 +1,423 @@
+//! The state in PostgreSQL, shared by a team (SPEC §10): two operators on
+//! one database, the lock and its holder, `kill -9` of a holder, dropped
+//! connections, wrong passwords and certificates, `state copy`, `state
+//! verify` and `state unlock`. Every run uses a fresh database on the
+//! shared test server (tests/support/pg_server.rs).
+
+use crate::harness::{Output, Pgbr};
+use crate::pg_server::{self, PASSWORD, PASSWORD_USER};
+use crate::workflow::three_cells;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `pgbr --state <p's state> ARGS` without waiting.
+fn spawn(p: &Pgbr, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pgbr"))
+        .arg("--state")
+        .arg(p.state_arg())
+        .args(args)
+        .env_remove("PGBR_STATE")
+        .current_dir(p.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pgbr")
+}
+
+/// Kills a child on drop, so a failed test leaves no pgbr behind.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) until `url`'s lock row names a holder.
+fn wait_for_holder(db: &str) {
+    let server = pg_server::server();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .psql(db, "SELECT count(*) FROM pgbr.lock")
+        .map(|n| n != "1")
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "no pgbr took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn db_of(url: &str) -> String {
+    let path = url.rsplit_once('/').expect("a path").1;
+    path.split('?').next().expect("a name").to_owned()
+}
+
+/// A second operator: another scratch dir (another cwd), the same state.
+fn colleague(p: &Pgbr) -> Pgbr {
+    let mut q = Pgbr::new();
+    q.state_url = p.state_url.clone();
+    q
+}
+
+fn generations(p: &Pgbr) -> serde_json::Value {
+    serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap()
+}
+
+#[test]
+fn two_operators_see_the_same_generations() {
+    let alice = Pgbr::on_postgres();
+    let bob = colleague(&alice);
+    let topo = three_cells(&alice, 5433, "");
+    let t = topo.to_str().unwrap();
+    alice.run(&["apply", t, "--yes"]).expect_code(0);
+    assert_eq!(generations(&bob), generations(&alice));
+    // Bob plans against what Alice applied: nothing to do.
+    bob.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+    let edited = std::fs::read_to_string(&topo)
+        .unwrap()
+        .replace("retention_full = 7", "retention_full = 9");
+    std::fs::write(&topo, edited).unwrap();
+    bob.run(&["apply", t, "--yes"]).expect_code(0);
+    let seen = generations(&alice);
+    assert_eq!(seen.as_array().unwrap().len(), 2, "{seen}");
+    assert_eq!(seen, generations(&bob));
+}
+
+#[test]
+fn a_held_lock_names_its_holder_and_exits_3() {
+    let p = Pgbr::on_postgres();
+    let topo = three_cells(&p, 5433, "activate = \"sleep 3\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
+    let q = colleague(&p);
+    let out = q.run(&["plan", &t]).expect_code(3);
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    for part in [
+        "state is locked by ".to_owned(),
+        format!("@{host} pid {} (pgbr --state", holder.0.id()),
+        "apply".to_owned(),
+        format!("pgbr {}", env!("CARGO_PKG_VERSION")),
+        "its session is alive (backend pid ".to_owned(),
+        "hint: wait for the other pgbr to finish".to_owned(),
+    ] {
+        assert!(out.stderr.contains(&part), "{part:?} in\n{}", out.stderr);
+    }
+    let mut holder = holder;
+    let status = holder.0.wait().unwrap();
+    assert!(status.success());
+    q.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn kill_9_of_the_holder_leaves_a_consistent_store_and_a_free_lock() {
+    let p = Pgbr::on_postgres();
+    let topo = three_cells(&p, 5433, "activate = \"sleep 0.2\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let seed = std::process::id() as u64;
+    for trial in 0..4u64 {
+        // Each trial changes the topology so that apply has work to do.
+        let edited = std::fs::read_to_string(&topo).unwrap().replace(
+            &format!("retention_full = {}", 7 + trial),
+            &format!("retention_full = {}", 8 + trial),
+        );
+        std::fs::write(&topo, edited).unwrap();
+        let mut child = Reap(spawn(&p, &["apply", &t, "--yes"]));
+        let delay = (seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(trial * 7919))
+            % 900;
+        std::thread::sleep(Duration::from_millis(50 + delay));
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+        // The lock went with the session; the store verifies; the next
+        // command proceeds.
+        p.run(&["state", "verify"]).expect_code(0);
+        p.run(&["apply", &t, "--yes"]).expect_code(0);
+        p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+    }
+}
+
+#[test]
+fn a_dropped_connection_is_a_clear_error_and_commits_nothing_half() {
+    let p = Pgbr::on_postgres();
+    let db = db_of(p.state_url.as_ref().unwrap());
+    let topo = three_cells(&p, 5433, "activate = \"sleep 1\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let child = spawn(&p, &["apply", &t, "--yes"]);
+    wait_for_holder(&db);
+    std::thread::sleep(Duration::from_millis(300));
+    pg_server::server()
+        .psql(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+            ),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if !out.status.success() {
+        assert!(stderr.contains("error: failed to "), "{stderr}");
+        assert!(stderr.contains("state"), "{stderr}");
+    }
+    p.run(&["state", "verify"]).expect_code(0);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_wrong_password_is_clear_and_never_printed() {
+    let server = pg_server::server();
+    let db = server.fresh_db();
+    let mut p = Pgbr::new();
+    let url = |pw: &str| {
+        format!(
+            "postgresql://{PASSWORD_USER}:{pw}@127.0.0.1:{}/{db}?sslmode=disable",
+            server.port
+        )
+    };
+    p.state_url = Some(url("wrong-secret"));
+    let out = p.run(&["generations"]).expect_code(1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: failed to connect to state database `postgresql://{PASSWORD_USER}@127.0.0.1:"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("password authentication failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: check the host"),
+        "{}",
+        out.stderr
+    );
+    // From PGPASSWORD, too: never in any output.
+    let from_env = format!(
+        "postgresql://{PASSWORD_USER}@127.0.0.1:{}/{db}?sslmode=disable",
+        server.port
+    );
+    p.state_url = Some(from_env.clone());
+    let out = p
+        .run_env(&["generations"], &[("PGPASSWORD", "env-secret")])
+        .expect_code(1);
+    assert!(!out.stderr.contains("env-secret"), "{}", out.stderr);
+    // The right one works; no output of any command shows it.
+    p.state_url = Some(url(PASSWORD));
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    let mut outputs: Vec<Output> = vec![
+        p.run(&["apply", t, "--yes"]).expect_code(0),
+        p.run(&["generations"]).expect_code(0),
+        p.run(&["state", "verify"]).expect_code(0),
+        p.run(&["state", "unlock"]).expect_code(0),
+        p.run(&["status", t]),
+    ];
+    // A locked error names the store, without the password.
+    let slow = three_cells(&p, 5433, "activate = \"sleep 2\"");
+    let edited = std::fs::read_to_string(&slow)
+        .unwrap()
+        .replace("retention_full = 7", "retention_full = 8");
+    std::fs::write(&slow, edited).unwrap();
+    let mut holder = Reap(spawn(&p, &["apply", t, "--yes"]));
+    wait_for_holder(&db);
+    outputs.push(p.run(&["plan", t]).expect_code(3));
+    holder.0.wait().unwrap();
+    for out in &outputs {
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains(PASSWORD), "{text}");
+            assert!(!text.contains("wrong-secret"), "{text}");
+        }
+    }
+    assert!(outputs
+        .last()
+        .unwrap()
+        .stderr
+        .contains(&format!("`postgresql://{PASSWORD_USER}@127.0.0.1:")));
+}
+
+#[test]
+fn tls_require_and_verify_full_work_and_a_foreign_ca_is_refused() {
+    let server = pg_server::server();
+    let db = server.fresh_db();
+    let mut p = Pgbr::new();
+    let base = format!("postgresql://postgres@localhost:{}/{db}", server.port);
+    p.state_url = Some(format!("{base}?sslmode=require"));
+    p.run(&["generations"]).expect_code(0);
+    p.state_url = Some(format!(
+        "{base}?sslmode=verify-full&sslrootcert={}",
+        server.ca_file.display()
+    ));
+    p.run(&["generations"]).expect_code(0);
+    // The certificate names localhost and 127.0.0.1, not this name.
+    p.state_url = Some(format!(
+        "postgresql://postgres@127.0.0.2:{}/{db}?sslmode=verify-full&sslrootcert={}",
+        server.port,
+        server.ca_file.display()
+    ));
+    let out = p.run(&["generations"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // A CA that did not sign the server's certificate.
+    let foreign = p.write("foreign-ca.pem", &foreign_ca());
+    p.state_url = Some(format!(
+        "{base}?sslmode=verify-full&sslrootcert={}",
+        foreign.display()
+    ));
+    let out = p.run(&["generations"]).expect_code(1);
+    assert!(
+        out.stderr
+            .contains("error: failed to connect to state database"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("UnknownIssuer") || out.stderr.contains("certificate"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // An sslrootcert that is not a certificate.
+    let junk = p.write("junk.pem", "not a certificate");
+    p.state_url = Some(format!(
+        "{base}?sslmode=verify-full&sslrootcert={}",
+        junk.display()
+    ));
+    let out = p.run(&["generations"]).expect_code(1);
+    assert!(out.stderr.contains("sslrootcert"), "{}", out.stderr);
+}
+
+fn foreign_ca() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn state_copy_round_trips_sled_postgres_sled() {
+    let p = Pgbr::new();
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let edited = std::fs::read_to_string(&topo)
+        .unwrap()
+        .replace("retention_full = 7", "retention_full = 8");
+    std::fs::write(&topo, edited).unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let url = pg_server::server().fresh_url();
+    let back = p.path().join("state-back");
+    let copy = |from: &std::ffi::OsStr, to: &std::ffi::OsStr| {
+        p.run(&[
+            "state",
+            "copy",
+            from.to_str().unwrap(),
+            to.to_str().unwrap(),
+        ])
+    };
+    let out = copy(p.state().as_os_str(), url.as_ref()).expect_code(0);
+    assert!(
+        out.stdout.contains("Copied 2 generations and "),
+        "{}",
+        out.stdout
+    );
+    copy(url.as_ref(), back.as_os_str()).expect_code(0);
+    // Into a store that is not empty: refused.
+    let out = copy(p.state().as_os_str(), url.as_ref()).expect_code(1);
+    assert!(out.stderr.contains("it is not empty"), "{}", out.stderr);
+
+    let open = |l: pgbr::store::Location| pgbr::store::Store::open(&l).unwrap();
+    let (a, b, c) = (
+        open(p.location()),
+        open(pgbr::store::Location::new(url.clone())),
+        open(pgbr::store::Location::from(back.clone())),
+    );
+    for other in [&b, &c] {
+        assert_eq!(a.generations().unwrap(), other.generations().unwrap());
+        assert_eq!(a.pki().unwrap(), other.pki().unwrap());
+        assert_eq!(a.journal().unwrap(), other.journal().unwrap());
+        assert_eq!(
+            a.next_generation().unwrap(),
+            other.next_generation().unwrap()
+        );
+        assert_eq!(a.state_digest().unwrap(), other.state_digest().unwrap());
+        let mut ids = a.object_sizes().unwrap();
+        let mut theirs = other.object_sizes().unwrap();
+        ids.sort();
+        theirs.sort();
+        assert_eq!(ids, theirs);
+        for (id, _) in &ids {
+            assert_eq!(a.get_object(id).unwrap(), other.get_object(id).unwrap());
+        }
+    }
+    drop((a, b, c));
+    // A deployment applied from the copy is a no-op.
+    let mut q = Pgbr::new();
+    q.state_url = Some(url);
+    q.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+    q.run(&["apply", t, "--yes"]).expect_code(0);
+    assert_eq!(generations(&q).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn unlock_ends_a_stuck_holder_only_when_told() {
+    let p = Pgbr::on_postgres();
+    let db = db_of(p.state_url.as_ref().unwrap());
+    let topo = three_cells(&p, 5433, "activate = \"sleep 1\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    wait_for_holder(&db);
+    // Stuck, not gone: its process is alive, so unlock refuses.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder.0.id() as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let out = p.run(&["state", "unlock"]).expect_code(1);
+    assert!(
+        out.stderr.contains("which may still be running"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: stop that pgbr first, or pass `--force`"),
+        "{}",
+        out.stderr
+    );
+    let out = p.run(&["state", "unlock", "--force"]).expect_code(0);
+    assert!(
+        out.stdout.starts_with("Ended the lock of "),
+        "{}",
+        out.stdout
+    );
+    p.run(&["state", "unlock"]).expect_code(0);
+    drop(holder);
+    p.run(&["state", "verify"]).expect_code(0);
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    p.run(&["plan", &t, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_bad_state_url_is_named_without_its_password() {
+    let mut p = Pgbr::new();
+    p.state_url = Some("postgresql://u:hunter2@db:5432/x?sslmode=sometimes".into());
+    let out = p.run(&["generations"]).expect_code(1);
+    assert_eq!(
+        out.stderr,
+        "error: failed to parse state URL `postgresql://u@db:5432/x?sslmode=sometimes`: \
+         sslmode `sometimes` is not one of `disable`, `prefer`, `require`, `verify-full`\n\
+         hint: use `postgresql://user@host:port/dbname?sslmode=verify-full` (docs/store.md)\n"
+    );
+}
