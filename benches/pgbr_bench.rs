@@ -8,14 +8,15 @@
 // not their concern (clippy.toml disallows the std printing macros in pgbr).
 #![allow(clippy::disallowed_macros)]
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pgbr::apply::{Error as ApplyError, FileContent, HookOutput, Observed, Prepare, Target};
+use pgbr::apply::{Error as ApplyError, FileContent, HookOutput, Prepare, Target, Targets};
 use pgbr::generations::Cause;
+use pgbr::plan::Observed;
 use pgbr::plan::Request;
 use pgbr::progress::NullReporter;
 use pgbr::store::{ObjectId, Store};
@@ -637,8 +638,8 @@ fn cli_apply_one_cell_change() {
 /// a hundred times without writing 3.5 GB of deploy dirs.
 #[derive(Default)]
 struct MemTarget {
-    dirs: RefCell<BTreeMap<String, Observed>>,
-    materialized: RefCell<BTreeMap<(String, u64), FileIds>>,
+    dirs: Mutex<BTreeMap<String, Observed>>,
+    materialized: Mutex<BTreeMap<(String, u64), FileIds>>,
 }
 
 /// A generation's files as [`Observed::files`] lists them.
@@ -648,14 +649,15 @@ impl Target for MemTarget {
     fn observe(&self, _cell: &str, deploy_dir: &str) -> Result<Observed, ApplyError> {
         Ok(self
             .dirs
-            .borrow()
+            .lock()
+            .expect("lock")
             .get(deploy_dir)
             .cloned()
             .unwrap_or_default())
     }
 
     fn prepare(&self, req: &Prepare<'_>) -> Result<(), ApplyError> {
-        let mut dirs = self.dirs.borrow_mut();
+        let mut dirs = self.dirs.lock().expect("lock");
         let dir = dirs.entry(req.deploy_dir.to_owned()).or_default();
         dir.exists = true;
         dir.managed = true;
@@ -674,9 +676,10 @@ impl Target for MemTarget {
             .map(|f| (f.path.clone(), (ObjectId::of(&f.bytes), f.mode)))
             .collect();
         self.materialized
-            .borrow_mut()
+            .lock()
+            .expect("lock")
             .insert((deploy_dir.to_owned(), generation), ids);
-        let mut dirs = self.dirs.borrow_mut();
+        let mut dirs = self.dirs.lock().expect("lock");
         dirs.entry(deploy_dir.to_owned())
             .or_default()
             .generations
@@ -688,11 +691,12 @@ impl Target for MemTarget {
         let files = generation
             .and_then(|g| {
                 self.materialized
-                    .borrow_mut()
+                    .lock()
+                    .expect("lock")
                     .remove(&(deploy_dir.to_owned(), g))
             })
             .unwrap_or_default();
-        let mut dirs = self.dirs.borrow_mut();
+        let mut dirs = self.dirs.lock().expect("lock");
         let dir = dirs.entry(deploy_dir.to_owned()).or_default();
         dir.current = generation;
         dir.files = files;
@@ -724,7 +728,7 @@ impl Target for MemTarget {
 /// What `pgbr apply TOPO --yes` does, in-process, against `target`:
 /// load, gather, plan, build (issue, put objects, commit the manifest),
 /// deploy (journal, materialize, flip). Returns the new generation's number.
-fn apply_in_process(store: &Store, target: &MemTarget, topology: &Path) -> u64 {
+fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
     let topo = pgbr::topology::load(topology).expect("load topology");
     let clock = pgbr::clock::Clock::resolve(None).expect("clock");
     let inputs = pgbr::apply::gather(
@@ -796,7 +800,7 @@ fn store_growth() {
     let deploy_root = dir.path().join("deploy");
     let root = deploy_root.to_str().expect("utf-8");
     let store = Store::open(&state.as_path().into()).expect("open store");
-    let target = MemTarget::default();
+    let target = Targets::fixed(Arc::new(MemTarget::default()));
     write_topology_256(&topology, root, None, 5432);
     apply_in_process(&store, &target, &topology);
     let s0 = store.stats().expect("stats");

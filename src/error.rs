@@ -24,6 +24,9 @@ pub enum Error {
     /// Reading or writing a deploy dir failed outside a cell's deploy.
     #[error(transparent)]
     Deploy(#[from] crate::apply::Error),
+    /// The cells do not all run the pgBackRest release of the topology.
+    #[error(transparent)]
+    Release(#[from] crate::apply::ReleaseMismatch),
 
     /// `--now` is not an RFC 3339 time.
     #[error("parse `--now {text}`")]
@@ -261,12 +264,10 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
             "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology".into(),
         ),
         A::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
-        A::PgbackrestRelease { expected, .. } => Some(format!(
-            "install pgBackRest {expected} on every cell (or set `[pgbackrest] version` to the release they run); during a rolling upgrade, `--skip-version-check` deploys anyway"
-        )),
         A::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("check the permissions of the deploy dir and its parents".into())
         }
+        A::Unsupported { .. } => Some("set `target = \"local\"` for this cell".into()),
         _ => None,
     }
 }
@@ -313,6 +314,10 @@ impl Error {
             }
             Error::Pki(_) => return None,
             Error::Deploy(e) => return deploy_hint(e),
+            Error::Release(e) => return Some(format!(
+                "install pgBackRest {} on every cell (or set `[pgbackrest] version` to the release they run); during a rolling upgrade, `--skip-version-check` deploys anyway",
+                e.expected
+            )),
             Error::BadNow { .. } => "give an RFC 3339 time such as `2027-06-01T00:00:00Z`",
             Error::ClockSkew { .. } => {
                 "certificates issued then are expired or not valid yet on real servers at the \

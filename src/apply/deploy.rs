@@ -66,7 +66,7 @@ pub struct CellDeploy {
 }
 
 /// How a cell's deploy ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CellOutcome {
     /// The new generation is live and healthy.
     Deployed,
@@ -75,16 +75,103 @@ pub enum CellOutcome {
         /// `activate` or `health`.
         step: String,
         /// What failed, with the hook's output tail.
-        reason: String,
+        reason: StepFailure,
     },
     /// A step failed and so did the revert: the cell needs an operator.
     RevertFailed {
         /// `activate` or `health`.
         step: String,
         /// What failed.
-        reason: String,
+        reason: StepFailure,
         /// Why the revert failed.
-        revert: String,
+        revert: StepFailure,
+    },
+}
+
+/// Why a step after the flip (`activate`, the health check, the revert)
+/// failed. The message carries the hook's output tail.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    /// `activate` could not be started on the cell's target.
+    #[error("could not run `activate`: {cause}")]
+    RunActivate {
+        /// Why.
+        cause: Error,
+    },
+    /// The health command could not be started on the cell's target.
+    #[error("could not run the health command: {cause}")]
+    RunHealth {
+        /// Why.
+        cause: Error,
+    },
+    /// A hook ran out of time and was killed.
+    #[error("`{hook}` did not finish within {secs}s\n{tail}")]
+    HookTimedOut {
+        /// `activate` or `health_command`.
+        hook: &'static str,
+        /// The bound.
+        secs: u64,
+        /// Its last output lines.
+        tail: String,
+    },
+    /// A hook exited non-zero.
+    #[error("`{hook}` exited with status {code}\n{tail}")]
+    HookExited {
+        /// `activate` or `health_command`.
+        hook: &'static str,
+        /// Its exit status.
+        code: i32,
+        /// Its last output lines.
+        tail: String,
+    },
+    /// A hook was killed by a signal.
+    #[error("`{hook}` was killed by a signal\n{tail}")]
+    HookKilled {
+        /// `activate` or `health_command`.
+        hook: &'static str,
+        /// Its last output lines.
+        tail: String,
+    },
+    /// The TLS server still presents another certificate.
+    #[error("the server at `{addr}` presents serial `{presented}`, expected the new `{expected}` (did `activate` reload it?)")]
+    WrongSerial {
+        /// `host:port`.
+        addr: String,
+        /// The serial it presents.
+        presented: String,
+        /// The serial just deployed.
+        expected: String,
+    },
+    /// The TLS handshake failed.
+    #[error("TLS handshake with `{addr}` failed: {}", error_chain(cause))]
+    Handshake {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        cause: super::health::ProbeError,
+    },
+    /// Flipping `current` back failed.
+    #[error("{}", error_chain(cause))]
+    FlipBack {
+        /// Why.
+        cause: Error,
+    },
+}
+
+/// Why a generation's TLS files cannot go live.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokenTls {
+    /// The key belongs to another certificate.
+    #[error("`tls/server.key` does not belong to `tls/server.crt`")]
+    ForeignKey,
+    /// The leaf is not signed by a deployed CA.
+    #[error("`tls/server.crt` is not signed by a CA in `tls/ca.crt`")]
+    ForeignCa,
+    /// The key would be readable by others.
+    #[error("`tls/server.key` would have mode {mode:o}; pgBackRest needs 0600")]
+    KeyMode {
+        /// The mode it would have.
+        mode: u32,
     },
 }
 
@@ -98,7 +185,7 @@ pub(super) fn file<'a>(files: &'a [FileContent], path: &str) -> Option<&'a str> 
 
 /// Checks the TLS files before anything is signalled: a pgBackRest server
 /// reloading a broken cert/key dies.
-fn validate_tls(d: &CellDeploy) -> Result<(), String> {
+fn validate_tls(d: &CellDeploy) -> Result<(), BrokenTls> {
     let (Some(ca), Some(cert), Some(key)) = (
         file(&d.files, "tls/ca.crt"),
         file(&d.files, "tls/server.crt"),
@@ -107,16 +194,13 @@ fn validate_tls(d: &CellDeploy) -> Result<(), String> {
         return Ok(()); // a generation without TLS files has nothing to check
     };
     if !pki::key_matches(cert, &pki::SecretPem(key.to_owned())) {
-        return Err("`tls/server.key` does not belong to `tls/server.crt`".into());
+        return Err(BrokenTls::ForeignKey);
     }
     if !pki::ca_bundle(ca).iter().any(|c| pki::signed_by(cert, c)) {
-        return Err("`tls/server.crt` is not signed by a CA in `tls/ca.crt`".into());
+        return Err(BrokenTls::ForeignCa);
     }
     match d.files.iter().find(|f| f.path == "tls/server.key") {
-        Some(f) if f.mode & 0o077 != 0 => Err(format!(
-            "`tls/server.key` would have mode {:o}; pgBackRest needs 0600",
-            f.mode
-        )),
+        Some(f) if f.mode & 0o077 != 0 => Err(BrokenTls::KeyMode { mode: f.mode }),
         _ => Ok(()),
     }
 }
@@ -140,32 +224,33 @@ fn run_activate(
     d: &CellDeploy,
     generation: Option<u64>,
     previous: Option<u64>,
-) -> Result<(), String> {
+) -> Result<(), StepFailure> {
     let Some(cmd) = &d.activate else {
         return Ok(());
     };
     let out = target
         .run_hook(cmd, &hook_env(d, generation, previous), HOOK_TIMEOUT)
-        .map_err(|e| format!("could not run `activate`: {e}"))?;
+        .map_err(|cause| StepFailure::RunActivate { cause })?;
     hook_result("activate", &out)
 }
 
-fn hook_result(what: &str, out: &super::HookOutput) -> Result<(), String> {
+fn hook_result(hook: &'static str, out: &super::HookOutput) -> Result<(), StepFailure> {
+    let tail = out.tail.clone();
     if out.timed_out {
-        return Err(format!(
-            "`{what}` did not finish within {}s\n{}",
-            HOOK_TIMEOUT.as_secs(),
-            out.tail
-        ));
+        return Err(StepFailure::HookTimedOut {
+            hook,
+            secs: HOOK_TIMEOUT.as_secs(),
+            tail,
+        });
     }
     match out.code {
         Some(0) => Ok(()),
-        Some(c) => Err(format!("`{what}` exited with status {c}\n{}", out.tail)),
-        None => Err(format!("`{what}` was killed by a signal\n{}", out.tail)),
+        Some(code) => Err(StepFailure::HookExited { hook, code, tail }),
+        None => Err(StepFailure::HookKilled { hook, tail }),
     }
 }
 
-fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), String> {
+fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), StepFailure> {
     match &d.health {
         HealthSpec::None => Ok(()),
         HealthSpec::Command(cmd) => {
@@ -175,7 +260,7 @@ fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), String> {
                     &hook_env(d, Some(d.generation), d.previous),
                     HOOK_TIMEOUT,
                 )
-                .map_err(|e| format!("could not run the health command: {e}"))?;
+                .map_err(|cause| StepFailure::RunHealth { cause })?;
             hook_result("health_command", &out)
         }
         HealthSpec::Tls {
@@ -197,11 +282,15 @@ fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), String> {
                     Duration::from_secs(3),
                 ) {
                     Ok(r) if &r.presented.serial == expect_serial => return Ok(()),
-                    Ok(r) => format!(
-                        "the server at `{addr}` presents serial `{}`, expected the new `{expect_serial}` (did `activate` reload it?)",
-                        r.presented.serial
-                    ),
-                    Err(e) => format!("TLS handshake with `{addr}` failed: {}", error_chain(&e)),
+                    Ok(r) => StepFailure::WrongSerial {
+                        addr: addr.clone(),
+                        presented: r.presented.serial,
+                        expected: expect_serial.clone(),
+                    },
+                    Err(cause) => StepFailure::Handshake {
+                        addr: addr.clone(),
+                        cause,
+                    },
                 };
                 if Instant::now() >= deadline {
                     return Err(last);
@@ -245,9 +334,9 @@ pub fn deploy_cell(
         dirs: d.dirs.iter().map(String::as_str).collect(),
         adopt: d.adopt,
     })?;
-    validate_tls(d).map_err(|reason| Error::Refused {
+    validate_tls(d).map_err(|broken| Error::Refused {
         path: format!("{}/generations/{}", d.deploy_dir, d.generation).into(),
-        reason,
+        reason: broken.to_string(),
         hint: "the store holds broken TLS material; run `pgbr rotate` to re-issue it".into(),
     })?;
     target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())?;
@@ -278,7 +367,7 @@ pub fn deploy_cell(
     step("revert");
     let revert = target
         .flip(&d.deploy_dir, d.previous)
-        .map_err(|e| error_chain(&e))
+        .map_err(|cause| StepFailure::FlipBack { cause })
         .and_then(|()| run_activate(target, d, d.previous, Some(d.generation)));
     Ok(match revert {
         Ok(()) => CellOutcome::Reverted {
@@ -296,9 +385,10 @@ pub fn deploy_cell(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::LocalTarget;
+    use crate::apply::Targets;
     use crate::progress::NullReporter;
     use crate::topology::example;
+    use crate::topology::TargetSpec;
 
     fn files(ca: &CertAndKey, leaf: &CertAndKey, key: &str, key_mode: u32) -> Vec<FileContent> {
         let f = |path: &str, mode: u32, text: &str| FileContent {
@@ -332,7 +422,8 @@ mod tests {
             files,
             adopt: false,
         };
-        deploy_cell(&LocalTarget, &d, &NullReporter)
+        let target = Targets::new().of(&TargetSpec::Local).unwrap();
+        deploy_cell(target.as_ref(), &d, &NullReporter)
     }
 
     /// Broken TLS material never reaches `current`: a key of another
@@ -347,10 +438,10 @@ mod tests {
         let sans = vec!["localhost".to_owned()];
         let leaf = pki::issue_leaf(&ca, &tls, &sans, now).unwrap();
         let stranger = pki::issue_leaf(&other_ca, &tls, &sans, now).unwrap();
-        assert_eq!(
+        assert!(matches!(
             deploy(dir.path(), 1, files(&ca, &leaf, &leaf.key_pem.0, 0o600)).unwrap(),
             CellOutcome::Deployed
-        );
+        ));
         let current = dir.path().join("zone1/current");
         let cases = [
             (

@@ -2,8 +2,8 @@
 //! name order, journal → materialize → flip → activate → health → journal.
 //! Stops at the first failing cell. Shared by apply, rotate and rollback.
 
-use super::deploy::{deploy_cell, error_chain, file, CellDeploy, CellOutcome, HealthSpec};
-use super::target::{FileContent, Target};
+use super::deploy::{deploy_cell, file, CellDeploy, CellOutcome, HealthSpec};
+use super::target::{FileContent, Targets};
 use crate::generations::{CellEntry, Manifest};
 use crate::layout;
 use crate::pki::{CertAndKey, SecretPem};
@@ -77,13 +77,13 @@ pub fn entry_files(store: &Store, entry: &CellEntry) -> Result<Vec<FileContent>>
 /// The journal is made durable once, at the end, however the run ends.
 pub fn deploy_generation(
     store: &Store,
-    target: &dyn Target,
+    targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
     adopt: bool,
     reporter: &dyn Reporter,
 ) -> Result<DeployReport> {
-    let result = deploy_cells(store, target, manifest, previous, adopt, reporter);
+    let result = deploy_cells(store, targets, manifest, previous, adopt, reporter);
     let synced = store.sync();
     let report = result?;
     synced?;
@@ -92,7 +92,7 @@ pub fn deploy_generation(
 
 fn deploy_cells(
     store: &Store,
-    target: &dyn Target,
+    targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
     adopt: bool,
@@ -135,20 +135,23 @@ fn deploy_cells(
                 in_flight: Some(n),
             },
         )?;
-        let outcome = deploy_cell(target, &d, reporter).map_err(|source| {
-            let err = Error::DeployCell {
-                cell: (*cell).clone(),
-                source,
-            };
-            let _ = store.note_journal(
-                cell,
-                &CellJournal {
-                    live: prev,
-                    in_flight: None,
-                },
-            );
-            err
-        })?;
+        let outcome = targets
+            .of(&entry.settings.target)
+            .and_then(|target| deploy_cell(target.as_ref(), &d, reporter))
+            .map_err(|source| {
+                let err = Error::DeployCell {
+                    cell: (*cell).clone(),
+                    source,
+                };
+                let _ = store.note_journal(
+                    cell,
+                    &CellJournal {
+                        live: prev,
+                        in_flight: None,
+                    },
+                );
+                err
+            })?;
         let not_started: Vec<String> = work[i + 1..].iter().map(|(c, _)| (*c).clone()).collect();
         match outcome {
             CellOutcome::Deployed => {
@@ -177,7 +180,7 @@ fn deploy_cells(
                 return Err(Error::CellReverted {
                     cell: (*cell).clone(),
                     step,
-                    reason,
+                    reason: reason.to_string(),
                     previous: prev,
                     deployed: report.deployed.into(),
                     not_started: not_started.into(),
@@ -192,8 +195,8 @@ fn deploy_cells(
                 return Err(Error::RevertFailed {
                     cell: (*cell).clone(),
                     step,
-                    reason,
-                    revert: revert.into(),
+                    reason: reason.to_string(),
+                    revert: revert.to_string().into(),
                     deploy_dir: entry.deploy_dir.as_str().into(),
                     not_started: not_started.into(),
                 });
@@ -201,6 +204,5 @@ fn deploy_cells(
         }
     }
     reporter.event(Event::Finish);
-    let _ = error_chain; // re-exported helper used by callers
     Ok(report)
 }

@@ -2,7 +2,7 @@
 //! manifest entries from the store, and each deploy dir from the target.
 //! Read-only.
 
-use super::target::Target;
+use super::target::Targets;
 use crate::plan::{CellNow, Inputs, LeafKey, Objects, Request, StoredCert};
 use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
@@ -49,7 +49,7 @@ impl Objects for Store {
 /// Reads everything [`crate::plan::compute`] needs.
 pub fn gather<'t>(
     store: &'t Store,
-    target: &dyn Target,
+    targets: &Targets,
     topology: &'t Topology,
     topology_path: &str,
     request: Request,
@@ -89,18 +89,20 @@ pub fn gather<'t>(
     for cell in &topology.cells {
         // A deploy dir pgbr refuses to use (a `current` pointing outside
         // it, say) stops that cell only: the plan shows it as a blocker.
-        let (observed, unusable) =
-            match target.observe(cell.name.as_str(), cell.deploy_dir.as_str()) {
-                Ok(o) => (o, None),
-                Err(e @ super::Error::Refused { .. }) => (
-                    crate::apply::Observed {
-                        exists: true,
-                        ..Default::default()
-                    },
-                    Some(e.to_string()),
-                ),
-                Err(e) => return Err(e.into()),
-            };
+        let (observed, unusable) = match targets
+            .of(&cell.target)
+            .and_then(|t| t.observe(cell.name.as_str(), cell.deploy_dir.as_str()))
+        {
+            Ok(o) => (o, None),
+            Err(e @ super::Error::Refused { .. }) => (
+                crate::plan::Observed {
+                    exists: true,
+                    ..Default::default()
+                },
+                Some(e.to_string()),
+            ),
+            Err(e) => return Err(e.into()),
+        };
         let mut now_state = CellNow {
             observed,
             unusable,
@@ -113,7 +115,10 @@ pub fn gather<'t>(
             }
             if let Some(Some(m)) = manifests.get(&c) {
                 if let Some(entry) = m.cells.get(cell.name.as_str()) {
-                    if entry.dir_generation == c && entry.deploy_dir == cell.deploy_dir.as_str() {
+                    if entry.dir_generation == c
+                        && entry.deploy_dir == cell.deploy_dir.as_str()
+                        && entry.settings.target == cell.target
+                    {
                         now_state.live = Some((c, entry.clone()));
                     }
                 }

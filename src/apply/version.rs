@@ -9,7 +9,8 @@
 //! the one whose options pgbr checked. Reading is IO through the target;
 //! deciding is a pure function of what was read.
 
-use super::target::Target;
+use super::target::Targets;
+use crate::topology::Cell;
 use crate::topology::PgbackrestVersion;
 use std::time::Duration;
 
@@ -25,18 +26,35 @@ pub struct CellRelease {
     pub found: Result<String, String>,
 }
 
+/// The cells do not all run the pgBackRest release of the topology.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("deploy: {why} (expected {expected}): {}", cells.join("; "))]
+pub struct ReleaseMismatch {
+    /// What is wrong.
+    pub why: String,
+    /// `[pgbackrest] version`.
+    pub expected: String,
+    /// Every cell's release, or why it is unknown.
+    pub cells: Vec<String>,
+}
+
 /// Runs `<bin> version` on the target of each cell.
 pub fn read_releases<'a>(
-    cells: impl IntoIterator<Item = (&'a str, &'a dyn Target)>,
+    targets: &Targets,
+    cells: impl IntoIterator<Item = &'a Cell>,
     bin: &str,
 ) -> Vec<CellRelease> {
     let command = format!("exec {} version", shell_quote(bin));
     cells
         .into_iter()
-        .map(|(cell, target)| {
+        .map(|c| {
+            let cell = c.name.as_str();
             // PGBR_CELL as for `activate`: says which cell a shared host serves.
             let env = [("PGBR_CELL", cell.to_owned())];
-            let found = match target.run_hook(&command, &env, TIMEOUT) {
+            let ran = targets
+                .of(&c.target)
+                .and_then(|target| target.run_hook(&command, &env, TIMEOUT));
+            let found = match ran {
                 Err(e) => Err(super::error_chain(&e)),
                 Ok(out) if out.timed_out => Err(format!("`{command}` timed out")),
                 Ok(out) => match (out.code, release_in(&out.tail)) {
@@ -73,7 +91,7 @@ pub fn release_in(output: &str) -> Option<String> {
 pub fn check_releases(
     expected: PgbackrestVersion,
     found: &[CellRelease],
-) -> Result<(), super::Error> {
+) -> Result<(), ReleaseMismatch> {
     let minor_ok = |r: &str| PgbackrestVersion::parse(r).is_some_and(|v| v == expected);
     let first = found.iter().find_map(|c| c.found.as_ref().ok());
     let all_same = found
@@ -92,7 +110,7 @@ pub fn check_releases(
     } else {
         "cells do not run the pgBackRest release of `[pgbackrest] version`"
     };
-    Err(super::Error::PgbackrestRelease {
+    Err(ReleaseMismatch {
         why: why.into(),
         expected: expected.to_string(),
         cells: found

@@ -4,7 +4,7 @@ use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
 use crate::apply::{
     build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
-    LocalTarget, Target,
+    Targets,
 };
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
@@ -54,6 +54,7 @@ struct Run<'a> {
 /// Builds and deploys a plan's generation; prints the outcome.
 fn execute(
     store: &Store,
+    targets: &Targets,
     topo: &Topology,
     plan: &Plan,
     inputs: &crate::plan::Inputs<'_>,
@@ -80,7 +81,7 @@ fn execute(
         rep.event(Event::Warn(w));
     }
     if plan.cells.iter().any(|c| c.action != CellAction::Unchanged) {
-        let releases = cell_releases(topo, &plan.request);
+        let releases = cell_releases(targets, topo, &plan.request);
         if let Err(e) = check_releases(topo.pgbackrest.version, &releases) {
             if !skip_version_check {
                 return Err(e.into());
@@ -97,7 +98,7 @@ fn execute(
     };
     let report = deploy_generation(
         store,
-        &LocalTarget,
+        targets,
         &built.manifest,
         &built.previous,
         adopt,
@@ -118,18 +119,15 @@ fn execute(
 
 /// The pgBackRest release of every cell the request covers (all cells, or
 /// those of `--cells`/`--bootstrap`: the others' hosts may not exist yet).
-fn cell_releases(topo: &Topology, request: &Request) -> Vec<CellRelease> {
+fn cell_releases(targets: &Targets, topo: &Topology, request: &Request) -> Vec<CellRelease> {
     let covered = |name: &str| match (&request.bootstrap, request.cells.is_empty()) {
         (Some(b), _) => b == name,
         (None, false) => request.cells.iter().any(|c| c == name),
         (None, true) => true,
     };
-    let target: &dyn Target = &LocalTarget;
     read_releases(
-        topo.cells
-            .iter()
-            .filter(|c| covered(c.name.as_str()))
-            .map(|c| (c.name.as_str(), target)),
+        targets,
+        topo.cells.iter().filter(|c| covered(c.name.as_str())),
         &topo.pgbackrest.bin,
     )
 }
@@ -160,9 +158,10 @@ pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
                 return Err(stale("the state store changed since"));
             }
             check_request(&topo, &saved.request)?;
+            let targets = Targets::new();
             let inputs = gather(
                 &store,
-                &LocalTarget,
+                &targets,
                 &topo,
                 &saved.topology,
                 saved.request.clone(),
@@ -174,6 +173,7 @@ pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
             let cause = cause_of(&saved.request);
             execute(
                 &store,
+                &targets,
                 &topo,
                 &saved,
                 &inputs,
@@ -239,7 +239,8 @@ fn apply_topology(
     deploy: Deploy,
 ) -> Result<u8> {
     let topo = topology::load(path)?;
-    let (inputs, plan) = make_plan(store, &topo, path, request, clock)?;
+    let targets = Targets::new();
+    let (inputs, plan) = make_plan(store, &targets, &topo, path, request, clock)?;
     out!("{}", plan::render(&plan));
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
@@ -250,6 +251,7 @@ fn apply_topology(
     }
     execute(
         store,
+        &targets,
         &topo,
         &plan,
         &inputs,
@@ -307,7 +309,14 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         return Err(Error::NoCa);
     }
     let topo = topology::load(&args.topology)?;
-    let (inputs, probe) = make_plan(store, &topo, &args.topology, Request::default(), clock)?;
+    let (inputs, probe) = make_plan(
+        store,
+        &Targets::new(),
+        &topo,
+        &args.topology,
+        Request::default(),
+        clock,
+    )?;
     let ca = inputs.ca.as_ref().expect("checked above");
     let live_leaves = inputs
         .cells

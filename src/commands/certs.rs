@@ -130,12 +130,12 @@ fn collect(store: &Store, manifests: &[Manifest]) -> Result<Found> {
             row.cells.insert(key.clone());
         }
     }
-    let live = live_on_disk(manifests)?;
+    let live = live_on_disk(&crate::apply::Targets::new(), manifests)?;
     for m in manifests {
         for (cell, entry) in &m.cells {
             // `current` names the generation whose directory is live.
             let is_live = entry.dir_generation == m.number
-                && live.get(cell).and_then(|(_, c)| *c) == Some(m.number);
+                && live.get(cell).and_then(|l| l.current) == Some(m.number);
             for f in &entry.files {
                 let kind = match f.path.as_str() {
                     "tls/server.crt" => Kind::Leaf,

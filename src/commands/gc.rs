@@ -2,7 +2,7 @@
 //! Gathers what retention decides from, prints the plan, executes exactly it.
 
 use super::generations::live_on_disk;
-use crate::apply::{LocalTarget, Target};
+use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
 use crate::output::out;
 use crate::store::{Location, Store};
@@ -13,19 +13,22 @@ use std::collections::BTreeSet;
 pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
-    let live = live_on_disk(&manifests)?;
+    let targets = Targets::new();
+    let live = live_on_disk(&targets, &manifests)?;
     let journaled: BTreeSet<u64> = store
         .journal()?
         .values()
         .flat_map(|j| j.live.into_iter().chain(j.in_flight))
         .collect();
     let mut dirs = Vec::new();
-    for (cell, (dir, _)) in &live {
-        for generation in LocalTarget.observe(cell, dir)?.generations {
+    for (cell, l) in &live {
+        let target = targets.of(&l.target)?;
+        for generation in target.observe(cell, &l.deploy_dir)?.generations {
             dirs.push(GenerationDir {
-                deploy_dir: dir.clone(),
+                target: l.target.clone(),
+                deploy_dir: l.deploy_dir.clone(),
                 generation,
-                bytes: LocalTarget.generation_size(dir, generation)?,
+                bytes: target.generation_size(&l.deploy_dir, generation)?,
             });
         }
     }
@@ -40,7 +43,9 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     });
     if !dry_run {
         for d in &plan.dirs {
-            LocalTarget.remove_generation(&d.deploy_dir, d.generation)?;
+            targets
+                .of(&d.target)?
+                .remove_generation(&d.deploy_dir, d.generation)?;
         }
         store.sweep(&plan.generations, &plan.objects)?;
     }

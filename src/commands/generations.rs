@@ -1,29 +1,43 @@
 //! `pgbr generations`.
 
-use crate::apply::{LocalTarget, Target};
-use crate::generations::Manifest;
+use crate::apply::Targets;
+use crate::generations::{LiveCell, Manifest};
 use crate::output::outln;
 use crate::store::{Location, Store};
+use crate::topology::TargetSpec;
 use crate::{clock, exit_codes, Result};
 use std::collections::BTreeMap;
 
-/// What each known cell has live on disk: cell -> (deploy dir, generation).
+/// What each known cell has live on disk, found where the latest manifest
+/// naming it deployed it.
 pub(crate) fn live_on_disk(
+    targets: &Targets,
     manifests: &[Manifest],
-) -> Result<BTreeMap<String, (String, Option<u64>)>> {
-    let mut dirs: BTreeMap<String, String> = BTreeMap::new();
+) -> Result<BTreeMap<String, LiveCell>> {
+    let mut places: BTreeMap<String, (String, TargetSpec)> = BTreeMap::new();
     for m in manifests {
         for (cell, e) in &m.cells {
-            dirs.insert(cell.clone(), e.deploy_dir.clone());
+            places.insert(
+                cell.clone(),
+                (e.deploy_dir.clone(), e.settings.target.clone()),
+            );
         }
     }
     let mut out = BTreeMap::new();
-    for (cell, dir) in dirs {
-        let current = LocalTarget
-            .observe(&cell, &dir)
+    for (cell, (deploy_dir, target)) in places {
+        let current = targets
+            .of(&target)
+            .and_then(|t| t.observe(&cell, &deploy_dir))
             .ok()
             .and_then(|o| o.current);
-        out.insert(cell, (dir, current));
+        out.insert(
+            cell,
+            LiveCell {
+                deploy_dir,
+                target,
+                current,
+            },
+        );
     }
     Ok(out)
 }
@@ -32,10 +46,10 @@ pub(crate) fn live_on_disk(
 pub fn generations(state: &Location, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
     let manifests = store.generations()?;
-    let live = live_on_disk(&manifests)?;
+    let live = live_on_disk(&Targets::new(), &manifests)?;
     let live_on = |n: u64| -> Vec<String> {
         live.iter()
-            .filter(|(_, (_, g))| *g == Some(n))
+            .filter(|(_, l)| l.current == Some(n))
             .map(|(c, _)| c.clone())
             .collect()
     };

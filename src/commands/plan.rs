@@ -1,6 +1,6 @@
 //! `pgbr plan`.
 
-use crate::apply::{gather, LocalTarget};
+use crate::apply::{gather, Targets};
 use crate::cli::PlanArgs;
 use crate::clock::Clock;
 use crate::output::{out, outln};
@@ -32,6 +32,7 @@ pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
 /// Gathers the inputs for `topo` and computes the plan.
 pub(crate) fn make_plan<'t>(
     store: &'t Store,
+    targets: &Targets,
     topo: &'t Topology,
     path: &Path,
     request: Request,
@@ -40,7 +41,7 @@ pub(crate) fn make_plan<'t>(
     check_request(topo, &request)?;
     let inputs = gather(
         store,
-        &LocalTarget,
+        targets,
         topo,
         &path.display().to_string(),
         request,
@@ -94,7 +95,7 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
         ca_step: None,
     };
     let topo = topology::load(topology)?;
-    let (_, plan) = make_plan(&store, &topo, topology, request, &clock)?;
+    let (_, plan) = make_plan(&store, &Targets::new(), &topo, topology, request, &clock)?;
     if *json {
         outln!(
             "{}",

@@ -2,7 +2,7 @@
 
 use super::generations::live_on_disk;
 use super::{confirm_or, reporter};
-use crate::apply::{deploy_generation, LocalTarget};
+use crate::apply::{deploy_generation, Targets};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
 use crate::generations::{
@@ -23,12 +23,13 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let Some(latest) = manifests.last() else {
         return Err(Error::NoGenerations);
     };
-    let disk = live_on_disk(&manifests)?;
+    let targets = Targets::new();
+    let disk = live_on_disk(&targets, &manifests)?;
     // A rollback generation some cell of which is not on it: cut short.
     let incomplete = matches!(latest.cause, Cause::RollbackOf(_))
         && latest.cells.iter().any(|(cell, e)| {
             e.dir_generation == latest.number
-                && disk.get(cell).and_then(|(_, c)| *c) != Some(latest.number)
+                && disk.get(cell).and_then(|l| l.current) != Some(latest.number)
         });
     let to = match (args.to, default_target(&manifests, incomplete)) {
         (Some(n), _) => n,
@@ -52,7 +53,8 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
         });
     };
     let mut live = BTreeMap::new();
-    for (cell, (_, current)) in &disk {
+    for (cell, live_cell) in &disk {
+        let current = live_cell.current;
         let entry = current.and_then(|c| {
             manifests
                 .iter()
@@ -164,7 +166,7 @@ pub fn rollback(state: &Location, args: &RollbackArgs) -> Result<u8> {
     let rep = reporter();
     let report = deploy_generation(
         &store,
-        &LocalTarget,
+        &targets,
         &plan.manifest,
         &previous,
         false,

@@ -2,7 +2,7 @@
 
 use super::plan::make_plan;
 use crate::apply::{
-    entry_files, health::probe_tls, health_spec, read_releases, HealthSpec, LocalTarget, Target,
+    entry_files, health::probe_tls, health_spec, read_releases, HealthSpec, Targets,
 };
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
@@ -164,14 +164,18 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     let store = Store::open(state)?;
     let topo = topology::load(&args.topology)?;
-    let (inputs, plan) = make_plan(&store, &topo, &args.topology, Request::default(), &clock)?;
+    let targets = Targets::new();
+    let (inputs, plan) = make_plan(
+        &store,
+        &targets,
+        &topo,
+        &args.topology,
+        Request::default(),
+        &clock,
+    )?;
     // What each host runs, next to what the topology expects.
     let releases = if args.probe {
-        let target: &dyn Target = &LocalTarget;
-        read_releases(
-            topo.cells.iter().map(|c| (c.name.as_str(), target)),
-            &topo.pgbackrest.bin,
-        )
+        read_releases(&targets, topo.cells.iter(), &topo.pgbackrest.bin)
     } else {
         Vec::new()
     };

@@ -2,11 +2,11 @@
 //!
 //! A manifest records everything needed to re-deploy its bytes without the
 //! topology (rollback takes no topology): per cell the deploy dir, owner,
-//! hooks, phase, and the files as store object ids. No IO here.
+//! hooks, phase, its target, and the files as store object ids. No IO here.
 
 use crate::render::Phase;
 use crate::store::ObjectId;
-use crate::topology::Health;
+use crate::topology::{Health, TargetSpec};
 use std::collections::BTreeMap;
 
 /// Why a generation exists.
@@ -103,6 +103,9 @@ pub struct Settings {
     pub health: Health,
     /// Where the built-in health check connects: `host:port`.
     pub health_target: String,
+    /// Where the cell was deployed (its `target`): rollback and gc reach
+    /// it there without the topology. Store format 2 and later.
+    pub target: TargetSpec,
 }
 
 /// [`Health`] as the text manifests have always stored it.
@@ -152,6 +155,83 @@ pub struct Manifest {
     pub cells: BTreeMap<String, CellEntry>,
 }
 
+/// Manifests as store format 1 wrote them (before cells had a `target`):
+/// every cell was local. Read only, to open old stores.
+pub mod v1 {
+    use super::{Cause, CertSummary, FileEntry};
+    use crate::render::Phase;
+    use crate::topology::{Health, TargetSpec};
+    use std::collections::BTreeMap;
+
+    /// A format-1 cell entry: [`super::CellEntry`] without `target`.
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[allow(missing_docs)]
+    pub struct CellEntry {
+        pub phase: Phase,
+        pub deploy_dir: String,
+        pub dir_generation: u64,
+        pub files: Vec<FileEntry>,
+        pub cert: Option<CertSummary>,
+        pub renew_before_days: u32,
+        pub owner: Option<String>,
+        pub dirs: Vec<String>,
+        pub config_link: Option<String>,
+        pub activate: Option<String>,
+        #[serde(with = "super::health_text")]
+        pub health: Health,
+        pub health_target: String,
+    }
+
+    /// A format-1 manifest.
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[allow(missing_docs)]
+    pub struct Manifest {
+        pub number: u64,
+        pub parent: Option<u64>,
+        pub created_at: i64,
+        pub tool_version: String,
+        pub topology_hash: String,
+        pub cause: Cause,
+        pub cells: BTreeMap<String, CellEntry>,
+    }
+
+    impl From<CellEntry> for super::CellEntry {
+        fn from(e: CellEntry) -> Self {
+            super::CellEntry {
+                phase: e.phase,
+                deploy_dir: e.deploy_dir,
+                dir_generation: e.dir_generation,
+                files: e.files,
+                cert: e.cert,
+                renew_before_days: e.renew_before_days,
+                settings: super::Settings {
+                    owner: e.owner,
+                    dirs: e.dirs,
+                    config_link: e.config_link,
+                    activate: e.activate,
+                    health: e.health,
+                    health_target: e.health_target,
+                    target: TargetSpec::Local,
+                },
+            }
+        }
+    }
+
+    impl From<Manifest> for super::Manifest {
+        fn from(m: Manifest) -> Self {
+            super::Manifest {
+                number: m.number,
+                parent: m.parent,
+                created_at: m.created_at,
+                tool_version: m.tool_version,
+                topology_hash: m.topology_hash,
+                cause: m.cause,
+                cells: m.cells.into_iter().map(|(c, e)| (c, e.into())).collect(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_encode_as_they_did_when_settings_were_fields() {
+    fn entries_encode_as_format_1_plus_the_target() {
         for (health, text) in [
             (Health::None, "none"),
             (Health::Tls, "tls"),
@@ -211,17 +291,24 @@ mod tests {
                     activate: Some("reload".into()),
                     health,
                     health_target: "db1:8432".into(),
+                    target: TargetSpec::Local,
                 },
             };
+            // Format 1: the flat layout, read through `v1` (every cell was local).
             let old = postcard::to_allocvec(&flat).unwrap();
-            assert_eq!(postcard::to_allocvec(&entry).unwrap(), old);
-            assert_eq!(postcard::from_bytes::<CellEntry>(&old).unwrap(), entry);
+            let v1: v1::CellEntry = postcard::from_bytes(&old).unwrap();
+            assert_eq!(CellEntry::from(v1), entry);
+            // Format 2: the same fields, then the target.
+            let mut new = old.clone();
+            new.extend(postcard::to_allocvec(&TargetSpec::Local).unwrap());
+            assert_eq!(postcard::to_allocvec(&entry).unwrap(), new);
+            assert_eq!(postcard::from_bytes::<CellEntry>(&new).unwrap(), entry);
         }
     }
 
     #[test]
     fn an_unknown_health_text_is_an_error() {
-        let json = r#"{"owner":null,"dirs":[],"config_link":null,"activate":null,"health":"ping","health_target":""}"#;
+        let json = r#"{"owner":null,"dirs":[],"config_link":null,"activate":null,"health":"ping","health_target":"","target":"Local"}"#;
         let err = serde_json::from_str::<Settings>(json).unwrap_err();
         assert!(
             err.to_string().contains("unknown health check `ping`"),

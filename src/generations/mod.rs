@@ -6,6 +6,6 @@ mod manifest;
 mod retention;
 mod rollback;
 
-pub use manifest::{Cause, CellEntry, CertSummary, FileEntry, Manifest, Settings};
-pub use retention::{plan_gc, GcInputs, GcPlan, GenerationDir};
+pub use manifest::{v1, Cause, CellEntry, CertSummary, FileEntry, Manifest, Settings};
+pub use retention::{plan_gc, GcInputs, GcPlan, GenerationDir, LiveCell};
 pub use rollback::{default_target, plan_rollback, DefaultTarget, RollbackCell, RollbackPlan};

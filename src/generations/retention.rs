@@ -10,11 +10,25 @@
 
 use super::Manifest;
 use crate::store::ObjectId;
+use crate::topology::TargetSpec;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Where a known cell lives and what it has live there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCell {
+    /// Its target, as the latest manifest naming the cell records it.
+    pub target: TargetSpec,
+    /// Its deploy dir, likewise.
+    pub deploy_dir: String,
+    /// The generation `current` names (`None`: none, or not readable).
+    pub current: Option<u64>,
+}
 
 /// One `generations/<N>` directory in a deploy dir.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GenerationDir {
+    /// The deploy dir's target.
+    pub target: TargetSpec,
     /// The deploy dir.
     pub deploy_dir: String,
     /// N.
@@ -30,8 +44,8 @@ pub struct GcInputs<'a> {
     pub manifests: &'a [Manifest],
     /// How many of the newest manifests to keep regardless.
     pub keep: usize,
-    /// Per cell: its deploy dir and the generation `current` points at.
-    pub live: &'a BTreeMap<String, (String, Option<u64>)>,
+    /// Per cell: where it lives and the generation `current` points at.
+    pub live: &'a BTreeMap<String, LiveCell>,
     /// Generations the store's journal has live or in flight on some cell.
     pub journaled: &'a BTreeSet<u64>,
     /// Objects the PKI record refers to.
@@ -68,19 +82,19 @@ pub fn plan_gc(inputs: &GcInputs<'_>) -> GcPlan {
         .take(inputs.keep)
         .map(|m| m.number)
         .collect();
-    kept.extend(inputs.live.values().filter_map(|(_, g)| *g));
+    kept.extend(inputs.live.values().filter_map(|l| l.current));
     kept.extend(inputs.journaled);
 
     let kept_manifests = || inputs.manifests.iter().filter(|m| kept.contains(&m.number));
-    let mut kept_dirs: BTreeSet<(&str, u64)> = kept_manifests()
+    let mut kept_dirs: BTreeSet<(&TargetSpec, &str, u64)> = kept_manifests()
         .flat_map(|m| m.cells.values())
-        .map(|e| (e.deploy_dir.as_str(), e.dir_generation))
+        .map(|e| (&e.settings.target, e.deploy_dir.as_str(), e.dir_generation))
         .collect();
     kept_dirs.extend(
         inputs
             .live
             .values()
-            .filter_map(|(dir, g)| g.map(|g| (dir.as_str(), g))),
+            .filter_map(|l| l.current.map(|g| (&l.target, l.deploy_dir.as_str(), g))),
     );
     let mut referenced: BTreeSet<ObjectId> = inputs.pki_objects.clone();
     referenced.extend(
@@ -105,7 +119,7 @@ pub fn plan_gc(inputs: &GcInputs<'_>) -> GcPlan {
         dirs: inputs
             .dirs
             .iter()
-            .filter(|d| !kept_dirs.contains(&(d.deploy_dir.as_str(), d.generation)))
+            .filter(|d| !kept_dirs.contains(&(&d.target, d.deploy_dir.as_str(), d.generation)))
             .cloned()
             .collect(),
         objects: doomed_objects.iter().map(|(id, _)| *id).collect(),
@@ -131,8 +145,12 @@ impl GcPlan {
             }
         );
         for d in &self.dirs {
+            let place = match &d.target {
+                TargetSpec::Local => String::new(),
+                remote => format!("{remote}:"),
+            };
             out.push_str(&format!(
-                "  {}/generations/{} ({} bytes)\n",
+                "  {place}{}/generations/{} ({} bytes)\n",
                 d.deploy_dir, d.generation, d.bytes
             ));
         }
@@ -182,6 +200,7 @@ mod tests {
                 activate: None,
                 health: crate::topology::Health::None,
                 health_target: String::new(),
+                target: crate::topology::TargetSpec::Local,
             },
         };
         Manifest {
@@ -197,6 +216,7 @@ mod tests {
 
     fn dir(generation: u64) -> GenerationDir {
         GenerationDir {
+            target: TargetSpec::Local,
             deploy_dir: "/srv/zone1".into(),
             generation,
             bytes: 100 * generation,
@@ -205,7 +225,7 @@ mod tests {
 
     struct World {
         manifests: Vec<Manifest>,
-        live: BTreeMap<String, (String, Option<u64>)>,
+        live: BTreeMap<String, LiveCell>,
         journaled: BTreeSet<u64>,
         pki: BTreeSet<ObjectId>,
         objects: Vec<(ObjectId, u64)>,
@@ -222,7 +242,14 @@ mod tests {
                     manifest(2, 2, &[2]),
                     manifest(3, 2, &[2, 3]),
                 ],
-                live: BTreeMap::from([("zone1".into(), ("/srv/zone1".into(), Some(live)))]),
+                live: BTreeMap::from([(
+                    "zone1".into(),
+                    LiveCell {
+                        target: TargetSpec::Local,
+                        deploy_dir: "/srv/zone1".into(),
+                        current: Some(live),
+                    },
+                )]),
                 journaled: BTreeSet::new(),
                 pki: BTreeSet::from([id(5)]),
                 objects: (1..=5).map(|n| (id(n), u64::from(n))).collect(),

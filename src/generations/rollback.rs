@@ -153,6 +153,8 @@ pub fn plan_rollback(
                 settings: Settings {
                     activate: e.settings.activate.clone(),
                     health: e.settings.health.clone(),
+                    // Where the cell is now, even if it lived elsewhere in N.
+                    target: e.settings.target.clone(),
                     ..want.settings.clone()
                 },
                 ..want.clone()

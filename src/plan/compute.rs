@@ -7,8 +7,8 @@
 
 use super::diff::unified_diff;
 use super::model::*;
+use super::observed::Observed;
 use super::settings::Settings;
-use crate::apply::Observed;
 use crate::clock::rfc3339;
 use crate::generations::CellEntry;
 use crate::layout;

@@ -6,6 +6,7 @@ mod compute;
 mod diff;
 mod display;
 mod model;
+mod observed;
 mod settings;
 
 pub use compute::{
@@ -15,4 +16,5 @@ pub use compute::{
 pub use diff::unified_diff;
 pub use display::{render, summary_line};
 pub use model::*;
+pub use observed::Observed;
 pub use settings::Settings;

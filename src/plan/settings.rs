@@ -24,6 +24,7 @@ impl Settings {
             activate: cell.activate.clone(),
             health: cell.health.clone(),
             health_target: format!("{host}:{}", topology.tls_port(cell)),
+            target: cell.target.clone(),
         }
     }
 
@@ -47,6 +48,9 @@ impl Settings {
         }
         if self.health_target != other.health_target {
             keys.push("health target");
+        }
+        if self.target != other.target {
+            keys.push("target");
         }
         keys
     }

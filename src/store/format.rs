@@ -11,7 +11,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The format version this pgbr writes and the newest it reads.
-pub(super) const FORMAT_VERSION: u16 = 1;
+///
+/// 1: the first. 2: manifest cell entries record their `target`; every
+/// other value is laid out as in 1 (see [`decode_migrating`]).
+pub(super) const FORMAT_VERSION: u16 = 2;
 
 /// Encodes `value` (described as `what` in errors) with the version prefix.
 pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
@@ -29,6 +32,25 @@ pub(super) fn decode<T: DeserializeOwned>(
     what: &str,
     store: &str,
 ) -> Result<T, Error> {
+    let (_, body) = version(bytes, what, store)?;
+    body_of(body, what, store)
+}
+
+/// Decodes a value whose layout changed in format 2: format-1 bytes are
+/// read as `V1` and converted, so stores written by older pgbr still open.
+pub(super) fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
+where
+    T: DeserializeOwned,
+    V1: DeserializeOwned + Into<T>,
+{
+    match version(bytes, what, store)? {
+        (1, body) => body_of::<V1>(body, what, store).map(Into::into),
+        (_, body) => body_of(body, what, store),
+    }
+}
+
+/// The version header and the body after it; refuses unknown versions.
+fn version<'b>(bytes: &'b [u8], what: &str, store: &str) -> Result<(u16, &'b [u8]), Error> {
     let Some((version, body)) = bytes.split_first_chunk::<2>() else {
         return Err(Error::corrupt(
             store,
@@ -51,6 +73,10 @@ pub(super) fn decode<T: DeserializeOwned>(
             "format version 0 does not exist",
         ));
     }
+    Ok((version, body))
+}
+
+fn body_of<T: DeserializeOwned>(body: &[u8], what: &str, store: &str) -> Result<T, Error> {
     let (value, rest) = postcard::take_from_bytes(body)
         .map_err(|e| Error::corrupt(store, what, format!("cannot decode: {e}")))?;
     if !rest.is_empty() {
@@ -89,6 +115,27 @@ mod tests {
                 FORMAT_VERSION
             )
         );
+    }
+
+    #[test]
+    fn format_1_values_are_migrated() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Old(u64);
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        struct New(u64, bool);
+        impl From<Old> for New {
+            fn from(o: Old) -> New {
+                New(o.0, false)
+            }
+        }
+        let mut old = postcard::to_allocvec(&Old(7)).unwrap();
+        old.splice(0..0, 1u16.to_le_bytes());
+        let new: New = decode_migrating::<New, Old>(&old, "t", "s").unwrap();
+        assert_eq!(new, New(7, false));
+        let mut current = postcard::to_allocvec(&(8u64, true)).unwrap();
+        current.splice(0..0, FORMAT_VERSION.to_le_bytes());
+        let new: New = decode_migrating::<New, Old>(&current, "t", "s").unwrap();
+        assert_eq!(new, New(8, true));
     }
 
     #[test]

@@ -229,8 +229,11 @@ impl Store {
 
     pub(super) fn decode_manifest(&self, key: &[u8], value: &[u8]) -> Result<Manifest, Error> {
         let number = self.generation_number(key)?;
-        let manifest: Manifest =
-            format::decode(value, &format!("generation {number}"), self.name())?;
+        let manifest: Manifest = format::decode_migrating::<_, crate::generations::v1::Manifest>(
+            value,
+            &format!("generation {number}"),
+            self.name(),
+        )?;
         if manifest.number != number {
             return Err(Error::corrupt(
                 self.name(),

@@ -101,6 +101,7 @@ pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
             activate: None,
             health: crate::topology::Health::Tls,
             health_target: "localhost:8432".into(),
+            target: crate::topology::TargetSpec::Local,
         },
     };
     Manifest {

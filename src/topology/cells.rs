@@ -539,6 +539,7 @@ pub(crate) fn build(d: &Draft) -> Option<Cell> {
         activate: d.text("activate").map(str::to_owned),
         health,
         deploy_dir,
+        target: super::TargetSpec::Local,
     })
 }
 

@@ -51,6 +51,7 @@ pub fn cell(name: &str, index: usize, host: &str, pg_port: u16, root: &str) -> C
         config_link: None,
         activate: None,
         health: Health::Tls,
+        target: super::TargetSpec::Local,
     }
 }
 

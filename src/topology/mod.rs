@@ -15,6 +15,7 @@ mod load;
 mod model;
 mod options;
 mod pgbackrest;
+mod target;
 mod validate;
 
 pub use model::{
@@ -22,6 +23,7 @@ pub use model::{
     StanzaName, Tls, Topology,
 };
 pub use pgbackrest::{Pgbackrest, PgbackrestVersion};
+pub use target::{SshSpec, TargetSpec};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -252,6 +252,10 @@ pub struct Cell {
     pub activate: Option<String>,
     /// Health check after activation.
     pub health: Health,
+    /// Where the cell is deployed (`target`). Left out of the topology
+    /// hash when local, so hashes from before the key existed still match.
+    #[serde(skip_serializing_if = "super::TargetSpec::is_local")]
+    pub target: super::TargetSpec,
 }
 
 impl Cell {

@@ -22,5 +22,6 @@ mod secrets;
 mod shared_state;
 mod tls_server;
 mod topology_errors;
+mod upgrade;
 mod versions;
 mod workflow;

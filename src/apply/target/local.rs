@@ -1,4 +1,5 @@
-//! The local deploy target: the only code that writes deployed files.
+//! The local deploy target: the only code that writes deployed files
+//! (a remote target runs this same code on its host).
 //!
 //! Every file is written to a temp name, fsynced and renamed; a generation
 //! is assembled in `generations/.<N>.partial` and renamed into place;
@@ -6,31 +7,21 @@
 //! rename. It refuses to follow unexpected symlinks inside a deploy dir and
 //! never writes outside it (except the `config_link` the topology names).
 
-use super::target::{FileContent, HookOutput, Observed, Prepare, Target};
-use super::Error;
+use super::{io, Error, FileContent, HookOutput, Prepare, Target};
+use crate::plan::Observed;
 use crate::store::ObjectId;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The marker file that says a deploy dir is pgbr's.
 pub const MARKER: &str = ".pgbr-deploy";
 
 /// Deploys to the local filesystem.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LocalTarget;
-
-fn io<'a>(action: &str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    let action = action.to_owned();
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+pub(super) struct LocalTarget;
 
 fn refuse(path: &Path, reason: impl Into<String>, hint: impl Into<String>) -> Error {
     Error::Refused {
@@ -516,56 +507,7 @@ impl Target for LocalTarget {
         env: &[(&str, String)],
         timeout: Duration,
     ) -> Result<HookOutput, Error> {
-        // Output goes to a file, not a pipe: a hook may start a daemon that
-        // keeps inherited pipes open long after the hook itself exited.
-        let out_path = std::env::temp_dir().join(format!(
-            "pgbr-hook-{}-{}.log",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        ));
-        let log = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&out_path)
-            .map_err(io("create", &out_path))?;
-        let log2 = log.try_clone().map_err(io("open", &out_path))?;
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(command)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .map_err(io("run", Path::new("/bin/sh")))?;
-        let deadline = Instant::now() + timeout;
-        let (code, timed_out) = loop {
-            match child
-                .try_wait()
-                .map_err(io("wait for", Path::new("/bin/sh")))?
-            {
-                Some(status) => break (status.code(), false),
-                None if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break (None, true);
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        let text = fs::read_to_string(&out_path).unwrap_or_default();
-        let _ = fs::remove_file(&out_path);
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        Ok(HookOutput {
-            code,
-            timed_out,
-            tail,
-        })
+        crate::apply::hook::run(command, env, timeout)
     }
 
     fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error> {

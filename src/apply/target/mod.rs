@@ -1,0 +1,234 @@
+//! The deploy target: where a cell's files live and its hooks run. One
+//! trait, one implementation per transport in a file of its own
+//! (`local.rs`), and one place that chooses among them ([`Targets::of`]):
+//! plan and apply never learn which one they got.
+//!
+//! Errors are transport-neutral: a failure names a path on the cell's
+//! machine and what was done, whichever machine that is.
+
+mod local;
+
+pub use local::MARKER;
+
+use crate::plan::Observed;
+use crate::topology::TargetSpec;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One file to deploy into a generation directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileContent {
+    /// Path relative to the generation directory (`tls/server.key`).
+    pub path: String,
+    /// Unix mode bits.
+    pub mode: u32,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The output of a hook that ran.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HookOutput {
+    /// Exit code (`None`: killed by a signal or the timeout).
+    pub code: Option<i32>,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// The last lines of stdout and stderr.
+    pub tail: String,
+}
+
+/// Where cells are deployed. `Send + Sync`: observation and writing run on
+/// several targets at once.
+pub trait Target: Send + Sync {
+    /// Reads the state of a deploy dir without changing anything.
+    fn observe(&self, cell: &str, deploy_dir: &str) -> Result<Observed, Error>;
+    /// Creates the deploy dir (and log/lock/spool dirs) if missing, checks
+    /// or writes the marker, refuses foreign content unless `adopt`.
+    fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error>;
+    /// Writes `generations/<generation>/` completely and durably.
+    fn materialize(
+        &self,
+        deploy_dir: &str,
+        generation: u64,
+        files: &[FileContent],
+        owner: Option<&str>,
+    ) -> Result<(), Error>;
+    /// Points `current` at `generations/<generation>` atomically, or
+    /// removes it (`None`).
+    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error>;
+    /// Makes `link` a symlink to `<deploy_dir>/current/pgbackrest.conf`.
+    fn link_config(&self, link: &str, deploy_dir: &str) -> Result<(), Error>;
+    /// Runs a shell command with `env`, bounded by `timeout`.
+    fn run_hook(
+        &self,
+        command: &str,
+        env: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<HookOutput, Error>;
+    /// Bytes held by `generations/<generation>`.
+    fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error>;
+    /// Removes `generations/<generation>` (never the one `current` names).
+    fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error>;
+}
+
+/// What [`Target::prepare`] needs.
+#[derive(Debug, Clone)]
+pub struct Prepare<'a> {
+    /// The cell.
+    pub cell: &'a str,
+    /// Its deploy dir.
+    pub deploy_dir: &'a str,
+    /// Owner (`user` or `user:group`), if set.
+    pub owner: Option<&'a str>,
+    /// Further directories pgbr creates for the cell (log, lock, spool).
+    pub dirs: Vec<&'a str>,
+    /// Take over a non-empty dir without marker.
+    pub adopt: bool,
+}
+
+/// The targets of one run: each cell's [`TargetSpec`] turned into its
+/// [`Target`], once per distinct spec (a remote host is connected to once
+/// per run, however many cells it holds).
+#[derive(Default)]
+pub struct Targets {
+    open: Mutex<BTreeMap<TargetSpec, Arc<dyn Target>>>,
+    fixed: Option<Arc<dyn Target>>,
+}
+
+impl std::fmt::Debug for Targets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.open.lock().map(|o| o.len()).unwrap_or_default();
+        f.debug_struct("Targets").field("open", &open).finish()
+    }
+}
+
+impl Targets {
+    /// No target opened yet.
+    pub fn new() -> Targets {
+        Targets::default()
+    }
+
+    /// Every cell on `target`, whatever its spec: for benchmarks and tests
+    /// that bring a target of their own.
+    pub fn fixed(target: Arc<dyn Target>) -> Targets {
+        Targets {
+            fixed: Some(target),
+            ..Targets::default()
+        }
+    }
+
+    /// The target a cell is deployed on. The one place that chooses an
+    /// implementation.
+    pub fn of(&self, spec: &TargetSpec) -> Result<Arc<dyn Target>, Error> {
+        if let Some(t) = &self.fixed {
+            return Ok(Arc::clone(t));
+        }
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = open.get(spec) {
+            return Ok(Arc::clone(t));
+        }
+        let target: Arc<dyn Target> = match spec {
+            TargetSpec::Local => Arc::new(local::LocalTarget),
+            TargetSpec::Ssh(s) => {
+                return Err(Error::Unsupported {
+                    target: spec.to_string(),
+                    reason: format!("this pgbr cannot deploy to `{}` over SSH", s.address()),
+                })
+            }
+        };
+        open.insert(spec.clone(), Arc::clone(&target));
+        Ok(target)
+    }
+}
+
+/// Failures of a target operation, the same for every transport.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A filesystem operation failed.
+    #[error("{action} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        action: String,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// pgbr refused to touch a path.
+    #[error("use `{}`: {reason}", path.display())]
+    Refused {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The owner could not be resolved.
+    #[error("resolve owner `{owner}`: {reason}")]
+    Owner {
+        /// The owner spec.
+        owner: String,
+        /// Why.
+        reason: String,
+    },
+    /// chown failed.
+    #[error("give `{}` to uid {uid} gid {gid}", path.display())]
+    Chown {
+        /// The path.
+        path: PathBuf,
+        /// Wanted uid.
+        uid: u32,
+        /// Wanted gid.
+        gid: u32,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// This pgbr cannot serve the cell's target.
+    #[error("deploy to `{target}`: {reason}")]
+    Unsupported {
+        /// The target, as the topology writes it.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `Error::Io` for `action` on `path`, as a `map_err` argument.
+pub(crate) fn io<'a>(
+    action: &str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    let action = action.to_owned();
+    move |source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn errors_and_targets_cross_threads() {
+        send_sync::<Error>();
+        send_sync::<Targets>();
+        send_sync::<Arc<dyn Target>>();
+    }
+
+    #[test]
+    fn one_target_per_spec() {
+        let targets = Targets::new();
+        let a = targets.of(&TargetSpec::Local).unwrap();
+        let b = targets.of(&TargetSpec::Local).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+}
