@@ -61,9 +61,20 @@ const BENCHMARKS: &[Benchmark] = &[
     },
     Benchmark {
         name: "store/growth/256-cells/one-cell-change",
-        run: store_growth,
+        run: store_growth_sled,
+    },
+    Benchmark {
+        name: "state/postgres-vs-sled/256-cells",
+        run: postgres_vs_sled,
+    },
+    Benchmark {
+        name: "store/growth/256-cells/one-cell-change/postgres",
+        run: store_growth_postgres,
     },
 ];
+
+#[path = "../tests/support/pg_server.rs"]
+mod pg_server;
 
 fn main() {
     // `cargo bench` passes `--bench`; any other argument filters by name.
@@ -316,15 +327,23 @@ fn sync_all() {
 /// one temp dir (the same filesystem as the deploy dirs of a real cell).
 struct Fleet {
     dir: tempfile::TempDir,
-    state: PathBuf,
+    state: std::ffi::OsString,
     topology: PathBuf,
 }
 
 impl Fleet {
     fn new() -> Fleet {
+        Fleet::with_state(None)
+    }
+
+    /// A fleet whose state is `url` (a PostgreSQL store), or an embedded
+    /// store in its temp dir.
+    fn with_state(url: Option<String>) -> Fleet {
         let dir = tempfile::tempdir().expect("temp dir");
         let fleet = Fleet {
-            state: dir.path().join("state"),
+            state: url
+                .map(Into::into)
+                .unwrap_or_else(|| dir.path().join("state").into_os_string()),
             topology: dir.path().join("topology-256.toml"),
             dir,
         };
@@ -792,22 +811,99 @@ fn du(dir: &Path) -> (u64, u64) {
     (run("-sk") * 1024, run("-sb"))
 }
 
-fn store_growth() {
-    const GENERATIONS: u64 = 100;
+/// The 256-cell no-change plan and one-cell-change apply with the state in
+/// a local PostgreSQL (the test server: fsync off, so this measures pgbr's
+/// round trips, not the disk) and in sled, in the same run.
+fn postgres_vs_sled() {
+    const PLANS: usize = 10;
+    const APPLIES: usize = 5;
+    let server = pg_server::server();
+    let mut results = Vec::new();
+    for url in [None, Some(server.fresh_url())] {
+        let fleet = Fleet::with_state(url);
+        fleet.apply();
+        fleet.plan();
+        let plans: Vec<Duration> = (0..PLANS).map(|_| fleet.plan()).collect();
+        let applies: Vec<Duration> = (0..APPLIES)
+            .map(|k| {
+                fleet.set_port0(5433 + k as u16);
+                fleet.apply()
+            })
+            .collect();
+        results.push((Summary::of(plans), Summary::of(applies)));
+    }
+    let [(sled_plan, sled_apply), (pg_plan, pg_apply)] = results[..] else {
+        unreachable!("two backends")
+    };
+    for (what, sled, pg) in [
+        ("plan/no-change", sled_plan, pg_plan),
+        ("apply/one-cell-change", sled_apply, pg_apply),
+    ] {
+        print_line(
+            &format!("state/sled/256-cells/{what}"),
+            sled,
+            "state in sled",
+        );
+        let ratio = ms(pg.median) / ms(sled.median);
+        print_line(
+            &format!("state/postgres/256-cells/{what}"),
+            pg,
+            &format!(
+                "state in local PostgreSQL: {ratio:.2}x sled (median), target <= 2x {}",
+                verdict(ratio <= 2.0)
+            ),
+        );
+    }
+}
+
+fn store_growth_sled() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state");
+    store_growth(
+        "store/growth/256-cells/one-cell-change",
+        &pgbr::store::Location::from(state.clone()),
+        Some(&state),
+        100,
+    );
+}
+
+fn store_growth_postgres() {
+    let url = pg_server::server().fresh_url();
+    store_growth(
+        "store/growth/256-cells/one-cell-change/postgres",
+        &pgbr::store::Location::new(url),
+        None,
+        100,
+    );
+}
+
+/// Store growth per one-cell-change generation; `dir` is the state dir
+/// to `du` (embedded stores only).
+fn store_growth(
+    name: &str,
+    location: &pgbr::store::Location,
+    state_dir: Option<&Path>,
+    generations: u64,
+) {
+    let generations = std::env::var("PGBR_BENCH_GENERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(generations)
+        .max(1);
+    let dir = tempfile::tempdir().expect("temp dir");
     let topology = dir.path().join("topology-256.toml");
     let deploy_root = dir.path().join("deploy");
     let root = deploy_root.to_str().expect("utf-8");
-    let store = Store::open(&state.as_path().into()).expect("open store");
+    let store = Store::open(location).expect("open store");
+    let du = |d: Option<&Path>| d.map(du).unwrap_or((0, 0));
     let target = Targets::fixed(Arc::new(MemTarget::default()));
     write_topology_256(&topology, root, None, 5432);
     apply_in_process(&store, &target, &topology);
     let s0 = store.stats().expect("stats");
-    let (du0, app0) = du(&state);
+    let (du0, app0) = du(state_dir);
     let start = Instant::now();
     let mut raw = 0;
-    for k in 1..=GENERATIONS {
+    for k in 1..=generations {
         // Incrementing ports: every generation's configs are new bytes (alternating would be deduplicated).
         write_topology_256(&topology, root, None, 5432 + k as u16);
         let number = apply_in_process(&store, &target, &topology);
@@ -815,19 +911,18 @@ fn store_growth() {
     }
     let elapsed = start.elapsed();
     let s1 = store.stats().expect("stats");
-    let (du1, app1) = du(&state);
-    let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / GENERATIONS as f64;
-    let raw_per = raw as f64 / GENERATIONS as f64;
+    let (du1, app1) = du(state_dir);
+    let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / generations as f64;
+    let raw_per = raw as f64 / generations as f64;
     println!(
-        "{:<40} {GENERATIONS} one-cell-change generations in {:.1} s ({:.0} ms each; in-process apply, deploy dirs in memory)",
-        "store/growth/256-cells/one-cell-change",
+        "{name:<40} {generations} one-cell-change generations in {:.1} s ({:.0} ms each; in-process apply, deploy dirs in memory)",
         elapsed.as_secs_f64(),
-        ms(elapsed) / GENERATIONS as f64,
+        ms(elapsed) / generations as f64,
     );
     println!(
         "  raw bytes changed per generation       {:>10.1} KB   ({} objects added per generation)",
         raw_per / 1e3,
-        (s1.objects - s0.objects) / GENERATIONS
+        (s1.objects - s0.objects) / generations
     );
     let line = |what: &str, bytes: f64| {
         let pct = 100.0 * bytes / raw_per;
@@ -845,12 +940,21 @@ fn store_growth() {
         "database files per generation",
         per(s0.disk_bytes, s1.disk_bytes),
     );
+    if state_dir.is_none() {
+        println!(
+            "  database tables after generation 1: {:.1} MB; after {}: {:.1} MB",
+            s0.disk_bytes as f64 / 1e6,
+            generations + 1,
+            s1.disk_bytes as f64 / 1e6
+        );
+        return;
+    }
     line("`du -sk` of the state dir per generation", per(du0, du1));
     line("`du -sb` of the state dir per generation", per(app0, app1));
     println!(
         "  state dir after generation 1: {:.1} MB on disk; after {}: {:.1} MB",
         du0 as f64 / 1e6,
-        GENERATIONS + 1,
+        generations + 1,
         du1 as f64 / 1e6
     );
 }

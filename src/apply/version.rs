@@ -11,7 +11,7 @@
 
 use super::target::Targets;
 use crate::topology::Cell;
-use crate::topology::PgbackrestVersion;
+use crate::topology::{Pgbackrest, PgbackrestVersion};
 use std::time::Duration;
 
 /// How long `pgbackrest version` may take on one host.
@@ -42,15 +42,23 @@ pub struct ReleaseMismatch {
 pub fn read_releases<'a>(
     targets: &Targets,
     cells: impl IntoIterator<Item = &'a Cell>,
-    bin: &str,
+    pgbackrest: &Pgbackrest,
 ) -> Vec<CellRelease> {
+    let bin = &pgbackrest.bin;
     let command = format!("exec {} version", shell_quote(bin));
     cells
         .into_iter()
         .map(|c| {
             let cell = c.name.as_str();
             // PGBR_CELL as for `activate`: says which cell a shared host serves.
-            let env = [("PGBR_CELL", cell.to_owned())];
+            let mut env = vec![("PGBR_CELL", cell.to_owned())];
+            // From 2.59 pgBackRest refuses to run as root except `restore`
+            // (2.59.0 release notes, IMPORTANT NOTE); pgbr often runs as
+            // root, and reading the release is harmless. Releases before
+            // 2.59 do not know the option, so it is set only for those after.
+            if pgbackrest.version.refuses_root() {
+                env.push(("PGBACKREST_ALLOW_ROOT", "y".to_owned()));
+            }
             let ran = targets
                 .of(&c.target)
                 .and_then(|target| target.run_hook(&command, &env, TIMEOUT));

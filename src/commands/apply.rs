@@ -128,7 +128,7 @@ fn cell_releases(targets: &Targets, topo: &Topology, request: &Request) -> Vec<C
     read_releases(
         targets,
         topo.cells.iter().filter(|c| covered(c.name.as_str())),
-        &topo.pgbackrest.bin,
+        &topo.pgbackrest,
     )
 }
 

@@ -175,7 +175,7 @@ pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
     )?;
     // What each host runs, next to what the topology expects.
     let releases = if args.probe {
-        read_releases(&targets, topo.cells.iter(), &topo.pgbackrest.bin)
+        read_releases(&targets, topo.cells.iter(), &topo.pgbackrest)
     } else {
         Vec::new()
     };

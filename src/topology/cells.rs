@@ -13,6 +13,7 @@ use super::fields::{
 };
 use super::load::{Leaf, Node, Table};
 use super::model::{is_valid_name, AbsPath, Cell, CellName, Health};
+use super::target::{parse_address, SshSettings, TargetSpec};
 use std::collections::BTreeMap;
 
 /// The keys of a cell (and of `[defaults]`).
@@ -32,10 +33,13 @@ pub(crate) const CELL_KEYS: &[&str] = &[
     "activate",
     "health",
     "health_command",
+    "target",
 ];
 
 const REQUIRED: &[&str] = &["host", "pg_path", "deploy_dir"];
 const PLACEHOLDERS: &[&str] = &["cell", "index"];
+/// `target` may name the cell's `host` too.
+const TARGET_PLACEHOLDERS: &[&str] = &["cell", "index", "host"];
 /// pgBackRest numbers peers pg1..pg256.
 pub(crate) const MAX_CELLS: usize = 256;
 
@@ -81,7 +85,21 @@ fn cell_check(key: &str) -> Check<Value> {
         "owner" => map(owner(), Value::Text),
         "activate" | "health_command" => map(command(), Value::Text),
         "health" => map(one_of(&["none", "tls"]), |s| Value::Text(s.into())),
+        "target" => target(),
         _ => map(abs_path(), Value::Path),
+    }
+}
+
+/// `local` or `ssh://[user@]host[:port]`; `{host}` (the cell's `host`,
+/// replaced when the cell is built) stands for a valid sample here.
+fn target() -> Check<Value> {
+    Check {
+        what: "`\"local\"` or `\"ssh://[user@]host[:port]\"`".into(),
+        accept: Box::new(|v| {
+            let s = v.as_str()?;
+            parse_address(&s.replace("{host}", "host"))?;
+            Some(Value::Text(s.to_owned()))
+        }),
     }
 }
 
@@ -158,16 +176,24 @@ fn expand(v: &toml::Value, cell: &str, index: usize) -> toml::Value {
 /// Reports unknown placeholders in a string value; `true` when none.
 fn check_placeholders(v: &toml::Value, file: &str, key: &str, p: &mut Problems) -> bool {
     let Some(s) = v.as_str() else { return true };
+    let is_target = key == "target" || key.ends_with(".target");
+    let known = if is_target {
+        TARGET_PLACEHOLDERS
+    } else {
+        PLACEHOLDERS
+    };
     let mut ok = true;
     for word in placeholders(s) {
-        if PLACEHOLDERS.contains(&word) {
+        if known.contains(&word) {
             continue;
         }
         ok = false;
-        let mut msg = format!(
-            "expected only the placeholders `{{cell}}` and `{{index}}`, found `{{{word}}}`"
-        );
-        if let Some(s) = suggest(word, PLACEHOLDERS.iter().copied()) {
+        let mut msg = if is_target {
+            format!("expected only the placeholders `{{cell}}`, `{{index}}` and `{{host}}`, found `{{{word}}}`")
+        } else {
+            format!("expected only the placeholders `{{cell}}` and `{{index}}`, found `{{{word}}}`")
+        };
+        if let Some(s) = suggest(word, known.iter().copied()) {
             msg += &format!("; did you mean `{{{s}}}`?");
         }
         p.push(file, key, msg);
@@ -367,6 +393,14 @@ impl Draft {
             None => {}
         }
     }
+    /// The cell's `target` with `{host}` replaced (`local` when not set).
+    fn place(&self) -> Option<String> {
+        match self.text("target") {
+            None if self.invalid.contains(&"target") => None,
+            None => Some("local".into()),
+            Some(t) => Some(t.replace("{host}", self.text("host")?)),
+        }
+    }
     /// The host, with the loopback spellings made one.
     fn machine(&self) -> Option<String> {
         let h = self.text("host")?.to_ascii_lowercase();
@@ -435,6 +469,9 @@ pub(crate) fn check_across(drafts: &[Draft], tls_base: Option<u16>, p: &mut Prob
             let Some(other) = a.path("deploy_dir") else {
                 continue;
             };
+            if a.place() != b.place() {
+                continue; // on different machines
+            }
             let relation = if other == dir {
                 "the deploy dir of"
             } else if other.contains(dir) {
@@ -459,7 +496,7 @@ pub(crate) fn check_across(drafts: &[Draft], tls_base: Option<u16>, p: &mut Prob
         };
         if let Some(a) = drafts[..i]
             .iter()
-            .find(|a| a.path("config_link") == Some(link))
+            .find(|a| a.path("config_link") == Some(link) && a.place() == b.place())
         {
             b.problem(
                 "config_link",
@@ -507,7 +544,7 @@ pub(crate) fn check_address_family(drafts: &[Draft], server_address: &str, p: &m
 }
 
 /// The validated cell, when everything it needs was valid.
-pub(crate) fn build(d: &Draft) -> Option<Cell> {
+pub(crate) fn build(d: &Draft, ssh: &SshSettings) -> Option<Cell> {
     if !d.valid_name {
         return None;
     }
@@ -539,7 +576,7 @@ pub(crate) fn build(d: &Draft) -> Option<Cell> {
         activate: d.text("activate").map(str::to_owned),
         health,
         deploy_dir,
-        target: super::TargetSpec::Local,
+        target: TargetSpec::new(parse_address(&d.place()?)?, ssh),
     })
 }
 

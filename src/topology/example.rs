@@ -71,6 +71,7 @@ pub fn topology(cells: Vec<Cell>, options: &[(&str, &str)]) -> Topology {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         cells,
+        ssh: super::SshSettings::default(),
     }
 }
 

@@ -23,7 +23,7 @@ pub use model::{
     StanzaName, Tls, Topology,
 };
 pub use pgbackrest::{Pgbackrest, PgbackrestVersion};
-pub use target::{SshSpec, TargetSpec};
+pub use target::{parse_address, Address, SshSettings, SshSpec, TargetSpec, DEFAULT_PARALLEL};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -293,6 +293,9 @@ pub struct Topology {
     pub options: BTreeMap<String, String>,
     /// Cells in name order; `cells[i].index == i`.
     pub cells: Vec<Cell>,
+    /// The `[ssh]` table (left out of the hash when not set).
+    #[serde(skip_serializing_if = "super::SshSettings::is_default")]
+    pub ssh: super::SshSettings,
 }
 
 impl Topology {

@@ -54,7 +54,118 @@ pub struct SshSpec {
     pub sudo: bool,
 }
 
+/// The `[ssh]` table: how every SSH target is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct SshSettings {
+    /// `config_file`, resolved against the module that set it.
+    pub config_file: Option<String>,
+    /// `options`, each passed as `-o` before pgbr's own.
+    pub options: Vec<String>,
+    /// `parallel`: hosts observed and written at once.
+    pub parallel: usize,
+    /// `sudo`: host-side work runs through `sudo -n --`.
+    pub sudo: bool,
+}
+
+/// `[ssh] parallel` when not set.
+pub const DEFAULT_PARALLEL: usize = 10;
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        SshSettings {
+            config_file: None,
+            options: Vec::new(),
+            parallel: DEFAULT_PARALLEL,
+            sudo: false,
+        }
+    }
+}
+
+impl SshSettings {
+    /// Whether nothing was set (left out of the topology hash then).
+    pub fn is_default(&self) -> bool {
+        *self == SshSettings::default()
+    }
+}
+
+/// A `target` value's address part: `local`, or `ssh://[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// `local`.
+    Local,
+    /// `ssh://…`: user, host (no brackets), port.
+    Ssh(Option<String>, String, Option<u16>),
+}
+
+/// Parses a `target` value (placeholders already replaced).
+pub fn parse_address(s: &str) -> Option<Address> {
+    if s == "local" {
+        return Some(Address::Local);
+    }
+    let rest = s.strip_prefix("ssh://")?;
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    if let Some(u) = user {
+        let ok = u
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && u.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !ok || u.len() > 32 {
+            return None;
+        }
+    }
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        if !h.contains(':') {
+            return None;
+        }
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (h, port)
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && !host.starts_with('-')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+    if !host_ok {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+    };
+    Some(Address::Ssh(user.map(str::to_owned), host.to_owned(), port))
+}
+
 impl TargetSpec {
+    /// The spec for an address under the `[ssh]` settings.
+    pub fn new(address: Address, ssh: &SshSettings) -> TargetSpec {
+        match address {
+            Address::Local => TargetSpec::Local,
+            Address::Ssh(user, host, port) => TargetSpec::Ssh(SshSpec {
+                user,
+                host,
+                port,
+                config_file: ssh.config_file.clone(),
+                options: ssh.options.clone(),
+                sudo: ssh.sudo,
+            }),
+        }
+    }
+
     /// Whether this is the local machine.
     pub fn is_local(&self) -> bool {
         matches!(self, TargetSpec::Local)
@@ -93,6 +204,41 @@ impl fmt::Display for TargetSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_parse() {
+        use Address::*;
+        assert_eq!(parse_address("local"), Some(Local));
+        assert_eq!(
+            parse_address("ssh://db1"),
+            Some(Ssh(None, "db1".into(), None))
+        );
+        assert_eq!(
+            parse_address("ssh://root@10.0.0.2:2222"),
+            Some(Ssh(Some("root".into()), "10.0.0.2".into(), Some(2222)))
+        );
+        assert_eq!(
+            parse_address("ssh://pg@[fd00::2]:22"),
+            Some(Ssh(Some("pg".into()), "fd00::2".into(), Some(22)))
+        );
+        for bad in [
+            "",
+            "remote",
+            "ssh://",
+            "ssh://-oProxyCommand=x",
+            "ssh://h:0",
+            "ssh://h:99999",
+            "ssh://h:",
+            "ssh://a b",
+            "ssh://-u@h",
+            "ssh://[10.0.0.1]",
+            "ssh://[fd00::2",
+            "scp://h",
+            "ssh://h/path",
+        ] {
+            assert_eq!(parse_address(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn displays_as_the_topology_writes_it() {

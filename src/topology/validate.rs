@@ -8,13 +8,14 @@
 
 use super::cells;
 use super::fields::{
-    abs_path, check_known_keys, describe, host, int_in, is_host, one_of, port, text, Check,
-    Problems,
+    abs_path, check_known_keys, describe, host, ini_text, int_in, is_host, one_of, port, text,
+    Check, Problems,
 };
 use super::load::{Node, Table};
 use super::model::{KeyAlgorithm, KeyScope, Repo, StanzaName, Tls, Topology};
 use super::options;
 use super::pgbackrest::{self, PgbackrestVersion};
+use super::target::{SshSettings, DEFAULT_PARALLEL};
 use std::collections::BTreeMap;
 
 const TOP_KEYS: &[&str] = &[
@@ -26,7 +27,11 @@ const TOP_KEYS: &[&str] = &[
     "options",
     "defaults",
     "cells",
+    "ssh",
 ];
+const SSH_KEYS: &[&str] = &["config_file", "options", "parallel", "sudo"];
+/// `[ssh] parallel` is capped: each host is an ssh process and a thread.
+const MAX_PARALLEL: i64 = 256;
 const REPO_KEYS: &[&str] = &["path", "retention_full"];
 const TLS_KEYS: &[&str] = &[
     "server_port_base",
@@ -73,11 +78,13 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
     if let Some(tls) = &tls {
         cells::check_address_family(&drafts, &tls.server_address, p);
     }
+    let ssh = ssh(&section(root, "ssh", p), p);
 
     if !p.is_empty() {
         return None;
     }
-    let cells: Option<Vec<_>> = drafts.iter().map(cells::build).collect();
+    let ssh = ssh?;
+    let cells: Option<Vec<_>> = drafts.iter().map(|d| cells::build(d, &ssh)).collect();
     Some(Topology {
         stanza: stanza?,
         repo: repo?,
@@ -85,6 +92,73 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
         pgbackrest: pgbackrest?,
         options,
         cells: cells?,
+        ssh,
+    })
+}
+
+/// The `[ssh]` table (SPEC §9). `config_file` is resolved against the
+/// directory of the module that sets it.
+fn ssh(t: &Table, p: &mut Problems) -> Option<SshSettings> {
+    check_known_keys(t, "ssh", SSH_KEYS, p);
+    let config_file = match t.entries.get("config_file") {
+        None => Some(None),
+        Some(node) => Check {
+            what: "a path to an ssh_config file".into(),
+            accept: Box::new(|v| v.as_str().filter(|s| ini_text(s)).map(str::to_owned)),
+        }
+        .apply(node, "ssh.config_file", p)
+        .map(|s| {
+            let base = std::path::Path::new(node.file())
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            Some(base.join(s).display().to_string())
+        }),
+    };
+    let option = |s: &str| {
+        let (name, value) = s.split_once('=')?;
+        let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        (name_ok && !value.is_empty() && !s.contains(['\n', '\r', '\0'])).then(|| s.to_owned())
+    };
+    let options = or_default(
+        Check {
+            what: "a list of `Name=value` ssh options".into(),
+            accept: Box::new(move |v| {
+                v.as_array()?
+                    .iter()
+                    .map(|o| o.as_str().and_then(option))
+                    .collect::<Option<Vec<_>>>()
+            }),
+        },
+        t,
+        "ssh",
+        "options",
+        Vec::new(),
+        p,
+    );
+    let parallel = or_default(
+        int_in(1, MAX_PARALLEL),
+        t,
+        "ssh",
+        "parallel",
+        DEFAULT_PARALLEL as i64,
+        p,
+    );
+    let sudo = or_default(
+        Check {
+            what: "`true` or `false`".into(),
+            accept: Box::new(|v| v.as_bool()),
+        },
+        t,
+        "ssh",
+        "sudo",
+        false,
+        p,
+    );
+    Some(SshSettings {
+        config_file: config_file?,
+        options: options?,
+        parallel: usize::try_from(parallel?).ok()?,
+        sudo: sudo?,
     })
 }
 
@@ -221,6 +295,8 @@ mod tests {
     use crate::topology::model::Health;
     use std::rc::Rc;
 
+    use crate::topology::TargetSpec;
+
     fn validated(text: &str) -> Result<Topology, Vec<String>> {
         let tree = Table::from_toml(&Rc::from("t.toml"), text.parse().expect("test TOML"));
         let mut p = Problems::default();
@@ -250,6 +326,52 @@ host = "own"
 health_command = "true"
 log_path = "/logs/{cell}"
 "#;
+
+    #[test]
+    fn targets_expand_host_and_take_the_ssh_table() {
+        let text = BASE.replace(
+            "[cells.b]",
+            "target = \"ssh://root@{host}:22\"\n[ssh]\nconfig_file = \"ssh_config\"\noptions = [\"ConnectTimeout=5\"]\nsudo = true\n[cells.b]",
+        ) + "[cells.c]\ntarget = \"local\"\n";
+        let t = validated(&text).unwrap();
+        assert_eq!(t.ssh.parallel, crate::topology::DEFAULT_PARALLEL);
+        let TargetSpec::Ssh(a) = &t.cells[0].target else {
+            panic!("{:?}", t.cells[0].target)
+        };
+        assert_eq!(a.address(), "root@own:22");
+        assert_eq!(a.config_file.as_deref(), Some("ssh_config"));
+        assert_eq!(a.options, ["ConnectTimeout=5"]);
+        assert!(a.sudo);
+        assert_eq!(t.cells[1].target.to_string(), "ssh://root@h1:22");
+        assert_eq!(t.cells[2].target, TargetSpec::Local);
+        // Cells on different hosts may share a deploy dir path.
+        let shared = text
+            .replace("deploy_dir = \"/d/{cell}\"", "deploy_dir = \"/d\"")
+            .replace("target = \"local\"", "target = \"ssh://c\"");
+        assert!(validated(&shared).is_ok(), "{:?}", validated(&shared));
+        // A local topology hashes as before the key existed.
+        let plain = validated(BASE).unwrap();
+        assert!(!serde_json::to_string(&plain).unwrap().contains("target"));
+    }
+
+    #[test]
+    fn bad_targets_and_ssh_settings_are_named() {
+        let text = BASE.replace(
+            "[cells.b]",
+            "target = \"ssh://{hots}\"\n[ssh]\noptions = [\"-oProxyCommand=x\"]\nparallel = 0\nsudo = \"yes\"\nport = 2\n[cells.b]",
+        ) + "[cells.c]\ntarget = \"scp://x\"\n";
+        assert_eq!(
+            validated(&text).unwrap_err(),
+            [
+                "t.toml: cells.c.target: expected `\"local\"` or `\"ssh://[user@]host[:port]\"`, found `\"scp://x\"`",
+                "t.toml: defaults.target: expected only the placeholders `{cell}`, `{index}` and `{host}`, found `{hots}`; did you mean `{host}`?",
+                "t.toml: ssh.options: expected a list of `Name=value` ssh options, found an array `[\"-oProxyCommand=x\"]`",
+                "t.toml: ssh.parallel: expected an integer 1-256, found `0`",
+                "t.toml: ssh.port: unknown key; expected one of `config_file`, `options`, `parallel`, `sudo`",
+                "t.toml: ssh.sudo: expected `true` or `false`, found `\"yes\"`",
+            ]
+        );
+    }
 
     #[test]
     fn defaults_and_placeholders_apply_and_a_cells_own_keys_win() {

@@ -20,6 +20,7 @@ mod render;
 mod rotation;
 mod secrets;
 mod shared_state;
+mod targets;
 mod tls_server;
 mod topology_errors;
 mod upgrade;

@@ -421,3 +421,93 @@ fn a_bad_state_url_is_named_without_its_password() {
          hint: use `postgresql://user@host:port/dbname?sslmode=verify-full` (docs/store.md)\n"
     );
 }
+
+/// PgBouncer in front of the test server, killed on drop.
+struct Pooler {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Pooler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pgbouncer(db: &str, mode: &str) -> Pooler {
+    let server = pg_server::server();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("pgbouncer.ini");
+    std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[databases]\n{db} = host=127.0.0.1 port={} dbname={db}\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             unix_socket_dir =\nauth_type = trust\nauth_file = {users}\n\
+             pool_mode = {mode}\nmax_client_conn = 20\ndefault_pool_size = 4\n\
+             logfile = {log}\n",
+            server.port,
+            users = dir.path().join("users.txt").display(),
+            log = dir.path().join("log").display(),
+        ),
+    )
+    .unwrap();
+    Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let child = Command::new("pgbouncer")
+        .args(["-u", "postgres"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pgbouncer (apt package pgbouncer)");
+    let pooler = Pooler {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "pgbouncer did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pooler
+}
+
+#[test]
+fn a_transaction_pooler_is_refused_and_a_session_pooler_works() {
+    let server = pg_server::server();
+    for (mode, code) in [("transaction", 1), ("session", 0)] {
+        let db = server.fresh_db();
+        let pooler = pgbouncer(&db, mode);
+        let mut p = Pgbr::new();
+        p.state_url = Some(format!(
+            "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            pooler.port
+        ));
+        let out = p.run(&["generations"]);
+        assert_eq!(out.code, code, "{mode}: {}", out.stderr);
+        if code == 1 {
+            assert!(
+                out.stderr.contains(
+                    "the connection goes through a transaction-pooling pooler, \
+                     which cannot hold a session lock"
+                ),
+                "{}",
+                out.stderr
+            );
+            assert!(out.stderr.contains("pool_mode=session"), "{}", out.stderr);
+        }
+    }
+}

@@ -12,9 +12,14 @@ use std::path::PathBuf;
 
 /// A `pgbackrest` that prints `pgBackRest <release>` for each cell as
 /// `releases` says (`zone2=2.55.1`), else `default`; returns the PATH to
-/// run pgbr with.
+/// run pgbr with. From 2.59 it refuses root without `allow-root`, as the
+/// real one does for every command but `restore`.
 fn fake_pgbackrest(p: &Pgbr, default: &str, releases: &[(&str, &str)]) -> String {
-    let mut script = String::from("#!/bin/sh\ncase \"$PGBR_CELL\" in\n");
+    let mut script = String::from("#!/bin/sh\n");
+    if default.starts_with("2.59") {
+        script += "[ \"$(id -u)\" != 0 ] || [ \"$PGBACKREST_ALLOW_ROOT\" = y ] || { echo 'ERROR: [122]: unable to run as root' >&2; exit 122; }\n";
+    }
+    script += "case \"$PGBR_CELL\" in\n";
     for (cell, release) in releases {
         script += &format!("  {cell}) echo \"pgBackRest {release}\" ;;\n");
     }

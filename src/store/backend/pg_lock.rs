@@ -106,13 +106,19 @@ pub(super) fn acquire(
 ) -> Result<Held, Error> {
     let err = |e: postgres::Error| Error::backend(name, Box::new(e));
     let mut client = connect(url)?;
-    let row = client
-        .query_one(
-            "SELECT pg_try_advisory_lock($1, $2), pg_backend_pid()",
-            &[&LOCK_CLASS, &key.object],
-        )
-        .map_err(err)?;
-    let (locked, backend_pid): (bool, i32) = (row.get(0), row.get(1));
+    // The checks up to the pooler verdict use the simple protocol: one
+    // message each, which a transaction pooler cannot split across its
+    // server sessions the way it splits a prepared statement's steps.
+    let row = simple_row(
+        &mut client,
+        &format!(
+            "SELECT pg_try_advisory_lock({LOCK_CLASS}, {}), pg_backend_pid()",
+            key.object
+        ),
+    )
+    .map_err(err)?;
+    let locked = row.first().map(String::as_str) == Some("t");
+    let backend_pid: i32 = row.get(1).and_then(|p| p.parse().ok()).unwrap_or(-1);
     if !locked {
         return Err(Error::Locked {
             store: name.to_owned(),
@@ -126,11 +132,18 @@ pub(super) fn acquire(
         key,
         schema: url.schema.clone(),
     };
-    let data_pid: i32 = data
-        .query_one("SELECT pg_backend_pid()", &[])
-        .map_err(err)?
-        .get(0);
-    let visible = held.still_held(data).map_err(err)?;
+    let row = simple_row(
+        data,
+        &format!(
+            "SELECT pg_backend_pid(), EXISTS ({} AND l.pid = {backend_pid})",
+            HOLDERS
+                .replace("$1", &LOCK_CLASS.to_string())
+                .replace("$2", &key.object.to_string())
+        ),
+    )
+    .map_err(err)?;
+    let data_pid: i32 = row.first().and_then(|p| p.parse().ok()).unwrap_or(-1);
+    let visible = row.get(1).map(String::as_str) == Some("t");
     if data_pid == backend_pid || !visible {
         return Err(Error::Pooled {
             store: name.to_owned(),
@@ -139,11 +152,8 @@ pub(super) fn acquire(
     let note = Note::of_this_process();
     {
         let mut client = held.client.lock().unwrap_or_else(|p| p.into_inner());
-        let again: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .map_err(err)?
-            .get(0);
-        if again != backend_pid {
+        let again = simple_row(&mut client, "SELECT pg_backend_pid()").map_err(err)?;
+        if again.first().and_then(|p| p.parse::<i32>().ok()) != Some(backend_pid) {
             return Err(Error::Pooled {
                 store: name.to_owned(),
             });
@@ -163,6 +173,18 @@ pub(super) fn acquire(
             .map_err(err)?;
     }
     Ok(held)
+}
+
+/// The first row of a simple-protocol query, as text.
+fn simple_row(client: &mut Client, sql: &str) -> Result<Vec<String>, postgres::Error> {
+    for message in client.simple_query(sql)? {
+        if let postgres::SimpleQueryMessage::Row(row) = message {
+            return Ok((0..row.len())
+                .map(|i| row.get(i).unwrap_or_default().to_owned())
+                .collect());
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// What this process writes into the lock row.
