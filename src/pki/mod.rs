@@ -25,8 +25,8 @@ use crate::topology::KeyAlgorithm;
 use std::fmt;
 use time::OffsetDateTime;
 
-/// A PEM private key. Its `Debug` never shows the key, and its memory is
-/// zeroed when it is dropped (no copy of a key in a later heap dump).
+/// A PEM private key. Its `Debug` never shows the key; its memory is
+/// wiped when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretPem(pub String);
 
