@@ -108,7 +108,7 @@ impl Fleet {
         fs::write(&self.topo, topology(self.p.path(), v)).unwrap();
     }
     fn deploy_dir(&self, cell: &str) -> PathBuf {
-        self.p.path().join("cells").join(cell).join("pgbackrest")
+        crate::harness::deploy_dir(&self.p, cell)
     }
     fn t(&self) -> &str {
         self.topo.to_str().unwrap()

@@ -1,10 +1,155 @@
 //! A small builder: topology files in a temp dir, `pgbr` args in, status
-//! and output out.
+//! and output out (just's `tests/test.rs`), and the fixtures the test
+//! modules share.
+//!
+//! [`Pgbr::test`] states one run in full: `.topology(..).args(..)
+//! .stdout(..).stderr(..).status(..).run()` compares the whole output after
+//! redacting what changes from run to run (nextest's snapshot redaction):
+//! the scratch dir reads `[TMP]`, RFC 3339 times `[TIME]`, serials and
+//! fingerprints `[HEX]`, store object ids `[ID]`.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::LazyLock;
+
+/// Replaces what differs between runs by placeholders.
+pub fn redact(text: &str, scratch: &Path) -> String {
+    static TIME: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+            .unwrap()
+    });
+    static HEX: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\b[0-9a-f]{2}(:[0-9a-f]{2}){7,}\b").unwrap());
+    // Days left depend on the second a leaf was issued in (364 or 365).
+    static DAYS: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\bin \d+ days\b").unwrap());
+    static ID: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\b[0-9a-f]{12,64}\b").unwrap());
+    let text = text.replace(&scratch.display().to_string(), "[TMP]");
+    let text = TIME.replace_all(&text, "[TIME]");
+    let text = HEX.replace_all(&text, "[HEX]");
+    let text = DAYS.replace_all(&text, "in [DAYS] days");
+    ID.replace_all(&text, "[ID]").into_owned()
+}
+
+/// One `pgbr` run, stated in full.
+#[must_use = "call .run()"]
+pub struct Test<'p> {
+    p: &'p Pgbr,
+    args: Vec<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    status: i32,
+}
+
+impl Test<'_> {
+    /// Writes `topo.toml`; `{root}` in `toml` is the scratch dir. In
+    /// [`Test::args`], `{topo}` names this file.
+    pub fn topology(self, toml: &str) -> Self {
+        self.p.write(
+            "topo.toml",
+            &toml.replace("{root}", &self.p.path().display().to_string()),
+        );
+        self
+    }
+    /// The arguments after `pgbr --state <scratch>/state`.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        let topo = self.p.path().join("topo.toml").display().to_string();
+        self.args = args.iter().map(|a| a.replace("{topo}", &topo)).collect();
+        self
+    }
+    /// The whole standard output, after [`redact`] (default: anything).
+    pub fn stdout(mut self, text: &str) -> Self {
+        self.stdout = Some(text.to_owned());
+        self
+    }
+    /// The whole standard error, after [`redact`] (default: anything).
+    pub fn stderr(mut self, text: &str) -> Self {
+        self.stderr = Some(text.to_owned());
+        self
+    }
+    /// The exit code (default 0).
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = code;
+        self
+    }
+    /// Runs and compares; returns the unredacted output.
+    #[track_caller]
+    pub fn run(self) -> Output {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let out = self.p.run(&args).expect_code(self.status);
+        let (stdout, stderr) = (
+            redact(&out.stdout, self.p.path()),
+            redact(&out.stderr, self.p.path()),
+        );
+        if let Some(want) = &self.stdout {
+            assert_eq!(&stdout, want, "stdout of `pgbr {}`", args.join(" "));
+        }
+        if let Some(want) = &self.stderr {
+            assert_eq!(&stderr, want, "stderr of `pgbr {}`", args.join(" "));
+        }
+        out
+    }
+}
+
+/// A 3-cell topology whose deploy dirs live in the scratch dir
+/// ([`deploy_dir`]). `extra` is appended to `[defaults]` (e.g. hooks).
+pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
+    let root = p.path().join("cells");
+    p.write(
+        "topo.toml",
+        &format!(
+            r#"
+stanza = "multigres"
+
+[repo]
+path = "/backup/repo"
+retention_full = 7
+
+[tls]
+server_port_base = 18432
+server_address = "127.0.0.1"
+
+[defaults]
+host = "localhost"
+pg_path = "/{{cell}}/pg_data"
+pg_socket_path = "/{{cell}}/pg_sockets"
+deploy_dir = "{root}/{{cell}}/pgbackrest"
+{extra}
+
+[cells.zone1]
+pg_port = 5432
+
+[cells.zone2]
+pg_port = {zone2_port}
+
+[cells.zone3]
+pg_port = 5434
+"#,
+            root = root.display()
+        ),
+    )
+}
+
+/// Where the fixtures deploy `cell`: `<scratch>/cells/<cell>/pgbackrest`.
+pub fn deploy_dir(p: &Pgbr, cell: &str) -> PathBuf {
+    p.path().join("cells").join(cell).join("pgbackrest")
+}
+
+/// What `cell`'s `current` link points at (`generations/N`), or "" when
+/// there is none.
+pub fn current(p: &Pgbr, cell: &str) -> String {
+    std::fs::read_link(deploy_dir(p, cell).join("current"))
+        .map(|t| t.display().to_string())
+        .unwrap_or_default()
+}
+
+/// A live file of `cell` (`current/<rel>`), or "" when it is missing.
+pub fn live(p: &Pgbr, cell: &str, rel: &str) -> String {
+    std::fs::read_to_string(deploy_dir(p, cell).join("current").join(rel)).unwrap_or_default()
+}
 
 /// The repository root (for `modules/`).
 pub fn repo_root() -> PathBuf {
@@ -49,6 +194,16 @@ impl Pgbr {
         Pgbr {
             dir: tempfile::tempdir().expect("temp dir"),
             state_url: None,
+        }
+    }
+    /// A run to state in full ([`Test`]).
+    pub fn test(&self) -> Test<'_> {
+        Test {
+            p: self,
+            args: vec![],
+            stdout: None,
+            stderr: None,
+            status: 0,
         }
     }
     /// A fresh scratch directory; the state is a fresh database on the

@@ -4,8 +4,8 @@
 //! a full or read-only filesystem. Each refusal is checked to leave every
 //! byte outside the state store as it was.
 
+use crate::harness::three_cells;
 use crate::harness::{Output, Pgbr};
-use crate::workflow::three_cells;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -13,15 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn deploy_dir(p: &Pgbr, cell: &str) -> PathBuf {
-    p.path().join("cells").join(cell).join("pgbackrest")
-}
-
-fn current(p: &Pgbr, cell: &str) -> String {
-    fs::read_link(deploy_dir(p, cell).join("current"))
-        .map(|t| t.display().to_string())
-        .unwrap_or_default()
-}
+use crate::harness::current;
+pub use crate::harness::deploy_dir;
 
 /// Everything under `root` except `skip`: path -> (kind, content or link
 /// target, mode, mtime).

@@ -3,7 +3,7 @@
 //! servers, revert when a server is not reloaded, and CA rotation in three
 //! steps with a handshake between every pair of cells after each.
 
-use crate::harness::Pgbr;
+use crate::harness::{current, deploy_dir, Pgbr};
 use crate::tls_server::{free_ports, CellServer};
 use pgbr::apply::health::probe_tls;
 use pgbr::pki::{self, CertAndKey, SecretPem};
@@ -45,10 +45,6 @@ pg_port = 5434
     )
 }
 
-fn deploy_dir(p: &Pgbr, cell: &str) -> PathBuf {
-    p.path().join("cells").join(cell).join("pgbackrest")
-}
-
 fn tls_file(p: &Pgbr, cell: &str, file: &str) -> String {
     fs::read_to_string(deploy_dir(p, cell).join("current/tls").join(file)).unwrap()
 }
@@ -57,13 +53,6 @@ fn serial(p: &Pgbr, cell: &str) -> String {
     pki::inspect(&tls_file(p, cell, "server.crt"))
         .unwrap()
         .serial
-}
-
-fn current(p: &Pgbr, cell: &str) -> String {
-    fs::read_link(deploy_dir(p, cell).join("current"))
-        .unwrap()
-        .display()
-        .to_string()
 }
 
 /// Cell `from` (its bundle, its leaf as client certificate) handshakes

@@ -3,8 +3,8 @@
 //! generation holds exactly one key, the cell's own, mode 0600; every
 //! directory pgbr creates, and the store, is 0700.
 
+use crate::harness::three_cells;
 use crate::harness::Pgbr;
-use crate::workflow::three_cells;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

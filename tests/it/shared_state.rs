@@ -511,3 +511,17 @@ fn a_transaction_pooler_is_refused_and_a_session_pooler_works() {
         }
     }
 }
+
+#[test]
+fn the_next_command_after_a_killed_holder_waits_for_its_dying_lock() {
+    let p = Pgbr::on_postgres();
+    let topo = three_cells(&p, 5433, "activate = \"sleep 5\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let mut holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
+    let _ = holder.0.kill();
+    let _ = holder.0.wait();
+    // At once: the server may not have ended the killed client's session
+    // yet; its lock is going away, so pgbr waits for it instead of failing.
+    colleague(&p).run(&["plan", &t]).expect_code(0);
+}

@@ -4,8 +4,8 @@
 //! a warning. A fake `pgbackrest` first on `PATH` answers per cell
 //! (`PGBR_CELL`); the e2e runs the real ones.
 
+use crate::harness::three_cells;
 use crate::harness::Pgbr;
-use crate::workflow::three_cells;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -2,69 +2,42 @@
 //! changes) → edit → plan diff → apply → generations → rollback → gc →
 //! drift → repair; bootstrap → full; concurrency; untouched cells.
 
-use crate::harness::{Output, Pgbr};
+pub use crate::harness::three_cells;
+use crate::harness::{current, deploy_dir, live, Output, Pgbr};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// A 3-cell topology whose deploy dirs live in the scratch dir. `extra`
-/// is appended (e.g. `[defaults]` hooks).
-pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
-    let root = p.path().join("cells");
-    p.write(
-        "topo.toml",
-        &format!(
-            r#"
-stanza = "multigres"
-
-[repo]
-path = "/backup/repo"
-retention_full = 7
-
-[tls]
-server_port_base = 18432
-server_address = "127.0.0.1"
-
-[defaults]
-host = "localhost"
-pg_path = "/{{cell}}/pg_data"
-pg_socket_path = "/{{cell}}/pg_sockets"
-deploy_dir = "{root}/{{cell}}/pgbackrest"
-{extra}
-
-[cells.zone1]
-pg_port = 5432
-
-[cells.zone2]
-pg_port = {zone2_port}
-
-[cells.zone3]
-pg_port = 5434
-"#,
-            root = root.display()
-        ),
-    )
-}
-
-fn deploy_dir(p: &Pgbr, cell: &str) -> PathBuf {
-    p.path().join("cells").join(cell).join("pgbackrest")
-}
-
-fn current(p: &Pgbr, cell: &str) -> String {
-    fs::read_link(deploy_dir(p, cell).join("current"))
-        .map(|t| t.display().to_string())
-        .unwrap_or_default()
-}
-
 fn conf(p: &Pgbr, cell: &str) -> String {
-    fs::read_to_string(deploy_dir(p, cell).join("current/pgbackrest.conf")).unwrap_or_default()
+    live(p, cell, "pgbackrest.conf")
 }
 
 fn apply(p: &Pgbr, topo: &Path) -> Output {
     p.run(&["apply", topo.to_str().unwrap(), "--yes"])
 }
 
-fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
+fn generation_count(p: &Pgbr) -> usize {
+    let gens = p.run(&["generations", "--json"]).expect_code(0);
+    let list: serde_json::Value = serde_json::from_str(&gens.stdout).unwrap();
+    list.as_array().unwrap().len()
+}
+
+/// Three cells applied (generation 1).
+fn applied(p: &Pgbr) -> PathBuf {
+    let topo = three_cells(p, 5433, "");
+    apply(p, &topo).expect_code(0);
+    topo
+}
+
+/// [`applied`], then zone2's port edited and applied (generation 2).
+fn edited(p: &Pgbr) -> PathBuf {
+    applied(p);
+    let topo = three_cells(p, 5440, "");
+    apply(p, &topo).expect_code(0);
+    topo
+}
+
+fn plan_then_apply_deploys_every_cell(p: Pgbr) {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
 
@@ -81,7 +54,6 @@ fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
         "{}",
         out.stdout
     );
-
     apply(&p, &topo).expect_code(0);
     for cell in ["zone1", "zone2", "zone3"] {
         assert_eq!(current(&p, cell), "generations/1");
@@ -97,23 +69,71 @@ fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
             "deployed config is the rendered one"
         );
     }
-    let gen1_zone2 = conf(&p, "zone2");
-    let cert1 = fs::read(deploy_dir(&p, "zone1").join("current/tls/server.crt")).unwrap();
+}
 
-    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
-    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
-    let again = apply(&p, &topo).expect_code(0);
-    assert!(!again.stdout.contains("Apply complete"), "{}", again.stdout);
-    let gens = p.run(&["generations", "--json"]).expect_code(0);
-    let list: serde_json::Value = serde_json::from_str(&gens.stdout).unwrap();
+/// The plan of three applied cells with nothing to do.
+const NO_CHANGES: &str = "\
+Plan for `[TMP]/topo.toml`
+
+  CA: keep serial [HEX] (expires [TIME], in [DAYS] days)
+  leaf zone1: keep serial [HEX] (expires [TIME], in [DAYS] days)
+  leaf zone2: keep serial [HEX] (expires [TIME], in [DAYS] days)
+  leaf zone3: keep serial [HEX] (expires [TIME], in [DAYS] days)
+
+= zone1: unchanged (full)
+= zone2: unchanged (full)
+= zone3: unchanged (full)
+
+No changes. 3 cell(s) up to date.
+";
+
+fn a_second_apply_changes_nothing(p: Pgbr) {
+    applied(&p);
+    p.test()
+        .args(&["plan", "{topo}", "--detailed-exitcode"])
+        .stdout(NO_CHANGES)
+        .stderr("")
+        .status(0)
+        .run();
+    p.test()
+        .args(&["apply", "{topo}", "--yes"])
+        .stdout(NO_CHANGES)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(
-        list.as_array().unwrap().len(),
+        generation_count(&p),
         1,
         "a no-op apply creates no generation"
     );
+}
 
+fn rollback_to_a_generation_the_store_lacks_names_the_kept_ones(p: Pgbr) {
+    applied(&p);
+    p.test()
+        .args(&["rollback", "--to", "9", "--yes"])
+        .stdout("")
+        .stderr(
+            "error: failed to roll back to generation 9: the store does not have it\n\
+             hint: kept generations: 1 (gc may have removed older ones)\n",
+        )
+        .status(1)
+        .run();
+    p.test()
+        .args(&["gc", "--keep", "1", "--dry-run"])
+        .stdout(
+            "gc would remove 0 generation(s)\n\
+             gc would remove 0 generation dir(s) (0 bytes) and 0 store object(s) (0 bytes); kept generations: 1\n",
+        )
+        .run();
+}
+
+fn an_edit_changes_every_config_and_no_certificate(p: Pgbr) {
+    applied(&p);
+    let cert1 = live(&p, "zone1", "tls/server.crt");
     // Edit zone2's port: every config changes (peers list it), no certificate does.
     let topo = three_cells(&p, 5440, "");
+    let t = topo.to_str().unwrap();
     let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
     assert!(out.stdout.contains("-pg1-port=5433"), "{}", out.stdout);
     assert!(out.stdout.contains("+pg1-port=5440"), "{}", out.stdout);
@@ -126,13 +146,20 @@ fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
     assert_eq!(current(&p, "zone2"), "generations/2");
     assert!(conf(&p, "zone2").contains("pg1-port=5440"));
     assert_eq!(
-        fs::read(deploy_dir(&p, "zone1").join("current/tls/server.crt")).unwrap(),
+        live(&p, "zone1", "tls/server.crt"),
         cert1,
         "re-rendering never changes certificates"
     );
-    let gens: serde_json::Value =
-        serde_json::from_str(&p.run(&["generations", "--json"]).expect_code(0).stdout).unwrap();
-    assert_eq!(gens.as_array().unwrap().len(), 2);
+    assert_eq!(generation_count(&p), 2);
+}
+
+fn rollback_deploys_the_old_bytes_as_a_new_generation(p: Pgbr) {
+    let gen1_zone2 = {
+        applied(&p);
+        conf(&p, "zone2")
+    };
+    let topo = three_cells(&p, 5440, "");
+    apply(&p, &topo).expect_code(0);
 
     // Rollback to 1: zone2 gets generation 1's exact bytes, as generation 3.
     let dry = p.run(&["rollback", "--dry-run"]).expect_code(0);
@@ -150,6 +177,12 @@ fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
     assert!(out.stdout.contains("Rollback complete"), "{}", out.stdout);
     assert_eq!(current(&p, "zone2"), "generations/3");
     assert_eq!(conf(&p, "zone2"), gen1_zone2);
+}
+
+fn gc_keeps_the_live_generation(p: Pgbr) {
+    edited(&p);
+    p.run(&["rollback", "--yes"]).expect_code(0);
+    let gen1_zone2 = conf(&p, "zone2");
 
     // gc with --keep 1 keeps the live generation 3 and drops 1 and 2.
     let dry = p.run(&["gc", "--keep", "1", "--dry-run"]).expect_code(0);
@@ -163,6 +196,12 @@ fn plan_apply_edit_rollback_gc_drift(p: Pgbr) {
     assert!(!deploy_dir(&p, "zone2").join("generations/1").exists());
     assert!(!deploy_dir(&p, "zone2").join("generations/2").exists());
     assert_eq!(conf(&p, "zone2"), gen1_zone2);
+}
+
+fn drift_is_reported_and_repaired(p: Pgbr) {
+    let topo = edited(&p);
+    let t = topo.to_str().unwrap();
+    p.run(&["rollback", "--yes"]).expect_code(0);
 
     // Drift: a hand edit is reported by plan and status, and apply repairs it.
     let live = deploy_dir(&p, "zone3").join("current/pgbackrest.conf");
@@ -504,7 +543,13 @@ fn an_unprivileged_user_applies_into_a_shared_tmp_dir() {
 }
 
 crate::harness::on_both_backends!(
-    plan_apply_edit_rollback_gc_drift,
+    plan_then_apply_deploys_every_cell,
+    a_second_apply_changes_nothing,
+    rollback_to_a_generation_the_store_lacks_names_the_kept_ones,
+    an_edit_changes_every_config_and_no_certificate,
+    rollback_deploys_the_old_bytes_as_a_new_generation,
+    gc_keeps_the_live_generation,
+    drift_is_reported_and_repaired,
     bootstrap_then_full,
     unchanged_cells_are_not_touched,
     failing_activation_reverts_the_cell_and_stops,
