@@ -4,6 +4,7 @@
 use super::generations::live_on_disk;
 use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
+use crate::output::out;
 use crate::store::{Location, Store};
 use crate::{exit_codes, Result};
 use std::collections::BTreeSet;
@@ -60,9 +61,9 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
             target.remove_partial(dir, *n)?;
         }
     }
-    print!("{}", plan.render(dry_run));
+    out!("{}", plan.render(dry_run));
     for (_, dir, n) in &partials {
-        println!(
+        outln!(
             "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",
             if dry_run { "would remove" } else { "removed" }
         );
