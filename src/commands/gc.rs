@@ -4,7 +4,7 @@
 use super::generations::live_on_disk;
 use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
-use crate::output::out;
+use crate::output::{out, outln};
 use crate::store::{Location, Store};
 use crate::{exit_codes, Result};
 use std::collections::BTreeSet;
