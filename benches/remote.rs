@@ -14,6 +14,9 @@
 //!
 //! `cargo bench --bench remote [FILTER]`; `PGBR_BENCH_HOSTS=8,32` sets the
 //! sizes, `PGBR_BENCH_RUNS` the runs per figure (default 5). Needs root.
+// Benchmarks print to a terminal or a log: a closed pipe is not their
+// concern (clippy.toml disallows the std printing macros in pgbr).
+#![allow(clippy::disallowed_macros)]
 
 #[path = "../tests/it/hosts.rs"]
 mod hosts;

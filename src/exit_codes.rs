@@ -17,5 +17,7 @@ pub const CELL_REVERTED: u8 = 5;
 /// Activation or health failed and reverting the cell failed too: the cell
 /// needs an operator.
 pub const REVERT_FAILED: u8 = 6;
+/// `status --probe`: at least one cell's TLS probe failed (monitoring).
+pub const PROBE_FAILED: u8 = 7;
 /// The command line was malformed (clap's usage errors).
 pub const USAGE: u8 = 64;

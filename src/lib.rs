@@ -11,7 +11,9 @@ pub mod error;
 pub mod exit_codes;
 pub mod failpoint;
 pub mod generations;
+pub mod harden;
 pub mod layout;
+pub mod output;
 pub mod pki;
 pub mod plan;
 pub mod progress;
@@ -30,6 +32,9 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     use clap::Parser;
+    if let Err(e) = harden::no_core_dumps() {
+        output::errln!("warning: could not turn core dumps off: {e}");
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

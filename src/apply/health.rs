@@ -92,6 +92,15 @@ pub enum ProbeError {
         #[source]
         source: io::Error,
     },
+    /// The server did not finish the handshake before the probe's deadline
+    /// (silent, or trickling bytes).
+    #[error("complete the TLS handshake with `{addr}`: no TLS handshake within {within} s")]
+    Timeout {
+        /// `host:port`.
+        addr: String,
+        /// The probe's timeout in seconds (`15`, `0.5`).
+        within: String,
+    },
     /// The server refused the client certificate after the handshake (TLS
     /// 1.3 servers check it after the client has finished).
     #[error("authenticate to `{addr}` with the client certificate")]
@@ -136,7 +145,8 @@ pub enum ProbeError {
 /// bundle, as during CA rotation) and authenticating with `client`, then
 /// reads the server's greeting line if it sends one within the timeout.
 ///
-/// `timeout` bounds the connect and every read and write.
+/// `timeout` is one deadline for the whole probe: connect, handshake and
+/// greeting together (a server trickling a byte at a time cannot hold it).
 pub fn probe_tls(
     addr: &str,
     server_name: &str,
@@ -150,14 +160,27 @@ pub fn probe_tls(
             name: server_name.to_owned(),
             source,
         })?;
+    let deadline = Instant::now() + timeout;
     let mut sock = connect(addr, timeout)?;
+    let mut sock = Deadlined {
+        sock: &mut sock,
+        deadline,
+    };
     let mut conn = ClientConnection::new(config, name).map_err(|source| ProbeError::Handshake {
         addr: addr.to_owned(),
         source,
     })?;
     while conn.is_handshaking() {
-        conn.complete_io(&mut sock)
-            .map_err(|e| handshake_error(addr, e))?;
+        conn.complete_io(&mut sock).map_err(|e| {
+            if Instant::now() >= deadline || is_timeout(&e) {
+                ProbeError::Timeout {
+                    addr: addr.to_owned(),
+                    within: seconds(timeout),
+                }
+            } else {
+                handshake_error(addr, e)
+            }
+        })?;
     }
     let presented = presented(addr, &conn)?;
     let greeting = read_greeting(addr, &mut conn, &mut sock)?;
@@ -182,6 +205,62 @@ pub fn probe_tls(
         cipher,
         greeting,
     })
+}
+
+/// A socket whose every read and write waits at most until one deadline.
+struct Deadlined<'a> {
+    sock: &'a mut TcpStream,
+    deadline: Instant,
+}
+
+impl Deadlined<'_> {
+    /// The time left, or a `TimedOut` error once the deadline has passed.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "probe deadline passed",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.sock.set_read_timeout(Some(left))?;
+        self.sock.read(buf)
+    }
+}
+
+impl io::Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.sock.set_write_timeout(Some(left))?;
+        self.sock.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
+/// A socket timeout shows as `WouldBlock` (EAGAIN) or `TimedOut`.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// `15`, `0.5`: a timeout as an operator wrote it.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        d.as_secs().to_string()
+    } else {
+        format!("{}", d.as_secs_f64())
+    }
 }
 
 /// Checks that the probed server presents the leaf with `expected_serial`.
@@ -309,7 +388,7 @@ fn presented(addr: &str, conn: &ClientConnection) -> Result<CertInfo, ProbeError
 fn read_greeting(
     addr: &str,
     conn: &mut ClientConnection,
-    sock: &mut TcpStream,
+    sock: &mut Deadlined<'_>,
 ) -> Result<Option<String>, ProbeError> {
     let mut stream = rustls::Stream::new(conn, sock);
     let mut line = Vec::new();
@@ -530,6 +609,63 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(matches!(err, ProbeError::Connect { .. }), "{err:?}");
         assert_eq!(err.to_string(), format!("connect to `{addr}`"));
+    }
+
+    /// A server that accepts and then sends `bytes` one every `gap`, for
+    /// up to `total` (a silent one when `bytes` is empty).
+    fn trickle(bytes: &'static [u8], gap: Duration, total: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        thread::spawn(move || {
+            let Ok((mut sock, _)) = listener.accept() else {
+                return;
+            };
+            let end = Instant::now() + total;
+            let mut sent = 0;
+            while Instant::now() < end {
+                thread::sleep(gap);
+                if sent < bytes.len() {
+                    if sock.write_all(&bytes[sent..=sent]).is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_trickling_or_silent_server_fails_at_one_deadline() {
+        let ca = issue_ca(&policy(), day0()).unwrap();
+        let client = issue_leaf(&ca, &policy(), &strings(&["localhost"]), day0()).unwrap();
+        // A TLS record header announcing 16 KiB, then its body byte by byte:
+        // every read gets a byte well within the timeout.
+        static RECORD: [u8; 2048] = {
+            let mut r = [0x41u8; 2048];
+            r[0] = 0x16;
+            r[1] = 0x03;
+            r[2] = 0x03;
+            r[3] = 0x40;
+            r[4] = 0x00;
+            r
+        };
+        for bytes in [&RECORD[..], &[]] {
+            let addr = trickle(bytes, Duration::from_millis(100), Duration::from_secs(30));
+            let started = Instant::now();
+            let err = probe_tls(
+                &addr,
+                "localhost",
+                &ca.cert_pem,
+                &client,
+                Duration::from_secs(1),
+            )
+            .unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(5), "{err:?}");
+            let text = crate::apply::error_chain(&err);
+            assert!(text.contains("no TLS handshake within 1 s"), "{text}");
+            assert!(!text.contains("os error"), "{text}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::apply::{
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
+use crate::output::{out, outln};
 use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
@@ -92,7 +93,7 @@ fn execute(
     }
     let Some(built) = build_generation(store, topo, plan, inputs, clock.now, cause, consumed)?
     else {
-        println!("No changes. Nothing to apply.");
+        outln!("No changes. Nothing to apply.");
         return Ok(exit_codes::SUCCESS);
     };
     let report = deploy_generation(
@@ -103,7 +104,7 @@ fn execute(
         adopt,
         rep.as_ref(),
     )?;
-    println!(
+    outln!(
         "Apply complete: generation {} ({} cell(s) deployed{}).",
         built.manifest.number,
         report.deployed.len(),
@@ -241,12 +242,12 @@ fn apply_topology(
     let topo = topology::load(path)?;
     let targets = Targets::new();
     let (inputs, plan) = make_plan(store, &targets, &topo, path, request, clock)?;
-    print!("{}", plan::render(&plan));
+    out!("{}", plan::render(&plan));
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
     }
     if !confirm("apply these changes", yes)? {
-        println!("Apply cancelled.");
+        outln!("Apply cancelled.");
         return Ok(exit_codes::ERROR);
     }
     execute(

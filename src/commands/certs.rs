@@ -5,6 +5,7 @@
 use super::generations::live_on_disk;
 use crate::clock::{rfc3339, Clock};
 use crate::generations::Manifest;
+use crate::output::outln;
 use crate::pki::{self, CertInfo};
 use crate::plan::days_until;
 use crate::store::{Location, ObjectId, Store};
@@ -198,11 +199,11 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
         return Ok(exit_codes::SUCCESS);
     }
     if found.rows.is_empty() {
-        println!("No certificates yet: `pgbr apply` issues them.");
+        outln!("No certificates yet: `pgbr apply` issues them.");
         return Ok(exit_codes::SUCCESS);
     }
     for r in &found.rows {
@@ -213,18 +214,18 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
         };
         let sans: Vec<String> = r.sans().iter().map(|(t, v)| format!("{t}:{v}")).collect();
         let gens: Vec<String> = r.generations.iter().map(u64::to_string).collect();
-        println!(
+        outln!(
             "{what} ({}): serial {} (sha256 {})",
             r.state(),
             r.info.serial,
             r.info.fingerprint
         );
         if sans.is_empty() {
-            println!("    CN {}", r.info.subject_cn);
+            outln!("    CN {}", r.info.subject_cn);
         } else {
-            println!("    CN {}, SANs {}", r.info.subject_cn, sans.join(", "));
+            outln!("    CN {}, SANs {}", r.info.subject_cn, sans.join(", "));
         }
-        println!(
+        outln!(
             "    valid {} to {} ({} days left){}",
             rfc3339(r.info.not_before),
             rfc3339(r.info.not_after),

@@ -1,6 +1,7 @@
 //! `pgbr check` and `pgbr render`.
 
 use crate::cli::PhaseArg;
+use crate::output::{out, outln};
 use crate::render::{render_cell, Phase};
 use crate::{exit_codes, topology, Error, Result};
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::path::Path;
 /// `pgbr check TOPOLOGY`.
 pub fn check(path: &Path) -> Result<u8> {
     let topo = topology::load(path)?;
-    println!(
+    outln!(
         "{}: ok ({} cell(s), stanza `{}`, pgBackRest {})",
         path.display(),
         topo.cells.len(),
@@ -37,7 +38,7 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
             if cells.len() > 1 {
                 return Err(Error::RenderSeveralCells);
             }
-            print!("{}", render_cell(&topo, cells[0], phase));
+            out!("{}", render_cell(&topo, cells[0], phase));
         }
         Some(dir) => {
             for c in cells {
@@ -49,7 +50,7 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
                         path: file.clone(),
                         source,
                     })?;
-                println!("{}", file.display());
+                outln!("{}", file.display());
             }
         }
     }

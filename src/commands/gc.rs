@@ -4,6 +4,7 @@
 use super::generations::live_on_disk;
 use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
+use crate::output::{out, outln};
 use crate::store::{Location, Store};
 use crate::{exit_codes, generations, Result};
 use std::collections::BTreeSet;
@@ -20,9 +21,18 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
         .flat_map(|j| j.live.into_iter().chain(j.in_flight))
         .collect();
     let mut dirs = Vec::new();
+    // Stale `.<N>.partial` dirs of killed runs: no manifest knows them.
+    let mut partials = Vec::new();
     for (cell, l) in &live {
         let target = targets.of(&l.target)?;
-        for generation in target.observe(cell, &l.deploy_dir)?.generations {
+        let observed = target.observe(cell, &l.deploy_dir)?;
+        partials.extend(
+            observed
+                .partials
+                .iter()
+                .map(|n| (target.clone(), l.deploy_dir.clone(), *n)),
+        );
+        for generation in observed.generations {
             dirs.push(GenerationDir {
                 target: l.target.clone(),
                 deploy_dir: l.deploy_dir.clone(),
@@ -47,7 +57,16 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
                 .remove_generation(&d.deploy_dir, d.generation)?;
         }
         store.sweep(&plan.generations, &plan.objects)?;
+        for (target, dir, n) in &partials {
+            target.remove_partial(dir, *n)?;
+        }
     }
-    print!("{}", plan.render(dry_run));
+    out!("{}", plan.render(dry_run));
+    for (_, dir, n) in &partials {
+        outln!(
+            "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",
+            if dry_run { "would remove" } else { "removed" }
+        );
+    }
     Ok(exit_codes::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 use crate::apply::Targets;
 use crate::generations::{LiveCell, Manifest};
+use crate::output::outln;
 use crate::store::{Location, Store};
 use crate::topology::TargetSpec;
 use crate::{clock, exit_codes, generations, Result};
@@ -73,16 +74,20 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
         return Ok(exit_codes::SUCCESS);
     }
     if manifests.is_empty() {
-        println!("No generations yet: run `pgbr plan` and `pgbr apply`.");
+        outln!("No generations yet: run `pgbr plan` and `pgbr apply`.");
         return Ok(exit_codes::SUCCESS);
     }
-    println!(
+    outln!(
         "{:>4}  {:<20}  {:<18}  {:<12}  {:<24}  LIVE ON",
-        "GEN", "CREATED", "CAUSE", "TOPOLOGY", "CELLS (changed/total)"
+        "GEN",
+        "CREATED",
+        "CAUSE",
+        "TOPOLOGY",
+        "CELLS (changed/total)"
     );
     for m in &manifests {
         let changed = m
@@ -97,7 +102,7 @@ pub fn generations(state: &Location, json: bool) -> Result<u8> {
             p
         };
         let on = live_on(m.number);
-        println!(
+        outln!(
             "{:>4}  {:<20}  {:<18}  {:<12}  {:<24}  {}",
             m.number,
             clock::rfc3339_unix(m.created_at),

@@ -1,6 +1,7 @@
 //! One function per command: turns CLI arguments into typed requests, runs
 //! the core, prints results. The only place that writes to stdout.
 
+use crate::output::err;
 mod apply;
 mod certs;
 mod check;
@@ -66,7 +67,7 @@ pub(crate) fn confirm_or(what: &str, yes: bool, saved_plan: bool) -> Result<bool
             saved_plan,
         });
     }
-    eprint!("Do you want to {what}? Only `yes` will be accepted: ");
+    err!("Do you want to {what}? Only `yes` will be accepted: ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

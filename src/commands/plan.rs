@@ -3,6 +3,7 @@
 use crate::apply::{gather, Targets};
 use crate::cli::PlanArgs;
 use crate::clock::Clock;
+use crate::output::{out, outln};
 use crate::plan::{self, Inputs, Plan, Request, PLAN_HEADER};
 use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
@@ -96,17 +97,17 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
     let topo = topology::load(topology)?;
     let (_, plan) = make_plan(&store, &Targets::new(), &topo, topology, request, &clock)?;
     if *json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&plan).expect("plan serializes")
         );
     } else {
-        print!("{}", plan::render(&plan));
+        out!("{}", plan::render(&plan));
     }
     if let Some(out) = out {
         save(&plan, out)?;
         if !json {
-            println!(
+            outln!(
                 "Saved the plan to `{}`; run `pgbr apply {}` to perform exactly it.",
                 out.display(),
                 out.display()

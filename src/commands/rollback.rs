@@ -9,6 +9,7 @@ use crate::generations::{
     default_target, plan_rollback, Cause, CertSummary, DefaultTarget, Manifest,
 };
 use crate::layout;
+use crate::output::outln;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Location, Store};
 use crate::{exit_codes, generations, Error, Result};
@@ -35,7 +36,7 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
     let to = match (args.to, default_target(&manifests, incomplete)) {
         (Some(n), _) => n,
         (None, Some(DefaultTarget::Resume(t))) => {
-            println!(
+            outln!(
                 "Resuming the rollback to generation {t} (generation {} did not reach every cell).",
                 latest.number
             );
@@ -79,9 +80,9 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
 
     let changing = plan.cells.iter().filter(|c| c.changes).count();
     if changing == 0 {
-        println!("Rollback to generation {to}:");
+        outln!("Rollback to generation {to}:");
     } else {
-        println!(
+        outln!(
             "Rollback to generation {to} (as new generation {}):",
             plan.manifest.number
         );
@@ -92,13 +93,13 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
             .map(|g| format!("generation {g}"))
             .unwrap_or_else(|| "nothing".into());
         if !c.changes {
-            println!(
+            outln!(
                 "= {}: unchanged (already has generation {to}'s files)",
                 c.cell
             );
             continue;
         }
-        println!("~ {}: {from} -> generation {to}'s files", c.cell);
+        outln!("~ {}: {from} -> generation {to}'s files", c.cell);
         let want = &target.cells[&c.cell];
         let old_conf = live
             .get(&c.cell)
@@ -121,24 +122,25 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
                 )
                 .lines()
                 {
-                    println!("      {line}");
+                    outln!("      {line}");
                 }
             }
         }
         if let Some(cert) = &want.cert {
-            println!(
+            outln!(
                 "    certificate: serial {} (fingerprint {})",
-                cert.serial, cert.fingerprint
+                cert.serial,
+                cert.fingerprint
             );
         }
     }
-    println!(
+    outln!(
         "Rollback: {changing} cell(s) to change, {} unchanged.",
         plan.cells.len() - changing
     );
     if !plan.cert_problems.is_empty() {
         for p in &plan.cert_problems {
-            println!("  ! {p}");
+            outln!("  ! {p}");
         }
         if !args.force {
             return Err(Error::RollbackCertsDue { to });
@@ -148,12 +150,12 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         return Ok(exit_codes::SUCCESS);
     }
     if changing == 0 {
-        println!("Nothing to roll back: every cell already has generation {to}'s files.");
+        outln!("Nothing to roll back: every cell already has generation {to}'s files.");
         return Ok(exit_codes::SUCCESS);
     }
     store.require_keys(&format!("the private keys generation {to} deploys"))?;
     if !confirm_or(&format!("roll back to generation {to}"), args.yes, false)? {
-        println!("Rollback cancelled.");
+        outln!("Rollback cancelled.");
         return Ok(exit_codes::ERROR);
     }
     store.commit(Commit {
@@ -173,7 +175,7 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         false,
         rep.as_ref(),
     )?;
-    println!(
+    outln!(
         "Rollback complete: generation {} holds generation {to}'s files ({} cell(s) deployed).",
         plan.manifest.number,
         report.deployed.len()

@@ -2,6 +2,7 @@
 //! who can read its private keys (SPEC §11).
 
 use crate::cli::{RecipientArgs, StateCommand};
+use crate::output::outln;
 use crate::store::{self, Location, Recipients, SealReport, Store, Unlocked};
 use crate::{exit_codes, generations, Result};
 use std::path::Path;
@@ -23,7 +24,7 @@ fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
     let destination = Store::open(to)?;
     let references = |record: &_| generations::references(record, source.name());
     let report = source.copy_into(&destination, &references)?;
-    println!(
+    outln!(
         "Copied {} generations and {} objects from `{}` to `{}`; every object verified.",
         report.generations,
         report.objects,
@@ -39,7 +40,7 @@ fn verify(state: &Location, identity: Option<&Path>) -> Result<u8> {
     let references = |record: &_| generations::references(record, store.name());
     let report = store.verify(&references)?;
     for problem in &report.problems {
-        println!("problem: {problem}");
+        outln!("problem: {problem}");
     }
     if !report.problems.is_empty() {
         return Err(store::Error::Unverified {
@@ -48,7 +49,7 @@ fn verify(state: &Location, identity: Option<&Path>) -> Result<u8> {
         }
         .into());
     }
-    println!(
+    outln!(
         "State `{}` verified: {} generations, {} objects, every reference present.",
         store.name(),
         report.generations,
@@ -59,9 +60,9 @@ fn verify(state: &Location, identity: Option<&Path>) -> Result<u8> {
 
 fn unlock(state: &Location, force: bool) -> Result<u8> {
     match store::unlock(state, force)? {
-        Unlocked::WasFree => println!("State `{}` is not locked.", state.display()),
+        Unlocked::WasFree => outln!("State `{}` is not locked.", state.display()),
         Unlocked::Ended { holder } => {
-            println!("Ended the lock of {holder} on state `{}`.", state.display())
+            outln!("Ended the lock of {holder} on state `{}`.", state.display())
         }
     }
     Ok(exit_codes::SUCCESS)
@@ -75,7 +76,7 @@ fn seal(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Resu
     let name = store.name().to_owned();
     let report = store.seal(&recipients)?;
     print_report("Sealed", &name, &report);
-    println!(
+    outln!(
         "From now on apply, rotate and rollback need one of their identities \
          (--identity FILE or PGBR_IDENTITY_FILE)."
     );
@@ -94,13 +95,13 @@ fn rekey(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Res
 }
 
 fn print_report(done: &str, store: &str, report: &SealReport) {
-    println!(
+    outln!(
         "{done} {} private key(s) in `{}` to {} recipient(s):",
         report.keys,
         store,
         report.recipients.len()
     );
     for r in &report.recipients {
-        println!("  {r}");
+        outln!("  {r}");
     }
 }

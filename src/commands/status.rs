@@ -7,6 +7,7 @@ use crate::apply::{
 use crate::cli::StatusArgs;
 use crate::clock::{rfc3339, Clock};
 use crate::generations::CellEntry;
+use crate::output::{errln, outln};
 use crate::plan::{days_until, CellAction, Request};
 use crate::render::Phase;
 use crate::store::{Location, Store};
@@ -85,6 +86,13 @@ enum Probe {
 }
 
 impl Probe {
+    /// Whether the probe passed.
+    fn ok(&self) -> bool {
+        match self {
+            Probe::Answered { ok, .. } | Probe::Failed { ok, .. } => *ok,
+        }
+    }
+
     fn failed(address: Option<String>, error: impl Into<String>) -> Probe {
         Probe::Failed {
             address,
@@ -220,17 +228,34 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
             serial: cert.map(|c| c.serial),
         });
     }
+    let failed = rows
+        .iter()
+        .filter(|r| r.probe.as_ref().is_some_and(|p| !p.ok()))
+        .count();
+    // Monitoring reads the exit code; the operator reads the last line.
+    let finish = || {
+        if failed == 0 {
+            return exit_codes::SUCCESS;
+        }
+        errln!("{failed} of {} TLS probe(s) failed", rows.len());
+        exit_codes::PROBE_FAILED
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-        return Ok(exit_codes::SUCCESS);
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(finish());
     }
-    println!(
+    outln!(
         "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  DRIFT",
-        "CELL", "GEN", "PHASE", "PENDING", "SERIAL", "DAYS LEFT"
+        "CELL",
+        "GEN",
+        "PHASE",
+        "PENDING",
+        "SERIAL",
+        "DAYS LEFT"
     );
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for r in &rows {
-        println!(
+        outln!(
             "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  {}",
             r.cell,
             dash(r.live_generation.map(|g| g.to_string())),
@@ -251,13 +276,13 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
             },
         );
         if let Some(b) = &r.pgbackrest {
-            println!("{}", b.line());
+            outln!("{}", b.line());
         }
         if let Some(p) = &r.probe {
-            println!("{}", p.line(&expected));
+            outln!("{}", p.line(&expected));
         }
     }
-    Ok(exit_codes::SUCCESS)
+    Ok(finish())
 }
 
 /// The version in a pgBackRest server's greeting line, if it states one.

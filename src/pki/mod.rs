@@ -36,6 +36,8 @@ impl Drop for SecretPem {
     }
 }
 
+impl zeroize::ZeroizeOnDrop for SecretPem {}
+
 impl fmt::Debug for SecretPem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretPem(<redacted>)")

@@ -301,6 +301,12 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             _ => {}
         }
         drift.extend(journal_drift(&now_state));
+        for n in &obs.partials {
+            drift.push(format!(
+                "stale `generations/.{n}.partial` left by a killed run (it may hold a key \
+                 that was never deployed); `pgbr gc` or the next deploy removes it"
+            ));
+        }
         if now_state.live.is_some() && obs.current.is_some() {
             for (path, (id, mode)) in &live_files {
                 match obs.files.get(*path) {

@@ -19,4 +19,7 @@ pub struct Observed {
     pub files: BTreeMap<String, (ObjectId, u32)>,
     /// Generation directories present.
     pub generations: Vec<u64>,
+    /// Stale `generations/.<N>.partial` dirs a killed run left behind.
+    #[serde(default)]
+    pub partials: Vec<u64>,
 }

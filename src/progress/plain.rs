@@ -1,6 +1,7 @@
 //! Plain progress lines on stderr, for logs and CI.
 
 use super::{Event, Reporter};
+use crate::output::errln;
 
 /// Prints one line per cell step to stderr.
 pub struct PlainReporter;
@@ -8,10 +9,10 @@ pub struct PlainReporter;
 impl Reporter for PlainReporter {
     fn event(&self, event: Event) {
         match event {
-            Event::Start { what, total } => eprintln!("{what}: {total} cell(s)"),
-            Event::Step { cell, step } => eprintln!("{cell}: {step}"),
-            Event::CellDone { cell, outcome } => eprintln!("{cell}: {outcome}"),
-            Event::Warn(w) => eprintln!("warning: {w}"),
+            Event::Start { what, total } => errln!("{what}: {total} cell(s)"),
+            Event::Step { cell, step } => errln!("{cell}: {step}"),
+            Event::CellDone { cell, outcome } => errln!("{cell}: {outcome}"),
+            Event::Warn(w) => errln!("warning: {w}"),
             Event::Finish => {}
         }
     }

@@ -1,6 +1,7 @@
 //! An indicatif progress bar for interactive terminals.
 
 use super::{Event, Reporter};
+use crate::output::errln;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 
@@ -26,18 +27,18 @@ impl Reporter for TerminalReporter {
             }
             Event::Step { cell, step } => match bar.as_ref() {
                 Some(b) => b.set_message(format!("{cell}: {step}")),
-                None => eprintln!("{cell}: {step}"),
+                None => errln!("{cell}: {step}"),
             },
             Event::CellDone { cell, outcome } => match bar.as_ref() {
                 Some(b) => {
                     b.println(format!("{cell}: {outcome}"));
                     b.inc(1);
                 }
-                None => eprintln!("{cell}: {outcome}"),
+                None => errln!("{cell}: {outcome}"),
             },
             Event::Warn(w) => match bar.as_ref() {
                 Some(b) => b.println(format!("warning: {w}")),
-                None => eprintln!("warning: {w}"),
+                None => errln!("warning: {w}"),
             },
             Event::Finish => {
                 if let Some(b) = bar.take() {

@@ -181,6 +181,10 @@ impl IniWriter {
             ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-'))
         });
         let control = value.bytes().fold(false, |c, b| c | b.is_ascii_control());
+        // Beyond ASCII, the topology's one validator decides (C1 controls,
+        // U+0085, U+2028, U+2029); only values with such bytes pay for it.
+        let wide = value.bytes().fold(false, |w, b| w | (b >= 0x80));
+        let control = control || (wide && crate::topology::ini_unsafe_char(value).is_some());
         assert!(
             !key.is_empty() && key_ok,
             "ini key {key:?} is not [a-z0-9-]+"
@@ -306,6 +310,15 @@ mod tests {
         assert!(panics(|w| w.set("repo1-path", "/a\r")));
         assert!(panics(|w| w.set("repo1\n-path", "/a")));
         assert!(panics(|w| w.comment("a\nb")));
+    }
+
+    #[test]
+    fn rejects_unicode_line_breaks_and_c1_controls() {
+        assert!(panics(|w| w.set("repo1-path", "/a\u{85}b")));
+        assert!(panics(|w| w.set("repo1-path", "/a\u{2028}b")));
+        assert!(panics(|w| w.set("repo1-path", "/a\u{2029}b")));
+        assert!(panics(|w| w.set("repo1-path", "/a\u{0b}b")));
+        assert!(!panics(|w| w.set("repo1-path", "/données/é")));
     }
 
     #[test]

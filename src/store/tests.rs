@@ -419,6 +419,7 @@ fn a_second_open_in_process_is_locked() {
 /// Child side of the cross-process lock test: holds the store until killed.
 /// Does nothing unless started by `a_second_process_is_locked_out_until_the_holder_dies`.
 #[test]
+#[allow(clippy::disallowed_macros)] // the parent reads this line from a pipe it holds open
 fn lock_holder_child() {
     let Some(dir) = std::env::var_os("PGBR_STORE_LOCK_CHILD") else {
         return;

@@ -9,7 +9,7 @@
 
 use super::fields::{
     abs_path, check_known_keys, child_key, command, describe, host, one_of, port, suggest, text,
-    Check, Problems,
+    unsafe_note, Check, Problems,
 };
 use super::load::{Leaf, Node, Table};
 use super::model::{is_valid_name, AbsPath, Cell, CellName, Health};
@@ -227,7 +227,12 @@ fn check_value(
         p.push(
             file,
             path,
-            format!("expected {}, found {}", check.what, describe(value)),
+            format!(
+                "expected {}, found {}{}",
+                check.what,
+                describe(value),
+                unsafe_note(value)
+            ),
         );
     }
     out
@@ -498,6 +503,39 @@ pub(crate) fn check_across(drafts: &[Draft], tls_base: Option<u16>, p: &mut Prob
                 format!(
                     "expected a config link no other cell uses, found `{link}` (cell `{}` uses it)",
                     a.name
+                ),
+                p,
+            );
+        }
+    }
+}
+
+/// SPEC §1: a pgBackRest client connects to the first address `host`
+/// resolves to, so the TLS server must listen in that family. Only IP
+/// literals are judged (names would need DNS, and validation is pure); the
+/// IPv6 wildcard `::` also takes IPv4 connections on Linux.
+pub(crate) fn check_address_family(drafts: &[Draft], server_address: &str, p: &mut Problems) {
+    use std::net::IpAddr;
+    let family = |ip: &IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    let Ok(server) = server_address.parse::<IpAddr>() else {
+        return;
+    };
+    if server == IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED) {
+        return;
+    }
+    for d in drafts {
+        let Some(host) = d.text("host") else { continue };
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            continue;
+        };
+        if ip.is_ipv4() != server.is_ipv4() {
+            d.problem(
+                "host",
+                format!(
+                    "expected an {} address, as `tls.server_address` (`{server_address}`) listens on {} only, found `{host}` ({}); peers connect to `host` and would find no server",
+                    family(&server),
+                    family(&server),
+                    family(&ip)
                 ),
                 p,
             );

@@ -6,7 +6,7 @@
 //! check (the callers say what is expected).
 
 use super::load::{Node, Table};
-use super::model::AbsPath;
+use super::model::{ini_unsafe_char, AbsPath};
 use super::Problem;
 
 /// The problems found so far.
@@ -141,7 +141,12 @@ impl<T> Check<T> {
             p.push(
                 node.file(),
                 key,
-                format!("expected {}, found {}", self.what, describe(v)),
+                format!(
+                    "expected {}, found {}{}",
+                    self.what,
+                    describe(v),
+                    unsafe_note(v)
+                ),
             );
         }
         out
@@ -184,9 +189,25 @@ fn check<T>(
 }
 
 /// A string that is safe as a pgBackRest INI value: non-empty, one line,
-/// no surrounding spaces.
+/// no control characters, no surrounding spaces.
 pub(crate) fn ini_text(s: &str) -> bool {
-    !s.is_empty() && !s.contains(['\n', '\r', '\0']) && s.trim() == s
+    !s.is_empty() && ini_unsafe_char(s).is_none() && s.trim() == s
+}
+
+/// `` (a control character, U+000B)`` when a string value holds a
+/// character that must not reach the INI file, so the reader of `expected
+/// X, found Y` sees what is wrong with a `Y` that looks right.
+pub(crate) fn unsafe_note(v: &toml::Value) -> String {
+    let c = v.as_str().and_then(ini_unsafe_char);
+    c.map(|c| {
+        let what = if c.is_control() {
+            "a control character"
+        } else {
+            "a Unicode line separator"
+        };
+        format!(" ({what}, U+{:04X})", u32::from(c))
+    })
+    .unwrap_or_default()
 }
 
 /// An integer in `lo..=hi`.

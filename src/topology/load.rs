@@ -84,8 +84,80 @@ pub(crate) fn merge(base: Table, over: Table) -> Table {
 
 /// Why an import could not be loaded (reported by the importing file).
 enum Failure {
-    Unreadable(std::io::Error),
+    Unreadable(Unreadable),
     Cycle(String),
+}
+
+/// Why a module file could not be read.
+enum Unreadable {
+    Io(std::io::Error),
+    /// A directory, FIFO, device or socket (named).
+    NotRegular(&'static str),
+    /// Larger than [`MAX_MODULE_BYTES`] (the size found).
+    TooLarge(u64),
+}
+
+impl From<std::io::Error> for Unreadable {
+    fn from(e: std::io::Error) -> Unreadable {
+        Unreadable::Io(e)
+    }
+}
+
+impl Unreadable {
+    /// A readable reason, without the `(os error N)` noise.
+    fn reason(&self) -> String {
+        match self {
+            Unreadable::Io(e) => io_reason(e),
+            Unreadable::NotRegular(kind) => format!("not a regular file ({kind})"),
+            Unreadable::TooLarge(size) => format!(
+                "larger than {} MiB ({size} bytes); a module is a few KiB of TOML",
+                MAX_MODULE_BYTES >> 20
+            ),
+        }
+    }
+}
+
+/// The largest module read: a 256-cell topology written out cell by cell
+/// is about 100 KiB. Anything bigger is not a topology.
+const MAX_MODULE_BYTES: u64 = 4 << 20;
+
+/// Reads a module: a regular file of at most [`MAX_MODULE_BYTES`]. Opened
+/// without blocking (a FIFO would wait for a writer forever) and judged by
+/// the opened file itself, so a swap between check and read changes nothing.
+fn read_module(path: &Path) -> Result<String, Unreadable> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(Unreadable::NotRegular(if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        }));
+    }
+    if meta.len() > MAX_MODULE_BYTES {
+        return Err(Unreadable::TooLarge(meta.len()));
+    }
+    let mut text = String::new();
+    // The file may grow after the size check: read one byte past the cap.
+    file.take(MAX_MODULE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_MODULE_BYTES {
+        return Err(Unreadable::TooLarge(text.len() as u64));
+    }
+    Ok(text)
 }
 
 struct Loader<'p> {
@@ -111,7 +183,7 @@ pub(crate) fn load_tree(root: &Path, problems: &mut Problems) -> Option<Table> {
             loader.problems.push(
                 &display,
                 "",
-                format!("cannot read the file: {}", io_reason(&e)),
+                format!("cannot read the file: {}", e.reason()),
             );
             None
         }
@@ -122,7 +194,9 @@ pub(crate) fn load_tree(root: &Path, problems: &mut Problems) -> Option<Table> {
 impl Loader<'_> {
     /// Loads one module and its imports; `Ok(None)` when it was reported.
     fn module(&mut self, path: &Path, display: String) -> Result<Option<Table>, Failure> {
-        let canonical = path.canonicalize().map_err(Failure::Unreadable)?;
+        let canonical = path
+            .canonicalize()
+            .map_err(|e| Failure::Unreadable(e.into()))?;
         if let Some(pos) = self.stack.iter().position(|(c, _)| *c == canonical) {
             let mut chain: Vec<&str> = self.stack[pos..].iter().map(|(_, d)| d.as_str()).collect();
             chain.push(&display);
@@ -131,7 +205,7 @@ impl Loader<'_> {
         if let Some(done) = self.done.get(&canonical) {
             return Ok(done.clone());
         }
-        let text = std::fs::read_to_string(path).map_err(Failure::Unreadable)?;
+        let text = read_module(path).map_err(Failure::Unreadable)?;
         let mut parsed: toml::Table = match text.parse() {
             Ok(t) => t,
             Err(e) => {
@@ -171,7 +245,7 @@ impl Loader<'_> {
                         &key,
                         format!(
                             "cannot read the import `{import}`{resolved}: {}",
-                            io_reason(&e)
+                            e.reason()
                         ),
                     )
                 }

@@ -19,8 +19,8 @@ mod target;
 mod validate;
 
 pub use model::{
-    is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo, StanzaName, Tls,
-    Topology,
+    ini_unsafe_char, is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo,
+    StanzaName, Tls, Topology,
 };
 pub use pgbackrest::{Pgbackrest, PgbackrestVersion};
 pub use target::{parse_address, Address, SshSettings, SshSpec, TargetSpec, DEFAULT_PARALLEL};

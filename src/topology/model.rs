@@ -53,6 +53,19 @@ macro_rules! name_type {
 name_type!(CellName);
 name_type!(StanzaName);
 
+/// The first character of `s` that must not reach a pgBackRest INI file:
+/// a control character (C0 with tab, `\v`, `\f`, `\r` and NUL; DEL; C1
+/// with U+0085, the "next line") or a Unicode line or paragraph separator.
+/// pgBackRest splits lines on `\n` only, but a file holding the others is
+/// one that editors, `grep` and reviewers read differently from pgBackRest.
+///
+/// The one check for every string that is rendered: topology validation
+/// reports what it finds, and the INI writer asserts it never sees one.
+pub fn ini_unsafe_char(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+}
+
 /// An absolute, UTF-8, normalized path (no `.`/`..` components, no trailing slash).
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -61,10 +74,11 @@ name_type!(StanzaName);
 pub struct AbsPath(String);
 
 impl AbsPath {
-    /// Accepts absolute paths without `.`/`..` components or NUL bytes;
-    /// trailing and doubled slashes are normalized away.
+    /// Accepts absolute paths without `.`/`..` components or control
+    /// characters ([`ini_unsafe_char`]); trailing and doubled slashes are
+    /// normalized away.
     pub fn new(s: &str) -> Option<Self> {
-        if !s.starts_with('/') || s.contains('\0') || s.contains('\n') {
+        if !s.starts_with('/') || ini_unsafe_char(s).is_some() {
             return None;
         }
         let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();

@@ -12,7 +12,7 @@
 //! the options that pgbr writes itself are named here only to point the
 //! user at the topology key that sets them.
 
-use super::fields::{describe, suggest, Problems};
+use super::fields::{describe, suggest, unsafe_note, Problems};
 use super::load::{Node, Table};
 use super::pgbackrest::PgbackrestVersion;
 use std::collections::BTreeMap;
@@ -410,7 +410,11 @@ pub(crate) fn check_options(
                 } else {
                     match check_value(def, node) {
                         Ok(v) => {
-                            if let Some(by) = &def.range_by {
+                            let by = def
+                                .range_by
+                                .as_ref()
+                                .or_else(|| range_stated_later(version, name));
+                            if let Some(by) = by {
                                 ranged_by.push((name, node, *def, by, v.clone()));
                             }
                             out.insert(name.clone(), v);
@@ -451,6 +455,20 @@ pub(crate) fn check_options(
         }
     }
     out
+}
+
+/// The dependent range that the first release after `version` states for
+/// `name`. pgBackRest 2.56 wrote `compress-level`'s range by
+/// `compress-type` into its definition; earlier releases hand the level to
+/// the same compression libraries, which refuse it only when a backup runs.
+fn range_stated_later(version: PgbackrestVersion, name: &str) -> Option<&'static RangeBy> {
+    catalogs()
+        .iter()
+        .filter(|(v, _, _)| *v > version)
+        .find_map(|(_, _, cat)| match lookup_in(cat, name) {
+            Lookup::Known { def, .. } => def.range_by.as_ref(),
+            _ => None,
+        })
 }
 
 /// For a name `version` does not know: which release added it (the first
@@ -496,10 +514,11 @@ fn check_value(def: &OptionDef, node: &Node) -> Result<String, String> {
         if s.is_empty() {
             return Err("expected a non-empty value, found `\"\"`".into());
         }
-        if s.contains(['\n', '\r']) || s.trim() != s {
+        if super::model::ini_unsafe_char(s).is_some() || s.trim() != s {
             return Err(format!(
-                "expected a value on one line without surrounding spaces, found {}",
-                describe(v)
+                "expected a value on one line without control characters or surrounding spaces, found {}{}",
+                describe(v),
+                unsafe_note(v)
             ));
         }
     }
@@ -686,7 +705,13 @@ mod tests {
             problems("2.56", "compress-level = 19"),
             ["t.toml: options.compress-level: expected an integer -1-9 (the range for `compress-type = gz`), found `19`"]
         );
-        assert!(problems("2.45", "compress-level = 19").is_empty());
+        // 2.45's definition states no range, but its zlib refuses 19 when a
+        // backup runs: the range 2.56 wrote down applies (issue 12 item 20).
+        assert_eq!(
+            problems("2.45", "compress-level = 19"),
+            ["t.toml: options.compress-level: expected an integer -1-9 (the range for `compress-type = gz`), found `19`"]
+        );
+        assert!(problems("2.45", "compress-type = \"zst\"\ncompress-level = 19").is_empty());
     }
 
     fn known(name: &str) -> (&'static str, Option<u32>) {

@@ -75,6 +75,9 @@ pub(crate) fn validate(root: &Table, p: &mut Problems) -> Option<Topology> {
         tls.ip_sans_as_dns = !version.checks_ip_sans();
     }
     cells::check_across(&drafts, tls_base, p);
+    if let Some(tls) = &tls {
+        cells::check_address_family(&drafts, &tls.server_address, p);
+    }
     let ssh = ssh(&section(root, "ssh", p), p);
 
     if !p.is_empty() {

@@ -303,3 +303,36 @@ fn certs_lists_what_kept_generations_reference() {
     let zone1 = &gens[0]["cells"]["zone1"];
     assert!(rfc3339(&zone1["not_after"]), "{zone1}");
 }
+
+/// A `.N.partial` dir left by a killed run (with a never-deployed key)
+/// is reported by `plan` and `status`, and `gc` removes it (listing it in
+/// `--dry-run`).
+#[test]
+fn stale_partial_dirs_are_reported_and_collected() {
+    let p = Pgbr::new();
+    let t = three_cells(&p, 5433, "");
+    let t = t.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let partial = deploy_dir(&p, "zone2").join("generations/.7.partial");
+    fs::create_dir_all(partial.join("tls")).unwrap();
+    fs::write(partial.join("tls/server.key"), "not deployed").unwrap();
+    let out = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        out.stdout.contains("generations/.7.partial"),
+        "{}",
+        out.stdout
+    );
+    let out = p.run(&["status", t]);
+    assert!(
+        out.stdout.contains("generations/.7.partial"),
+        "{}",
+        out.stdout
+    );
+    let out = p.run(&["gc", "--dry-run"]).expect_code(0);
+    assert!(out.stdout.contains(".7.partial"), "{}", out.stdout);
+    assert!(partial.exists(), "dry run");
+    let out = p.run(&["gc"]).expect_code(0);
+    assert!(out.stdout.contains(".7.partial"), "{}", out.stdout);
+    assert!(!partial.exists(), "collected");
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}

@@ -1,5 +1,8 @@
 //! pgbr's integration tests: one binary, one module per area, all driving
 //! the real `pgbr` executable through [`harness::Pgbr`].
+// Tests and benchmarks print to a terminal or a log: a closed pipe is
+// not their concern (clippy.toml disallows the std printing macros in pgbr).
+#![allow(clippy::disallowed_macros)]
 
 mod faults;
 mod harness;
@@ -9,6 +12,7 @@ mod hosts;
 mod pg_server;
 
 mod crash;
+mod environment;
 mod fuzz;
 
 mod remote;

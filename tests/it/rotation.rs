@@ -349,7 +349,8 @@ fn status_probe_reports_each_server() {
         .zip(listeners)
         .map(|(c, l)| CellServer::start(deploy_dir(&p, c), l))
         .collect();
-    let out = p.run(&["status", &t, "--probe", "--json"]).expect_code(0);
+    // One probe fails: exit 7 (PROBE_FAILED), for monitoring.
+    let out = p.run(&["status", &t, "--probe", "--json"]).expect_code(7);
     let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let z1 = &rows[0]["probe"];
     assert_eq!(z1["ok"], true, "{z1}");
@@ -372,7 +373,7 @@ fn status_probe_reports_each_server() {
             .contains(&format!("127.0.0.1:{}", base + 2)),
         "{z3}"
     );
-    let text = p.run(&["status", &t, "--probe"]).expect_code(0).stdout;
+    let text = p.run(&["status", &t, "--probe"]).expect_code(7).stdout;
     assert!(text.contains("probe: ok, presents serial"), "{text}");
     assert!(text.contains("pgBackRest 2.45"), "{text}");
     assert!(text.contains("probe: FAILED"), "{text}");

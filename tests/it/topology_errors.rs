@@ -403,3 +403,153 @@ case!(
     an_invalid_port_is_not_taken_for_the_default,
     check_topo(&valid_with("pg_port = 5432", "pg_port = 70000").replace("pg_port = 5433\n", ""))
 );
+
+// Strings that reach the INI file: no control characters and no Unicode
+// line breaks anywhere (issue 12 item 9): `check` names each, nothing panics.
+case!(
+    control_characters_in_paths_names_and_options,
+    check_topo(&format!(
+        "{}\n[options]\nrepo2-s3-bucket = \"a\\u0000b\"\nrepo2-s3-region = \"eu\\u0085west\"\nrepo2-s3-endpoint = \"x\\u2028y\"\n",
+        valid_with("pg_path = \"/a/pg\"", "pg_path = \"/a\\u000bpg\"")
+            .replace("deploy_dir = \"/b/pgbr\"", "deploy_dir = \"/b/pg\\fbr\"")
+            .replace("pg_port = 5433", "pg_port = 5433\npg_user = \"post\\rgres\"\nlog_path = \"/b/\\u0085log\"\npg_database = \"d\\tb\"")
+            .replace("path = \"/backup/repo\"", "path = \"/backup/\\u2029repo\"")
+    ))
+);
+
+#[test]
+fn render_never_panics_on_what_check_lets_through() {
+    // Every string key of a cell, with each hostile character: either
+    // `check` refuses it, or `render` writes a clean file.
+    for c in [
+        "\\u000b", "\\f", "\\r", "\\u0000", "\\u0085", "\\u2028", "\\u2029", "\\u001b", "\\u007f",
+        "\\t",
+    ] {
+        for (from, to) in [
+            ("pg_path = \"/a/pg\"", format!("pg_path = \"/a/p{c}g\"")),
+            (
+                "pg_port = 5432",
+                format!("pg_port = 5432\npg_user = \"u{c}u\""),
+            ),
+            (
+                "pg_port = 5432",
+                format!("pg_port = 5432\nconfig_link = \"/etc/{c}x\""),
+            ),
+            (
+                "pg_port = 5432",
+                format!("pg_port = 5432\nowner = \"a{c}b\""),
+            ),
+        ] {
+            let t = Pgbr::new();
+            t.write("topo.toml", &valid_with(from, &to));
+            let out = t.run(&["render", "topo.toml", "--cell", "a"]);
+            assert!(
+                out.code == 1 && out.stderr.contains("topo.toml: cells.a."),
+                "{c} in {to}: {out:?}"
+            );
+        }
+    }
+}
+
+// SPEC §1: pgBackRest 2.45 connects to the first address of `host`, so the
+// TLS server must listen in that family (issue 12 item 20).
+case!(
+    host_family_must_match_the_server_address,
+    check_topo(
+        &valid_with("host = \"localhost\"", "host = \"fd00::1\"").replacen(
+            "host = \"localhost\"",
+            "host = \"::1\"",
+            1
+        )
+    )
+);
+case!(
+    ipv4_host_with_an_ipv6_server_address,
+    check_topo(
+        &valid_with("server_address = \"0.0.0.0\"", "server_address = \"::1\"").replacen(
+            "host = \"localhost\"",
+            "host = \"10.0.0.1\"",
+            1
+        )
+    )
+);
+
+#[test]
+fn a_dual_stack_listener_or_host_names_pass_the_family_check() {
+    let t = Pgbr::new();
+    t.write(
+        "topo.toml",
+        &valid_with("server_address = \"0.0.0.0\"", "server_address = \"::\"").replacen(
+            "host = \"localhost\"",
+            "host = \"10.0.0.1\"",
+            1,
+        ),
+    );
+    t.run(&["check", "topo.toml"]).expect_code(0);
+}
+
+// compress-level by compress-type (pgBackRest's own ranges, from 2.56's
+// option definition: bz2 1-9, gz -1-9, lz4 -5-12, zst -7-22).
+case!(
+    compress_level_out_of_range_for_its_type,
+    check_topo(&format!("{VALID}\n[options]\ncompress-level = 99\n"))
+);
+case!(
+    compress_level_checked_against_the_chosen_type,
+    check_topo(&format!(
+        "{VALID}\n[options]\ncompress-type = \"bz2\"\ncompress-level = 0\n"
+    ))
+);
+
+#[test]
+fn compress_level_in_range_for_its_type_passes() {
+    let t = Pgbr::new();
+    t.write(
+        "topo.toml",
+        &format!("{VALID}\n[options]\ncompress-type = \"zst\"\ncompress-level = 19\n"),
+    );
+    t.run(&["check", "topo.toml"]).expect_code(0);
+}
+
+// Imports are regular files of bounded size (issue 12 item 8): no endless
+// read of `/dev/zero`, no hang on a FIFO, no 1 GB file read whole.
+#[test]
+fn imports_must_be_regular_files_of_bounded_size() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let t = Pgbr::new();
+    t.write(
+        "topo.toml",
+        "imports = [\"/dev/zero\", \"sub\", \"fifo.toml\", \"big.toml\"]\n",
+    );
+    std::fs::create_dir(t.path().join("sub")).unwrap();
+    nix::unistd::mkfifo(&t.path().join("fifo.toml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let big = std::fs::File::create(t.path().join("big.toml")).unwrap();
+    big.set_len(1 << 30).unwrap(); // sparse: costs no disk
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgbr"))
+        .args(["check", "topo.toml"])
+        .current_dir(t.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`pgbr check` still reading its imports after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_root_module_that_is_not_a_regular_file_is_refused() {
+    let t = Pgbr::new();
+    let out = t.run(&["check", "/dev/null"]).expect_code(1);
+    insta::assert_snapshot!(out.stderr);
+}

@@ -128,7 +128,8 @@ fn apply_deploys_when_every_cell_runs_the_release() {
             &["status", topo.to_str().unwrap(), "--probe"],
             &[("PATH", &path)],
         )
-        .expect_code(0);
+        // No TLS server runs: the probes fail (exit 7, PROBE_FAILED).
+        .expect_code(7);
     assert!(
         out.stdout.contains(
             "    pgBackRest: 2.58.0 installed, but the topology expects 2.59 (`[pgbackrest] version`)"

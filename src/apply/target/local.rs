@@ -308,8 +308,12 @@ impl Target for LocalTarget {
         if expect_dir(&gens)? {
             for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
                 let e = e.map_err(io("read directory", &gens))?;
-                if let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if let Ok(n) = name.parse::<u64>() {
                     out.generations.push(n);
+                } else if let Some(n) = partial_number(&name) {
+                    out.partials.push(n);
                 }
             }
             out.generations.sort_unstable();
@@ -398,11 +402,7 @@ impl Target for LocalTarget {
         for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
             let e = e.map_err(io("read directory", &gens))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            let stale = name
-                .strip_prefix('.')
-                .and_then(|n| n.strip_suffix(".partial"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            if stale {
+            if partial_number(&name).is_some() {
                 let path = e.path();
                 fs::remove_dir_all(&path).map_err(io("remove stale", &path))?;
             }
@@ -530,19 +530,41 @@ impl Target for LocalTarget {
     }
 
     fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error> {
-        let dd = Path::new(deploy_dir);
-        if read_current(dd)? == Some(generation) {
-            return Err(refuse(
-                dd,
-                format!("generation {generation} is live there"),
-                "this is a bug in pgbr's gc; please report it",
-            ));
-        }
-        let dir = generations_dir(dd).join(generation.to_string());
+        remove_generation_dir(deploy_dir, generation)
+    }
+
+    fn remove_partial(&self, deploy_dir: &str, generation: u64) -> Result<(), Error> {
+        let gens = generations_dir(Path::new(deploy_dir));
+        let dir = gens.join(format!(".{generation}.partial"));
         if expect_dir(&dir)? {
-            fs::remove_dir_all(&dir).map_err(io("remove", &dir))?;
-            fsync_dir(&generations_dir(dd))?;
+            fs::remove_dir_all(&dir).map_err(io("remove stale", &dir))?;
+            fsync_dir(&gens)?;
         }
         Ok(())
     }
+}
+
+/// `N` of a `.<N>.partial` name.
+fn partial_number(name: &str) -> Option<u64> {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".partial"))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
+}
+
+fn remove_generation_dir(deploy_dir: &str, generation: u64) -> Result<(), Error> {
+    let dd = Path::new(deploy_dir);
+    if read_current(dd)? == Some(generation) {
+        return Err(refuse(
+            dd,
+            format!("generation {generation} is live there"),
+            "this is a bug in pgbr's gc; please report it",
+        ));
+    }
+    let dir = generations_dir(dd).join(generation.to_string());
+    if expect_dir(&dir)? {
+        fs::remove_dir_all(&dir).map_err(io("remove", &dir))?;
+        fsync_dir(&generations_dir(dd))?;
+    }
+    Ok(())
 }

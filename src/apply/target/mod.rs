@@ -71,6 +71,8 @@ pub trait Target: Send + Sync {
     fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error>;
     /// Removes `generations/<generation>` (never the one `current` names).
     fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error>;
+    /// Removes a stale `generations/.<generation>.partial` a killed run left.
+    fn remove_partial(&self, deploy_dir: &str, generation: u64) -> Result<(), Error>;
 }
 
 /// What [`Target::prepare`] needs.
