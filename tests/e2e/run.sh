@@ -11,9 +11,13 @@
 #                               trixie's newer C library, while trixie's PostgreSQL
 #                               and pgBackRest need that library and cannot run here.
 #
-# Three cells on this machine, zone1 (primary) and zone2/zone3 (streaming
-# standbys), every file under one temporary root, every port chosen free at
-# start. Steps, each printed as `PASS <step> (<seconds>s)` or `FAIL <step>`:
+# Three cells, zone1 (primary) and zone2/zone3 (streaming standbys), every
+# file under one temporary root, every port chosen free at start. With
+# `--hosts`, each cell is on a host of its own (examples/testhosts.rs: a
+# network and mount namespace with its own address and sshd); its
+# PostgreSQL, pgBackRest server and files live there only, `host` is the
+# host's IP address, and pgbr deploys over SSH. Steps, each printed as
+# `PASS <step> (<seconds>s)` or `FAIL <step>`:
 #
 #   topology       generate the topology from tests/e2e/*.toml.in; check, render
 #   bootstrap      apply --bootstrap zone1; initdb, stanza-create, first full backup
@@ -30,6 +34,7 @@
 #
 # Environment:
 #   PGBR          the pgbr binary (default: target/debug/pgbr)
+#   TESTHOSTS     the test hosts helper, for --hosts (default: target/debug/examples/testhosts)
 #   E2E_FAIL_AT   inject a failure at the end of this step (tests the failure path)
 #   E2E_KEEP=1    keep the temporary root after a successful run
 #   E2E_VERBOSE=1 also print every step's output (it always goes to <root>/steps/)
@@ -46,6 +51,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGBACKREST=${PGBACKREST:-/usr/bin/pgbackrest}
 PGBR=${PGBR:-${CARGO_TARGET_DIR:-$REPO/target}/debug/pgbr}
+TESTHOSTS=${TESTHOSTS:-${CARGO_TARGET_DIR:-$REPO/target}/debug/examples/testhosts}
 TIMEOUT=${E2E_TIMEOUT:-60}
 CMD_TIMEOUT=${E2E_CMD_TIMEOUT:-300}
 PGBACKREST_VERSION=${E2E_PGBACKREST_VERSION:-2.45}
@@ -64,6 +70,11 @@ STEP=""            # the step running now ("" between steps)
 STEP_LOG=/dev/null # its output
 declare -A PG_PORT=() PG_PID=() SERVER_PID=() RUNUSER_PID=() TLS_PORT=()
 declare -A OLD_FPR=() NEW_FPR=()
+HOSTS=""           # --hosts: each cell on a test host of its own
+declare -A HOST_PID=() HOST_ADDR=()  # --hosts: per cell (and `restore`)
+HOSTS_HELPER=""    # --hosts: the helper's pid (its stdin is fd 5)
+HOSTS_OPERATOR=""  # --hosts: this machine's address on the hosts' network
+CELL_ROOT=""       # where cells keep their files (private to a host with --hosts)
 LABELS=()          # row labels written so far, for the restore check
 
 # ---------------------------------------------------------------- helpers
@@ -73,15 +84,32 @@ fail() {
   exit 1
 }
 
-# A command as postgres, killed if it runs longer than CMD_TIMEOUT.
-as_pg() { runuser -u postgres -- timeout "$CMD_TIMEOUT" "$@"; }
-
-# Prints a command as an operator would type it, then runs it as postgres.
-run_pg() {
-  local cmd=$1
+# on CELL CMD...: runs CMD on CELL's host (with --hosts, in its network
+# and mount namespaces; else here).
+on() {
+  local cell=$1
   shift
-  printf '$ runuser -u postgres -- %s %s\n' "${cmd##*/}" "$*" >&2
-  as_pg "$cmd" "$@"
+  if [[ -n $HOSTS ]]; then
+    nsenter -t "${HOST_PID[$cell]}" -n -m -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# A command as postgres on CELL's host, killed if it runs longer than CMD_TIMEOUT.
+as_pg() {
+  local cell=$1
+  shift
+  on "$cell" runuser -u postgres -- timeout "$CMD_TIMEOUT" "$@"
+}
+
+# Prints a command as an operator would type it (on CELL's host), then
+# runs it as postgres there.
+run_pg() {
+  local cell=$1 cmd=$2
+  shift 2
+  printf '%s$ runuser -u postgres -- %s %s\n' "${HOSTS:+[$cell] }" "${cmd##*/}" "$*" >&2
+  as_pg "$cell" "$cmd" "$@"
 }
 
 pgbr() {
@@ -89,24 +117,28 @@ pgbr() {
   timeout "$CMD_TIMEOUT" "$PGBR" --state "$ROOT/state" "$@"
 }
 
-data_dir() { echo "$ROOT/$1/pg_data"; }
-sock_dir() { echo "$ROOT/$1/pg_sockets"; }
-deploy_dir() { echo "$ROOT/$1/pgbackrest"; }
-conf() { echo "$ROOT/$1/pgbackrest/current/pgbackrest.conf"; }
-pidfile() { echo "$ROOT/$1/run/pgbackrest-server.pid"; }
+data_dir() { echo "$CELL_ROOT/$1/pg_data"; }
+sock_dir() { echo "$CELL_ROOT/$1/pg_sockets"; }
+deploy_dir() { echo "$CELL_ROOT/$1/pgbackrest"; }
+conf() { echo "$CELL_ROOT/$1/pgbackrest/current/pgbackrest.conf"; }
+run_dir() { echo "$CELL_ROOT/$1/run"; }
+pidfile() { echo "$CELL_ROOT/$1/run/pgbackrest-server.pid"; }
+pg_log() { echo "$CELL_ROOT/$1/postgres.log"; }
+# Where peers reach a cell: its host's address, or this machine.
+addr() { if [[ -n $HOSTS ]]; then echo "${HOST_ADDR[$1]}"; else echo 127.0.0.1; fi; }
 
 # pgBackRest as postgres with a cell's deployed config.
 pgbackrest_at() {
   local cell=$1
   shift
-  printf '$ pgbackrest --config=%s --stanza=%s %s\n' "$(conf "$cell")" "$STANZA" "$*" >&2
-  as_pg "$PGBACKREST" --config="$(conf "$cell")" --stanza="$STANZA" "$@"
+  printf '%s$ pgbackrest --config=%s --stanza=%s %s\n' "${HOSTS:+[$cell] }" "$(conf "$cell")" "$STANZA" "$*" >&2
+  as_pg "$cell" "$PGBACKREST" --config="$(conf "$cell")" --stanza="$STANZA" "$@"
 }
 
 # psql on a cell's socket; prints unaligned tuples.
 sql_at() {
   local cell=$1 sql=$2 port=${PG_PORT[$1]}
-  as_pg "$PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+  as_pg "$cell" "$PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
     -h "$(sock_dir "$cell")" -p "$port" -U postgres -d postgres -c "$sql"
 }
 
@@ -124,12 +156,21 @@ wait_until() {
   done
 }
 
-# Something listens on TCP port $1 (ss, or a connect to 127.0.0.1 without it).
+# Something listens on TCP port $1 (ss, or a connect to 127.0.0.1 without
+# it), here or, with a cell $2, on that cell's host.
 port_busy() {
-  if command -v ss >/dev/null; then
-    ss -Hltn "sport = :$1" | grep -q .
+  local cell=${2:-}
+  if [[ -z $cell ]]; then
+    if command -v ss >/dev/null; then
+      ss -Hltn "sport = :$1" | grep -q .
+    else
+      (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+  elif command -v ss >/dev/null; then
+    on "$cell" ss -Hltn "sport = :$1" | grep -q .
   else
-    (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    # shellcheck disable=SC2016 # $1 belongs to the inner shell
+    on "$cell" bash -c ': <>"/dev/tcp/127.0.0.1/$1"' sh "$1" 2>/dev/null
   fi
 }
 
@@ -157,18 +198,18 @@ free_port() {
   fail "no free port found"
 }
 
-# The SHA-256 fingerprint of a PEM certificate file.
-file_fpr() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
+# The SHA-256 fingerprint of a PEM certificate file on a cell's host.
+file_fpr() { on "$1" openssl x509 -noout -fingerprint -sha256 -in "$2" | cut -d= -f2; }
 
 # The fingerprint of the certificate a cell's TLS server presents, fetched
 # with the cell's own client certificate (the server requires one).
 served_fpr() {
   local cell=$1 tls d
   d="$(deploy_dir "$cell")/current/tls"
-  tls=$(timeout 10 openssl s_client -connect "127.0.0.1:${TLS_PORT[$cell]}" \
+  tls=$(on "$cell" timeout 10 openssl s_client -connect "$(addr "$cell"):${TLS_PORT[$cell]}" \
     -servername localhost -verify_return_error -CAfile "$d/ca.crt" \
     -cert "$d/server.crt" -key "$d/server.key" </dev/null 2>/dev/null) ||
-    fail "TLS handshake with $cell's server on port ${TLS_PORT[$cell]} failed"
+    fail "TLS handshake with $cell's server on $(addr "$cell"):${TLS_PORT[$cell]} failed"
   openssl x509 -noout -fingerprint -sha256 <<<"$tls" | cut -d= -f2
 }
 
@@ -176,12 +217,14 @@ served_fpr() {
 # replacing the ones a copied data dir brought along.
 pg_configure() {
   local cell=$1 data=$2 port=$3 sock=$4 archive=$5
-  local f="$data/postgresql.conf"
-  sed -i '/^# --- e2e ---$/,$d' "$f"
-  cat >>"$f" <<EOF
+  local f="$data/postgresql.conf" listen=""
+  # With --hosts, standbys stream from the primary's address.
+  if [[ -n $HOSTS ]]; then listen=$(addr "$cell"); fi
+  on "$cell" sed -i '/^# --- e2e ---$/,$d' "$f"
+  on "$cell" tee -a "$f" >/dev/null <<EOF
 # --- e2e ---
 port = $port
-listen_addresses = ''
+listen_addresses = '$listen'
 unix_socket_directories = '$sock'
 wal_level = replica
 archive_mode = $archive
@@ -192,13 +235,20 @@ fsync = off
 log_statement = 'all'
 log_line_prefix = '%m [%p] %a: '
 EOF
+  if [[ -n $HOSTS ]] && ! on "$cell" grep -q '^# --- e2e ---$' "$data/pg_hba.conf"; then
+    on "$cell" tee -a "$data/pg_hba.conf" >/dev/null <<EOF
+# --- e2e ---
+host all all $HOSTS_OPERATOR/24 trust
+host replication all $HOSTS_OPERATOR/24 trust
+EOF
+  fi
 }
 
 # pg_start NAME DATA LOG: starts a postmaster, waits for it, records its pid.
 pg_start() {
   local name=$1 data=$2 log=$3
-  run_pg "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t "$TIMEOUT" start
-  PG_PID[$name]=$(head -n1 "$data/postmaster.pid")
+  run_pg "$name" "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t "$TIMEOUT" start
+  PG_PID[$name]=$(on "$name" head -n1 "$data/postmaster.pid")
 }
 
 # stop_all SIG PID...: signals each pid, waits (bounded) for all of them to
@@ -224,17 +274,17 @@ stop_all() {
 start_server() {
   local cell=$1 pf
   pf=$(pidfile "$cell")
-  rm -f "$pf"
-  printf '$ pgbackrest --config=%s server &\n' "$(conf "$cell")" >&2
-  # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
-  runuser -u postgres -- sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pf" \
-    "$PGBACKREST" --config="$(conf "$cell")" server \
-    >"$ROOT/$cell/run/server.out" 2>&1 &
+  on "$cell" rm -f "$pf"
+  printf '%s$ pgbackrest --config=%s server &\n' "${HOSTS:+[$cell] }" "$(conf "$cell")" >&2
+  # shellcheck disable=SC2016 # $$, $1 and $2 belong to the inner shell
+  on "$cell" runuser -u postgres -- sh -c 'echo $$ >"$1"; exec >"$2" 2>&1; shift 2; exec "$@"' \
+    sh "$pf" "$(run_dir "$cell")/server.out" "$PGBACKREST" --config="$(conf "$cell")" server \
+    </dev/null >/dev/null 2>&1 &
   RUNUSER_PID[$cell]=$!
-  wait_until "$cell's server pid file" "$TIMEOUT" test -s "$pf"
-  SERVER_PID[$cell]=$(cat "$pf")
-  wait_until "$cell's server on port ${TLS_PORT[$cell]}" "$TIMEOUT" port_busy "${TLS_PORT[$cell]}"
-  echo "$cell: pgBackRest server pid ${SERVER_PID[$cell]} on 127.0.0.1:${TLS_PORT[$cell]}"
+  wait_until "$cell's server pid file" "$TIMEOUT" on "$cell" test -s "$pf"
+  SERVER_PID[$cell]=$(on "$cell" cat "$pf")
+  wait_until "$cell's server on port ${TLS_PORT[$cell]}" "$TIMEOUT" port_busy "${TLS_PORT[$cell]}" "$cell"
+  echo "$cell: pgBackRest server pid ${SERVER_PID[$cell]} on $(addr "$cell"):${TLS_PORT[$cell]}"
 }
 
 # Writes 100 rows labelled LABEL on the primary.
@@ -275,11 +325,11 @@ check_all_cells() {
 check_servers_present_current() {
   local c want got
   for c in "${CELLS[@]}"; do
-    want=$(file_fpr "$(deploy_dir "$c")/current/tls/server.crt")
+    want=$(file_fpr "$c" "$(deploy_dir "$c")/current/tls/server.crt")
     got=$(served_fpr "$c")
     [[ $got == "$want" ]] ||
       fail "$c's server presents $got, but $(deploy_dir "$c")/current/tls/server.crt is $want"
-    if [[ $(cat "$(pidfile "$c")") != "${SERVER_PID[$c]}" ]] || ! kill -0 "${SERVER_PID[$c]}"; then
+    if [[ $(on "$c" cat "$(pidfile "$c")") != "${SERVER_PID[$c]}" ]] || ! kill -0 "${SERVER_PID[$c]}"; then
       fail "$c's server is not the process started in step tls-servers (pid ${SERVER_PID[$c]})"
     fi
     echo "$c: server pid ${SERVER_PID[$c]} presents $got"
@@ -307,19 +357,28 @@ step_topology() {
   echo "ports: postgres ${PG_PORT[zone1]} ${PG_PORT[zone2]} ${PG_PORT[zone3]} (restore ${PG_PORT[restore]}), TLS $base-$((base + 2))"
 
   for c in "${CELLS[@]}" restore; do
-    mkdir -p "$ROOT/$c/pg_sockets" "$ROOT/$c/run"
-    chown -R postgres:postgres "$ROOT/$c"
+    on "$c" mkdir -p "$CELL_ROOT/$c/pg_sockets" "$CELL_ROOT/$c/run"
+    on "$c" chown -R postgres:postgres "$CELL_ROOT/$c"
   done
   install -d -o postgres -g postgres -m 750 "$ROOT/repo"
 
-  sed -e "s|@ROOT@|$ROOT|g" -e "s|@MODULES@|$REPO/modules|g" \
+  local topo=$TOPO
+  if [[ -n $HOSTS ]]; then topo="$ROOT/cells.toml"; fi
+  sed -e "s|@ROOT@|$ROOT|g" -e "s|@CELL_ROOT@|$CELL_ROOT|g" -e "s|@MODULES@|$REPO/modules|g" \
     -e "s|@TLS_BASE@|$base|g" -e "s|@PGBACKREST_VERSION@|$PGBACKREST_VERSION|g" -e "s|@HOST@|$HOST|g" \
     -e "s|@PG_PORT_zone1@|${PG_PORT[zone1]}|g" \
     -e "s|@PG_PORT_zone2@|${PG_PORT[zone2]}|g" \
     -e "s|@PG_PORT_zone3@|${PG_PORT[zone3]}|g" \
-    "$HERE/topology.toml.in" >"$TOPO"
-  sed -e "s|@ROOT@|$ROOT|g" -e "s|@HERE@|$HERE|g" "$HERE/hooks.toml.in" >"$HOOKS"
-  if grep -n '@[A-Za-z_0-9]*@' "$TOPO" "$HOOKS"; then fail "unfilled placeholder"; fi
+    "$HERE/topology.toml.in" >"$topo"
+  if [[ -n $HOSTS ]]; then
+    sed -e "s|@SSH_CONFIG@|$ROOT/ssh_config|g" \
+      -e "s|@ADDR_zone1@|$(addr zone1)|g" \
+      -e "s|@ADDR_zone2@|$(addr zone2)|g" \
+      -e "s|@ADDR_zone3@|$(addr zone3)|g" \
+      "$HERE/hosts.toml.in" >"$TOPO"
+  fi
+  sed -e "s|@CELL_ROOT@|$CELL_ROOT|g" -e "s|@HERE@|$HERE|g" "$HERE/hooks.toml.in" >"$HOOKS"
+  if grep -n '@[A-Za-z_0-9]*@' "$TOPO" "$topo" "$HOOKS"; then fail "unfilled placeholder"; fi
 
   pgbr check "$TOPO"
   pgbr check "$HOOKS"
@@ -335,17 +394,17 @@ step_bootstrap() {
   pgbr apply "$TOPO" --bootstrap "$PRIMARY" --yes --now "$PAST" --allow-clock-skew
   local d
   d=$(deploy_dir "$PRIMARY")
-  [[ $(readlink "$d/current") == generations/1 ]] || fail "$d/current does not point at generations/1"
-  [[ $(stat -c %U "$d/current/tls/server.key") == postgres ]] || fail "server.key is not owned by postgres"
+  [[ $(on "$PRIMARY" readlink "$d/current") == generations/1 ]] || fail "$d/current does not point at generations/1"
+  [[ $(on "$PRIMARY" stat -c %U "$d/current/tls/server.key") == postgres ]] || fail "server.key is not owned by postgres"
   for c in "${STANDBYS[@]}"; do
-    [[ ! -e $(deploy_dir "$c") ]] || fail "apply --bootstrap touched $c"
+    ! on "$c" test -e "$(deploy_dir "$c")" || fail "apply --bootstrap touched $c"
   done
 
-  run_pg "$PGBIN/initdb" -D "$(data_dir "$PRIMARY")" -U postgres -A trust \
+  run_pg "$PRIMARY" "$PGBIN/initdb" -D "$(data_dir "$PRIMARY")" -U postgres -A trust \
     -E UTF8 --locale=C --no-sync >/dev/null
   pg_configure "$PRIMARY" "$(data_dir "$PRIMARY")" "${PG_PORT[$PRIMARY]}" \
     "$(sock_dir "$PRIMARY")" on
-  pg_start "$PRIMARY" "$(data_dir "$PRIMARY")" "$ROOT/$PRIMARY/postgres.log"
+  pg_start "$PRIMARY" "$(data_dir "$PRIMARY")" "$(pg_log "$PRIMARY")"
 
   pgbackrest_at "$PRIMARY" --log-level-console=info stanza-create
   sql_at "$PRIMARY" "create table e2e_rows (label text not null, n int not null, at timestamptz not null default now())"
@@ -356,11 +415,15 @@ step_bootstrap() {
 
 step_standbys() {
   local c
+  local from
+  # Locally through the primary's socket; across hosts over TCP.
+  from=$(sock_dir "$PRIMARY")
+  if [[ -n $HOSTS ]]; then from=$(addr "$PRIMARY"); fi
   for c in "${STANDBYS[@]}"; do
-    run_pg "$PGBIN/pg_basebackup" -h "$(sock_dir "$PRIMARY")" -p "${PG_PORT[$PRIMARY]}" \
+    run_pg "$c" "$PGBIN/pg_basebackup" -h "$from" -p "${PG_PORT[$PRIMARY]}" \
       -U postgres -D "$(data_dir "$c")" -R -X stream -c fast --no-sync
     pg_configure "$c" "$(data_dir "$c")" "${PG_PORT[$c]}" "$(sock_dir "$c")" on
-    pg_start "$c" "$(data_dir "$c")" "$ROOT/$c/postgres.log"
+    pg_start "$c" "$(data_dir "$c")" "$(pg_log "$c")"
     [[ $(sql_at "$c" "select pg_is_in_recovery()") == t ]] || fail "$c is not a standby"
   done
   wait_until "two streaming standbys" "$TIMEOUT" \
@@ -391,8 +454,8 @@ step_standbys() {
 
   pgbr apply "$TOPO" --yes --now "$PAST" --allow-clock-skew
   for c in "${CELLS[@]}"; do
-    [[ -f $(conf "$c") ]] || fail "$c has no deployed config"
-    grep -q '^pg3-host=' "$(conf "$c")" || fail "$c's config is not in the full phase"
+    on "$c" test -f "$(conf "$c")" || fail "$c has no deployed config"
+    on "$c" grep -q '^pg3-host=' "$(conf "$c")" || fail "$c's config is not in the full phase"
   done
   pgbr plan "$TOPO" --now "$PAST" --detailed-exitcode
 }
@@ -431,7 +494,7 @@ step_standby_backup() {
     other=$([[ $c == zone2 ]] && echo zone3 || echo zone2)
     write_rows "before the backup from $c"
     wait_replayed
-    for s in "${CELLS[@]}"; do log_size[$s]=$(stat -c %s "$ROOT/$s/postgres.log"); done
+    for s in "${CELLS[@]}"; do log_size[$s]=$(on "$s" stat -c %s "$(pg_log "$s")"); done
 
     out=$(pgbackrest_at "$c" --backup-standby --type=full --log-level-console=detail backup 2>&1)
     grep -Ev 'DETAIL: (backup|match) file' <<<"$out" || true
@@ -447,8 +510,8 @@ step_standby_backup() {
     # pgBackRest's statements, by application_name (the log line prefix):
     # the replay wait (`select replayLsn::text, ...`) and the checkpoint.
     local mine theirs wait='statement: select replayLsn' ckpt='statement: checkpoint'
-    mine=$(tail -c +$((log_size[$c] + 1)) "$ROOT/$c/postgres.log" | grep 'pgBackRest \[backup\]' || true)
-    theirs=$(tail -c +$((log_size[$other] + 1)) "$ROOT/$other/postgres.log" | grep 'pgBackRest \[backup\]' || true)
+    mine=$(on "$c" tail -c +$((log_size[$c] + 1)) "$(pg_log "$c")" | grep 'pgBackRest \[backup\]' || true)
+    theirs=$(on "$other" tail -c +$((log_size[$other] + 1)) "$(pg_log "$other")" | grep 'pgBackRest \[backup\]' || true)
     echo "$c's Postgres log:"
     grep -E "$wait|$ckpt" <<<"$mine" || true
     grep -q "$wait" <<<"$mine" || fail "$c's Postgres log shows no replay wait by pgBackRest"
@@ -513,12 +576,13 @@ step_rollback() {
 }
 
 step_restore() {
-  local data="$ROOT/restore/pg_data" label got
+  local data label got
+  data=$(data_dir restore)
   pgbackrest_at "$PRIMARY" --pg1-path="$data" --type=immediate --target-action=promote \
     --log-level-console=info restore
   rm -f "$data/standby.signal"
   pg_configure restore "$data" "${PG_PORT[restore]}" "$(sock_dir restore)" off
-  pg_start restore "$data" "$ROOT/restore/postgres.log"
+  pg_start restore "$data" "$(pg_log restore)"
   wait_until "the restored cluster to promote" "$TIMEOUT" \
     sql_is restore "select pg_is_in_recovery()" f
   sql_at restore "select label, count(*) from e2e_rows group by label order by min(at)"
@@ -533,13 +597,17 @@ step_restore() {
 
 # Prints the last lines of every log that helps to debug a failure.
 dump_logs() {
-  local f
+  local c
   echo "---- output of step $STEP (last 80 lines of $STEP_LOG)"
   tail -n 80 "$STEP_LOG" 2>/dev/null || true
-  for f in "$ROOT"/*/pgbackrest/log/*.log "$ROOT"/*/postgres.log "$ROOT"/*/run/server.out; do
-    [[ -s $f ]] || continue
-    echo "---- $f (last 30 lines)"
-    tail -n 30 "$f"
+  for c in "${CELLS[@]}" restore; do
+    [[ -z $HOSTS || -n ${HOST_PID[$c]:-} ]] || continue
+    # shellcheck disable=SC2016 # $1 and $f belong to the inner shell
+    on "$c" sh -c 'for f in "$1"/pgbackrest/log/*.log "$1"/postgres.log "$1"/run/server.out; do
+      [ -s "$f" ] || continue
+      echo "---- $f (last 30 lines)"
+      tail -n 30 "$f"
+    done' sh "$CELL_ROOT/$c"
   done
 }
 
@@ -549,8 +617,9 @@ cleanup() {
   # A process whose pid was not recorded yet (the run was interrupted while
   # starting it) is found through its pid file.
   for c in "${CELLS[@]}"; do
-    if [[ -z ${SERVER_PID[$c]:-} && -s $ROOT/$c/run/pgbackrest-server.pid ]]; then
-      SERVER_PID[$c]=$(cat "$ROOT/$c/run/pgbackrest-server.pid")
+    [[ -z $HOSTS || -n ${HOST_PID[$c]:-} ]] || continue
+    if [[ -z ${SERVER_PID[$c]:-} ]] && on "$c" test -s "$(pidfile "$c")"; then
+      SERVER_PID[$c]=$(on "$c" cat "$(pidfile "$c")")
     fi
     if [[ -n ${SERVER_PID[$c]:-} ]]; then pids+=("${SERVER_PID[$c]}"); fi
     if [[ -n ${RUNUSER_PID[$c]:-} ]]; then pids+=("${RUNUSER_PID[$c]}"); fi
@@ -558,12 +627,47 @@ cleanup() {
   stop_all TERM "${pids[@]}"
   pids=()
   for c in "${CELLS[@]}" restore; do
-    if [[ -z ${PG_PID[$c]:-} && -s $ROOT/$c/pg_data/postmaster.pid ]]; then
-      PG_PID[$c]=$(head -n1 "$ROOT/$c/pg_data/postmaster.pid")
+    [[ -z $HOSTS || -n ${HOST_PID[$c]:-} ]] || continue
+    if [[ -z ${PG_PID[$c]:-} ]] && on "$c" test -s "$(data_dir "$c")/postmaster.pid"; then
+      PG_PID[$c]=$(on "$c" head -n1 "$(data_dir "$c")/postmaster.pid")
     fi
     if [[ -n ${PG_PID[$c]:-} ]]; then pids+=("${PG_PID[$c]}"); fi
   done
   stop_all INT "${pids[@]}"
+  stop_hosts
+}
+
+# --hosts: starts one test host per cell (the restore runs on the
+# primary's host) and waits until they answer.
+start_hosts() {
+  local env="$ROOT/hosts.env" i c
+  mkdir "$CELL_ROOT"
+  exec 5> >(exec "$TESTHOSTS" "${#CELLS[@]}" "$CELL_ROOT" >"$env" 2>"$ROOT/hosts.err")
+  HOSTS_HELPER=$!
+  wait_until "the test hosts (see $ROOT/hosts.err)" "$TIMEOUT" grep -q '^HOSTS_READY=1$' "$env"
+  # shellcheck disable=SC1090 # written by examples/testhosts.rs
+  source "$env"
+  cp "$HOSTS_SSH_CONFIG" "$ROOT/ssh_config"
+  for i in "${!CELLS[@]}"; do
+    c=${CELLS[$i]}
+    HOST_PID[$c]=${HOSTS_PIDS[$i]}
+    HOST_ADDR[$c]=${HOSTS_ADDRS[$i]}
+    echo "$c: host ${HOST_ADDR[$c]} (nsenter -t ${HOST_PID[$c]} -n -m)"
+  done
+  HOST_PID[restore]=${HOST_PID[$PRIMARY]}
+  HOST_ADDR[restore]=${HOST_ADDR[$PRIMARY]}
+}
+
+# Closes the test hosts' stdin: the helper tears them down (bounded wait).
+stop_hosts() {
+  [[ -n $HOSTS_HELPER ]] || return 0
+  exec 5>&-
+  local i
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$HOSTS_HELPER" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "warning: the test hosts helper (pid $HOSTS_HELPER) did not stop in 30s" >&4
 }
 
 # Names the failed command and where it ran (the step's log shows it).
@@ -650,16 +754,24 @@ in_trixie() {
 }
 
 main() {
-  if [[ ${1:-} == --trixie ]]; then in_trixie; fi
+  case ${1:-} in
+    "") ;;
+    --trixie) in_trixie ;;
+    --hosts) HOSTS=1 ;;
+    *) fail "usage: $0 [--trixie | --hosts]" ;;
+  esac
   [[ $(id -u) == 0 ]] || fail "run as root (the servers run as postgres through runuser)"
   id postgres >/dev/null 2>&1 || fail "there is no postgres user"
   [[ -x $PGBIN/postgres ]] || fail "no PostgreSQL binaries in $PGBIN"
   [[ -x $PGBACKREST ]] || fail "no pgBackRest at $PGBACKREST"
   [[ -x $PGBR ]] || fail "no pgbr binary at $PGBR (run \`cargo build --bin pgbr\`)"
   local tool
-  for tool in runuser timeout openssl; do
+  for tool in runuser timeout openssl ${HOSTS:+nsenter ssh ip}; do
     command -v "$tool" >/dev/null || fail "\`$tool\` is needed and not installed"
   done
+  if [[ -n $HOSTS && ! -x $TESTHOSTS ]]; then
+    fail "no test hosts helper at $TESTHOSTS (run \`cargo build --example testhosts\`)"
+  fi
   if [[ -n ${E2E_FAIL_AT:-} && " ${STEPS[*]} " != *" $E2E_FAIL_AT "* ]]; then
     fail "E2E_FAIL_AT=$E2E_FAIL_AT is not a step: ${STEPS[*]}"
   fi
@@ -675,10 +787,15 @@ main() {
   chmod 755 "$ROOT"
   mkdir "$ROOT/steps"
   cd "$ROOT"
+  CELL_ROOT=$ROOT
+  if [[ -n $HOSTS ]]; then
+    CELL_ROOT="$ROOT/hosts"
+    start_hosts
+  fi
   TOPO="$ROOT/topology.toml"
   HOOKS="$ROOT/hooks.toml"
   PAST=$(date -u -d '300 days ago' +%Y-%m-%dT%H:%M:%SZ)
-  echo "e2e: root $ROOT, $("$PGBACKREST" version), $("$PGBIN/postgres" --version)"
+  echo "e2e${HOSTS:+ --hosts}: root $ROOT, $("$PGBACKREST" version), $("$PGBIN/postgres" --version)"
 
   local t0 dt s
   t0=$(now_us)

@@ -700,3 +700,17 @@ fn a_full_disk_on_the_database_is_a_clear_error_and_commits_nothing() {
     p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
     assert_eq!(generations(&p).as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_next_command_after_a_killed_holder_waits_for_its_dying_lock() {
+    let p = Pgbr::on_postgres();
+    let topo = three_cells(&p, 5433, "activate = \"sleep 5\"");
+    let t = topo.to_str().unwrap().to_owned();
+    let mut holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
+    let _ = holder.0.kill();
+    let _ = holder.0.wait();
+    // At once: the server may not have ended the killed client's session
+    // yet; its lock is going away, so pgbr waits for it instead of failing.
+    colleague(&p).run(&["plan", &t]).expect_code(0);
+}

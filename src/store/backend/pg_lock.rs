@@ -23,6 +23,9 @@ use std::sync::Mutex;
 
 /// The advisory lock class of pgbr stores ("pgbr").
 const LOCK_CLASS: i32 = 0x7067_6272;
+/// How long a lock whose holder is going away is waited for before
+/// "state is locked" (a killed client's session ends within moments).
+const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// The advisory lock class serializing schema creation.
 pub(super) const CREATE_CLASS: i32 = 0x7067_6273;
 
@@ -106,25 +109,35 @@ pub(super) fn acquire(
 ) -> Result<Held, Error> {
     let err = |e: postgres::Error| Error::backend(name, Box::new(e));
     let mut client = connect(url)?;
-    // The checks up to the pooler verdict use the simple protocol: one
-    // message each, which a transaction pooler cannot split across its
-    // server sessions the way it splits a prepared statement's steps.
-    let row = simple_row(
-        &mut client,
-        &format!(
-            "SELECT pg_try_advisory_lock({LOCK_CLASS}, {}), pg_backend_pid()",
-            key.object
-        ),
-    )
-    .map_err(err)?;
-    let locked = row.first().map(String::as_str) == Some("t");
-    let backend_pid: i32 = row.get(1).and_then(|p| p.parse().ok()).unwrap_or(-1);
-    if !locked {
-        return Err(Error::Locked {
-            store: name.to_owned(),
-            holder: describe_holder(data, &url.schema, key).map_err(err)?,
-        });
-    }
+    // A holder that is going away (released a moment ago, or killed while
+    // the server has not yet ended its session) is waited for, briefly:
+    // the next command after a crash should not fail on a dying lock.
+    let deadline = std::time::Instant::now() + RELEASE_GRACE;
+    let backend_pid = loop {
+        // The checks up to the pooler verdict use the simple protocol: one
+        // message each, which a transaction pooler cannot split across its
+        // server sessions the way it splits a prepared statement's steps.
+        let row = simple_row(
+            &mut client,
+            &format!(
+                "SELECT pg_try_advisory_lock({LOCK_CLASS}, {}), pg_backend_pid()",
+                key.object
+            ),
+        )
+        .map_err(err)?;
+        let backend_pid: i32 = row.get(1).and_then(|p| p.parse().ok()).unwrap_or(-1);
+        if row.first().map(String::as_str) == Some("t") {
+            break backend_pid;
+        }
+        let (holder, leaving) = describe_holder(data, &url.schema, key).map_err(err)?;
+        if !leaving || std::time::Instant::now() >= deadline {
+            return Err(Error::Locked {
+                store: name.to_owned(),
+                holder,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     // Held from here on: dropping `held` releases it on every early return.
     let held = Held {
         client: Mutex::new(client),
@@ -231,6 +244,14 @@ struct Row {
     backend_pid: i32,
 }
 
+impl Row {
+    /// The holder ran on this host and its process is gone.
+    fn process_gone_here(&self) -> bool {
+        self.holder.rsplit_once('@').map(|(_, h)| h) == Some(host_name().as_str())
+            && !process_alive(self.pid)
+    }
+}
+
 fn read_row(client: &mut Client, schema: &str) -> Result<Option<Row>, postgres::Error> {
     let row = client.query_opt(
         &format!(
@@ -266,18 +287,21 @@ fn session_alive(client: &mut Client, backend_pid: i32) -> Result<bool, postgres
 }
 
 /// `alice@laptop pid 4242 (pgbr apply t.toml), pgbr 0.1.0, since …;
-/// its session is alive (backend pid 77)`, from the row and `pg_locks`.
+/// its session is alive (backend pid 77)`, from the row and `pg_locks`;
+/// and whether the holder is going away: the lock was just released, its
+/// session has ended, or its process (on this host) is gone.
 fn describe_holder(
     client: &mut Client,
     schema: &str,
     key: LockKey,
-) -> Result<String, postgres::Error> {
+) -> Result<(String, bool), postgres::Error> {
     let real = holder_pid(client, key)?;
     let row = read_row(client, schema)?;
     Ok(match (real, row) {
         (Some(pid), Some(row)) if row.backend_pid == pid => {
             let alive = session_alive(client, pid)?;
-            format!(
+            let process_gone = row.process_gone_here();
+            let text = format!(
                 "{} pid {} ({}), pgbr {}, since {}; its session {} (backend pid {pid})",
                 row.holder,
                 row.pid,
@@ -285,12 +309,17 @@ fn describe_holder(
                 row.version,
                 row.since,
                 if alive { "is alive" } else { "has ended" },
-            )
+            );
+            (text, !alive || process_gone)
         }
-        (Some(pid), _) => {
-            format!("a session that recorded no holder (backend pid {pid}); it is alive")
-        }
-        (None, _) => "another pgbr that has just released it; try again".to_owned(),
+        (Some(pid), _) => (
+            format!("a session that recorded no holder (backend pid {pid}); it is alive"),
+            false,
+        ),
+        (None, _) => (
+            "another pgbr that has just released it; try again".to_owned(),
+            true,
+        ),
     })
 }
 
@@ -331,13 +360,11 @@ pub(super) fn unlock(raw: &str, force: bool) -> Result<Unlocked, Error> {
             .map_err(err)?;
         return Ok(Unlocked::WasFree);
     };
-    let holder = describe_holder(&mut client, &url.schema, key).map_err(err)?;
+    let (holder, _) = describe_holder(&mut client, &url.schema, key).map_err(err)?;
     let row = read_row(&mut client, &url.schema).map_err(err)?;
-    let gone_here = row.as_ref().is_some_and(|r| {
-        r.backend_pid == pid
-            && r.holder.rsplit_once('@').map(|(_, h)| h) == Some(host_name().as_str())
-            && !process_alive(r.pid)
-    });
+    let gone_here = row
+        .as_ref()
+        .is_some_and(|r| r.backend_pid == pid && r.process_gone_here());
     if !(gone_here || force) {
         return Err(Error::HolderMayBeAlive {
             store: name.clone(),
