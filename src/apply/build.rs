@@ -8,7 +8,7 @@ use crate::layout;
 use crate::pki::{self, CertAndKey, SecretPem};
 use crate::plan::{CellAction, Inputs, LeafAction, LeafKey, Plan, Settings, FILES};
 use crate::render::render_cell;
-use crate::store::{Commit, Store, StoredPair};
+use crate::store::{Commit, ObjectId, Store, StoredPair};
 use crate::topology::Topology;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -54,6 +54,9 @@ pub fn build_generation(
     if !plan.has_changes() {
         return Ok(None);
     }
+    // Before anything is issued or committed: a sealed store without the
+    // identity must not end up with a generation nobody here can deploy.
+    store.require_keys("the private keys this generation deploys")?;
     let mut record = store.pki()?;
     let load_ca = |pair: &StoredPair| -> Result<CertAndKey> {
         Ok(CertAndKey {
@@ -111,16 +114,16 @@ pub fn build_generation(
     let bundle = ca_bundle_text(&ca_pem, previous_ca.as_deref());
     let bundle_id = store.put_object(bundle.as_bytes())?;
 
-    // The leaves.
-    let mut leaf_pems: BTreeMap<LeafKey, (String, String)> = BTreeMap::new();
+    // The leaves: each one's certificate, and its key as the stored object
+    // (a kept leaf's key is never read: its id is all the manifest needs).
+    let mut leaf_pems: BTreeMap<LeafKey, (String, ObjectId)> = BTreeMap::new();
     for leaf in &plan.leaves {
         let pems = match &leaf.action {
             LeafAction::Issue { sans, .. } => {
                 let issued = pki::issue_leaf(&signer, &topology.tls, sans, now)?;
-                record
-                    .leaves
-                    .insert(leaf.key.to_string(), put_pair(store, &issued)?);
-                (issued.cert_pem, issued.key_pem.0)
+                let pair = put_pair(store, &issued)?;
+                record.leaves.insert(leaf.key.to_string(), pair.clone());
+                (issued.cert_pem.clone(), pair.key)
             }
             LeafAction::Keep { .. } => {
                 let pair = record
@@ -131,7 +134,7 @@ pub fn build_generation(
                     })?;
                 (
                     String::from_utf8_lossy(&store.get_object(&pair.cert)?).into_owned(),
-                    String::from_utf8_lossy(&store.get_object(&pair.key)?).into_owned(),
+                    pair.key,
                 )
             }
         };
@@ -165,7 +168,7 @@ pub fn build_generation(
             cell: cp.cell.clone(),
         })?;
         let key = crate::plan::leaf_key(topology, cell);
-        let (cert_pem, key_pem) = leaf_pems.get(&key).ok_or_else(|| Error::LeafNotPlanned {
+        let (cert_pem, key_id) = leaf_pems.get(&key).ok_or_else(|| Error::LeafNotPlanned {
             cell: cp.cell.clone(),
         })?;
         let config = render_cell(topology, cell, cp.phase);
@@ -175,7 +178,7 @@ pub fn build_generation(
                 layout::CONFIG => store.put_object(config.as_bytes())?,
                 layout::CA_BUNDLE => bundle_id,
                 layout::SERVER_CERT => store.put_object(cert_pem.as_bytes())?,
-                _ => store.put_object(key_pem.as_bytes())?,
+                _ => *key_id,
             };
             files.push(FileEntry {
                 path: path.into(),

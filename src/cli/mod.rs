@@ -12,6 +12,11 @@ pub struct Cli {
     /// PostgreSQL URL shared by a team (`postgresql://user@host/db?sslmode=verify-full`).
     #[arg(long, global = true, env = "PGBR_STATE", default_value = "./state")]
     pub state: std::ffi::OsString,
+    /// age identity file that opens a sealed store's private keys (needed by
+    /// apply, rotate, rollback and `state rekey` once the store is sealed;
+    /// default: none).
+    #[arg(long, global = true, env = "PGBR_IDENTITY_FILE", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -82,7 +87,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Work on the state store as a whole: copy, verify, unlock.
+    /// Work on the state store as a whole: copy, verify, unlock, seal, rekey.
     #[command(subcommand)]
     State(StateCommand),
 }
@@ -105,6 +110,21 @@ pub enum StateCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Encrypt every private key in the store to age recipients, and every later one.
+    Seal(RecipientArgs),
+    /// Re-encrypt the sealed keys to a new recipient set (needs --identity).
+    Rekey(RecipientArgs),
+}
+
+/// The age recipients of `state seal` and `state rekey`.
+#[derive(Debug, Args)]
+pub struct RecipientArgs {
+    /// An age X25519 recipient, `age1…` (repeatable).
+    #[arg(long = "recipient", value_name = "AGE1…")]
+    pub recipients: Vec<String>,
+    /// A file of recipients, one `age1…` per line; `#` comments (repeatable).
+    #[arg(long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
 }
 
 /// `pgbr plan`.

@@ -132,11 +132,12 @@ fn cell_releases(targets: &Targets, topo: &Topology, request: &Request) -> Vec<C
 }
 
 /// `pgbr apply`.
-pub fn apply(state: &Location, args: &ApplyArgs) -> Result<u8> {
+pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     clock.check_skew(args.allow_clock_skew)?;
     let saved = read_saved_plan(&args.target)?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
     match saved {
         Some(saved) => {
             if !args.cells.is_empty() || args.bootstrap.is_some() {
@@ -265,10 +266,11 @@ fn apply_topology(
 }
 
 /// `pgbr rotate`.
-pub fn rotate(state: &Location, args: &RotateArgs) -> Result<u8> {
+pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     clock.check_skew(args.allow_clock_skew)?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
     if args.ca {
         return rotate_ca(&store, args, &clock);
     }

@@ -19,6 +19,7 @@ use std::io::IsTerminal;
 /// Runs the parsed command; returns the exit code on success.
 pub fn dispatch(cli: Cli) -> Result<u8> {
     let state = crate::store::Location::new(cli.state);
+    let identity = cli.identity.as_deref();
     match cli.command {
         Command::Check { topology } => check::check(&topology),
         Command::Render {
@@ -28,14 +29,14 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             out,
         } => check::render(&topology, cell.as_deref(), phase, out.as_deref()),
         Command::Plan(args) => plan::plan(&state, &args),
-        Command::Apply(args) => apply::apply(&state, &args),
-        Command::Rotate(args) => apply::rotate(&state, &args),
-        Command::Status(args) => status::status(&state, &args),
+        Command::Apply(args) => apply::apply(&state, identity, &args),
+        Command::Rotate(args) => apply::rotate(&state, identity, &args),
+        Command::Status(args) => status::status(&state, identity, &args),
         Command::Generations { json } => generations::generations(&state, json),
         Command::Certs { json, now } => certs::certs(&state, json, now.as_deref()),
-        Command::Rollback(args) => rollback::rollback(&state, &args),
+        Command::Rollback(args) => rollback::rollback(&state, identity, &args),
         Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
-        Command::State(command) => state::state(&state, command),
+        Command::State(command) => state::state(&state, identity, command),
     }
 }
 

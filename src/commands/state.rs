@@ -1,20 +1,25 @@
-//! `pgbr state copy|verify|unlock`: the store as a whole.
+//! `pgbr state copy|verify|unlock|seal|rekey`: the store as a whole, and
+//! who can read its private keys (SPEC §11).
 
-use crate::cli::StateCommand;
-use crate::store::{self, Location, Store, Unlocked};
+use crate::cli::{RecipientArgs, StateCommand};
+use crate::store::{self, Location, Recipients, SealReport, Store, Unlocked};
 use crate::{exit_codes, Result};
+use std::path::Path;
 
 /// Runs one `pgbr state` command.
-pub fn state(state: &Location, command: StateCommand) -> Result<u8> {
+pub fn state(state: &Location, identity: Option<&Path>, command: StateCommand) -> Result<u8> {
     match command {
-        StateCommand::Copy { from, to } => copy(&Location::new(from), &Location::new(to)),
-        StateCommand::Verify => verify(state),
+        StateCommand::Copy { from, to } => copy(&Location::new(from), &Location::new(to), identity),
+        StateCommand::Verify => verify(state, identity),
         StateCommand::Unlock { force } => unlock(state, force),
+        StateCommand::Seal(args) => seal(state, identity, &args),
+        StateCommand::Rekey(args) => rekey(state, identity, &args),
     }
 }
 
-fn copy(from: &Location, to: &Location) -> Result<u8> {
-    let source = Store::open(from)?;
+fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
+    let mut source = Store::open(from)?;
+    source.set_identity(identity);
     let destination = Store::open(to)?;
     let report = source.copy_into(&destination)?;
     println!(
@@ -27,8 +32,9 @@ fn copy(from: &Location, to: &Location) -> Result<u8> {
     Ok(exit_codes::SUCCESS)
 }
 
-fn verify(state: &Location) -> Result<u8> {
-    let store = Store::open(state)?;
+fn verify(state: &Location, identity: Option<&Path>) -> Result<u8> {
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
     let report = store.verify()?;
     for problem in &report.problems {
         println!("problem: {problem}");
@@ -57,4 +63,42 @@ fn unlock(state: &Location, force: bool) -> Result<u8> {
         }
     }
     Ok(exit_codes::SUCCESS)
+}
+
+/// `pgbr state seal`.
+fn seal(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Result<u8> {
+    let recipients = Recipients::parse(&args.recipients, &args.recipients_files)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
+    let name = store.name().to_owned();
+    let report = store.seal(&recipients)?;
+    print_report("Sealed", &name, &report);
+    println!(
+        "From now on apply, rotate and rollback need one of their identities \
+         (--identity FILE or PGBR_IDENTITY_FILE)."
+    );
+    Ok(exit_codes::SUCCESS)
+}
+
+/// `pgbr state rekey`.
+fn rekey(state: &Location, identity: Option<&Path>, args: &RecipientArgs) -> Result<u8> {
+    let recipients = Recipients::parse(&args.recipients, &args.recipients_files)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
+    let name = store.name().to_owned();
+    let report = store.rekey(&recipients)?;
+    print_report("Re-sealed", &name, &report);
+    Ok(exit_codes::SUCCESS)
+}
+
+fn print_report(done: &str, store: &str, report: &SealReport) {
+    println!(
+        "{done} {} private key(s) in `{}` to {} recipient(s):",
+        report.keys,
+        store,
+        report.recipients.len()
+    );
+    for r in &report.recipients {
+        println!("  {r}");
+    }
 }

@@ -12,6 +12,7 @@ use crate::render::Phase;
 use crate::store::{Location, Store};
 use crate::topology::{Health, PgbackrestVersion};
 use crate::{exit_codes, topology, Result};
+use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -152,9 +153,14 @@ impl Probe {
 }
 
 /// `pgbr status`.
-pub fn status(state: &Location, args: &StatusArgs) -> Result<u8> {
+pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let store = Store::open(state)?;
+    let mut store = Store::open(state)?;
+    store.set_identity(identity);
+    if args.probe {
+        // The probe is a TLS client with each cell's own key.
+        store.require_keys("the private keys `status --probe` connects with")?;
+    }
     let topo = topology::load(&args.topology)?;
     let targets = Targets::new();
     let (inputs, plan) = make_plan(

@@ -25,9 +25,16 @@ use crate::topology::KeyAlgorithm;
 use std::fmt;
 use time::OffsetDateTime;
 
-/// A PEM private key. Its `Debug` never shows the key.
+/// A PEM private key. Its `Debug` never shows the key; its memory is
+/// wiped when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretPem(pub String);
+
+impl Drop for SecretPem {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl fmt::Debug for SecretPem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

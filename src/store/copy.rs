@@ -58,7 +58,7 @@ impl Store {
             let id = ObjectId::from_key(key).ok_or_else(|| {
                 Error::corrupt(self.name(), "objects", "a key is not an object id")
             })?;
-            object::decode(&id, value, self.name())?;
+            object::verify(&id, value, self.name(), &self.keys)?;
             to.backend.put(Keyspace::Objects, key, value)?;
             report.objects += 1;
             Ok(())
@@ -97,7 +97,7 @@ impl Store {
         self.backend.scan(Keyspace::Objects, &mut |key, value| {
             report.objects += 1;
             match ObjectId::from_key(key) {
-                Some(id) => match object::decode(&id, value, self.name()) {
+                Some(id) => match object::verify(&id, value, self.name(), &self.keys) {
                     Ok(_) => {
                         present.insert(id);
                     }

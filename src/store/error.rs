@@ -67,6 +67,71 @@ pub enum Error {
         /// Latest in the store.
         latest: u64,
     },
+    /// A recipient for `state seal` or `state rekey` does not parse.
+    #[error("parse age recipient `{value}` {origin}: {reason}")]
+    Recipient {
+        /// The text given.
+        value: String,
+        /// Where it was given (`--recipient`, or a file and line).
+        origin: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `state seal` or `state rekey` was given no recipient.
+    #[error("seal the state: no age recipient: {origin}")]
+    NoRecipients {
+        /// Where none was found.
+        origin: String,
+    },
+    /// A line of an identity file is no age X25519 identity.
+    #[error("read identity file `{}`: line {line} is not an age X25519 identity", path.display())]
+    IdentityLine {
+        /// The file.
+        path: PathBuf,
+        /// The line number (its content is never shown: it may be a key).
+        line: usize,
+    },
+    /// An identity file holds no identity.
+    #[error("read identity file `{}`: it holds no age identity", path.display())]
+    IdentityEmpty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A sealed key is needed and no identity was given.
+    #[error("read {what}: the state is sealed to {recipients} and no identity was given")]
+    IdentityNeeded {
+        /// What was being read.
+        what: String,
+        /// The recipients the store is sealed to, `age1…`, comma-separated.
+        recipients: String,
+    },
+    /// The identity given is none of the store's recipients.
+    #[error(
+        "read {what} with identity `{}` ({public}): the state is sealed to {recipients}",
+        path.display()
+    )]
+    WrongIdentity {
+        /// What was being read.
+        what: String,
+        /// The identity file.
+        path: PathBuf,
+        /// Its public keys, `age1…`.
+        public: String,
+        /// The recipients the store is sealed to.
+        recipients: String,
+    },
+    /// `state seal` on a store sealed to other recipients.
+    #[error("seal the state: it is already sealed to {recipients}")]
+    AlreadySealed {
+        /// The recipients it is sealed to.
+        recipients: String,
+    },
+    /// `state rekey` on a store that is not sealed.
+    #[error("rekey the state `{store}`: it is not sealed")]
+    NotSealed {
+        /// The store.
+        store: String,
+    },
     /// A commit raced a newer one and was fenced out.
     #[error("commit generation {number} to state `{store}`: another pgbr committed generation {head} meanwhile")]
     Fenced {
@@ -173,6 +238,26 @@ impl Error {
             Error::HolderMayBeAlive { .. } => "stop that pgbr first, or pass `--force` if you know it is gone".into(),
             Error::NotEmpty { .. } => "copy into a new directory, or a new database or `schema=`".into(),
             Error::Unverified { .. } => "restore the state from a backup, or from a copy made with `pgbr state copy`".into(),
+            Error::Recipient { .. } => "a recipient is an age X25519 public key, `age1…`; \
+                 `age-keygen -y IDENTITY_FILE` prints the one of an identity"
+                .into(),
+            Error::NoRecipients { .. } => {
+                "pass `--recipient age1…` (repeatable) or `--recipients-file FILE`".into()
+            }
+            Error::IdentityLine { .. } | Error::IdentityEmpty { .. } => {
+                "an identity file holds `AGE-SECRET-KEY-1…` lines, as `age-keygen -o FILE` writes it"
+                    .into()
+            }
+            Error::IdentityNeeded { .. } => "pass `--identity FILE` or set PGBR_IDENTITY_FILE to \
+                 the age identity of one of those recipients"
+                .into(),
+            Error::WrongIdentity { .. } => "use the identity file of one of those recipients; to \
+                 add an operator, one of them runs `pgbr state rekey` with the new recipient list"
+                .into(),
+            Error::AlreadySealed { .. } => "to change who can read the keys, run `pgbr state \
+                 rekey --recipient …` with an identity of the current recipients"
+                .into(),
+            Error::NotSealed { .. } => "seal it first: `pgbr state seal --recipient age1…`".into(),
             _ => return None,
         })
     }

@@ -1,8 +1,9 @@
 //! The value encoding: `[format version: u16 LE][postcard bytes]`.
 //!
-//! Every value the store writes goes through [`encode`], every value it
-//! reads through [`decode`], so a value from a newer pgbr is refused with
-//! [`Error::FormatVersion`] instead of being misread. Keys are not
+//! Every value the store writes goes through [`encode`] (or
+//! [`encode_sealed`]), every value it reads through [`decode`], so a value
+//! from a newer pgbr is refused with [`Error::FormatVersion`] instead of
+//! being misread (see [`FORMAT_VERSION`] for the versions). Keys are not
 //! versioned: they are raw bytes (object ids, big-endian generation
 //! numbers, cell names, plan ids).
 
@@ -10,19 +11,35 @@ use super::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The format version this pgbr writes and the newest it reads.
+/// The newest format version this pgbr reads.
 ///
 /// 1: the first. 2: manifest cell entries record their `target`; every
-/// other value is laid out as in 1 (see [`decode_migrating`]).
-pub(super) const FORMAT_VERSION: u16 = 2;
+/// other value is laid out as in 1 (see [`decode_migrating`]). 3: the
+/// values that belong to sealing (sealed objects, the seal record, a sealed
+/// store's PKI record), laid out as in 2: a pgbr that does not know sealing
+/// refuses them instead of storing a plaintext key beside them.
+pub(super) const FORMAT_VERSION: u16 = 3;
+
+/// The version of every value except those that belong to sealing.
+pub(super) const PLAIN_VERSION: u16 = 2;
+
+/// The version of the values that belong to sealing.
+pub(super) const SEALED_VERSION: u16 = 3;
 
 /// Encodes `value` (described as `what` in errors) with the version prefix.
 pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
-    postcard::to_extend(value, FORMAT_VERSION.to_le_bytes().to_vec()).map_err(|source| {
-        Error::Encode {
-            what: what.to_owned(),
-            source,
-        }
+    encode_as(value, what, PLAIN_VERSION)
+}
+
+/// Encodes a value that belongs to sealing (version 3).
+pub(super) fn encode_sealed<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
+    encode_as(value, what, SEALED_VERSION)
+}
+
+fn encode_as<T: Serialize>(value: &T, what: &str, version: u16) -> Result<Vec<u8>, Error> {
+    postcard::to_extend(value, version.to_le_bytes().to_vec()).map_err(|source| Error::Encode {
+        what: what.to_owned(),
+        source,
     })
 }
 
@@ -96,9 +113,12 @@ mod tests {
     #[test]
     fn round_trip_carries_the_version() {
         let bytes = encode(&(7u64, "x".to_owned()), "t").unwrap();
-        assert_eq!(bytes[..2], FORMAT_VERSION.to_le_bytes());
+        assert_eq!(bytes[..2], PLAIN_VERSION.to_le_bytes());
         let back: (u64, String) = decode(&bytes, "t", "s").unwrap();
         assert_eq!(back, (7, "x".to_owned()));
+        let bytes = encode_sealed(&7u64, "t").unwrap();
+        assert_eq!(bytes[..2], SEALED_VERSION.to_le_bytes());
+        assert_eq!(decode::<u64>(&bytes, "t", "s").unwrap(), 7);
     }
 
     #[test]

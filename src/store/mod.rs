@@ -17,6 +17,10 @@ mod gc;
 mod location;
 mod object;
 mod records;
+pub mod seal;
+#[cfg(test)]
+mod seal_tests;
+mod sealing;
 #[allow(clippy::module_inception)]
 mod store;
 #[cfg(test)]
@@ -28,6 +32,8 @@ pub use error::{BackendCause, Error};
 pub use location::Location;
 pub use object::ObjectId;
 pub use records::{CellJournal, Commit, PkiRecord, StoreStats, StoredPair};
+pub use seal::{Identity, Recipients};
+pub use sealing::SealReport;
 pub use store::Store;
 
 /// Ends the state lock of a holder that is gone (`pgbr state unlock`);

@@ -10,16 +10,19 @@
 
 use super::backend::{self, Backend, Keyspace, Transaction};
 use super::records::ConsumedPlan;
+use super::sealing::{Keys, SEAL_KEY};
 use super::{format, object, CellJournal, Commit, Error, Location, ObjectId, PkiRecord};
 use crate::generations::Manifest;
 use std::collections::BTreeMap;
 
 /// The key of the PKI record in [`Keyspace::Meta`].
-const PKI_KEY: &[u8] = b"pki";
+pub(super) const PKI_KEY: &[u8] = b"pki";
 
 /// An open, locked store.
 pub struct Store {
     pub(super) backend: Box<dyn Backend>,
+    /// Sealing: the recipients, and the identity that opens keys.
+    pub(super) keys: Keys,
 }
 
 impl std::fmt::Debug for Store {
@@ -34,9 +37,10 @@ impl Store {
     /// Opens and locks the store at `location` (a directory is created
     /// with mode 0700 when missing).
     pub fn open(location: &Location) -> Result<Store, Error> {
-        Ok(Store {
-            backend: backend::open(location)?,
-        })
+        let backend = backend::open(location)?;
+        let record = backend.get(Keyspace::Meta, SEAL_KEY)?;
+        let keys = Keys::from_record(record.as_deref(), backend.name())?;
+        Ok(Store { backend, keys })
     }
 
     /// How messages name this store: a path, or a URL without password.
@@ -48,7 +52,7 @@ impl Store {
     pub fn put_object(&self, bytes: &[u8]) -> Result<ObjectId, Error> {
         let id = ObjectId::of(bytes);
         if !self.backend.contains(Keyspace::Objects, &id.0)? {
-            let value = object::encode(&id, bytes, self.name())?;
+            let value = object::encode(&id, bytes, self.name(), &self.keys)?;
             self.backend.put(Keyspace::Objects, &id.0, &value)?;
         }
         Ok(id)
@@ -57,7 +61,7 @@ impl Store {
     /// Reads an object and verifies its hash.
     pub fn get_object(&self, id: &ObjectId) -> Result<Vec<u8>, Error> {
         match self.backend.get(Keyspace::Objects, &id.0)? {
-            Some(value) => object::decode(id, &value, self.name()),
+            Some(value) => object::decode(id, &value, self.name(), &self.keys),
             None => Err(Error::corrupt(
                 self.name(),
                 object::describe(id),
@@ -167,7 +171,11 @@ impl Store {
             transaction.puts.push((Keyspace::Generations, key, value));
         }
         if let Some(p) = &commit.pki {
-            let value = format::encode(p, "pki record")?;
+            let value = match self.keys.recipients() {
+                None => format::encode(p, "pki record")?,
+                // See `Store::seal`: version 3 keeps older pgbr versions out.
+                Some(_) => format::encode_sealed(p, "pki record")?,
+            };
             transaction
                 .puts
                 .push((Keyspace::Meta, PKI_KEY.to_vec(), value));

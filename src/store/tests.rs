@@ -160,7 +160,7 @@ fn corrupted_object_is_detected(f: &Fixture) {
     let store = f.open();
     let id = store.put_object(b"the real content").unwrap();
     // A well-formed value whose content is not what the id says.
-    let forged = object::encode(&id, b"something else", store.name()).unwrap();
+    let forged = object::encode(&id, b"something else", store.name(), &store.keys).unwrap();
     let objects = Keyspace::Objects;
     store.backend.put(objects, &id.0, &forged).unwrap();
     let err = store.get_object(&id).unwrap_err();

@@ -14,6 +14,7 @@ mod fuzz;
 mod remote;
 mod render;
 mod rotation;
+mod sealing;
 mod secrets;
 mod shared_state;
 mod targets;

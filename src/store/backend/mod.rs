@@ -14,6 +14,7 @@ mod pg_url;
 mod postgres;
 mod sled;
 mod sled_dir;
+mod sled_rewrite;
 
 pub use pg_lock::Unlocked;
 pub(crate) use pg_url::{is_url, redact};
@@ -83,6 +84,12 @@ pub(crate) trait Backend: Send {
     fn sync(&self) -> Result<(), Error>;
     /// Bytes the store takes on its medium, after a sync.
     fn disk_bytes(&self) -> Result<u64, Error>;
+    /// Writes `puts` atomically and durably, and leaves no earlier version
+    /// of any value on the medium: sealing and rekeying replace private
+    /// keys and must leave no plaintext copy (nor one sealed to a removed
+    /// recipient) in the store's files. Consumes the backend, which may
+    /// rebuild its files to get there; the lock is held until it is done.
+    fn rewrite(self: Box<Self>, puts: Vec<(Keyspace, Vec<u8>, Vec<u8>)>) -> Result<(), Error>;
 }
 
 /// Opens and locks the store at `location`: a directory is a sled store.

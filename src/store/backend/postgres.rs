@@ -322,6 +322,24 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn rewrite(self: Box<Self>, puts: Vec<(Keyspace, Vec<u8>, Vec<u8>)>) -> Result<(), Error> {
+        let mut spaces: Vec<Keyspace> = puts.iter().map(|(space, _, _)| *space).collect();
+        spaces.dedup();
+        self.commit(Transaction { head: None, puts })?;
+        // An UPDATE leaves the old row version in the table's pages until
+        // vacuum; VACUUM FULL writes the table anew and drops the old
+        // files. (The WAL keeps the old values until its segments are
+        // recycled: see docs/security.md.)
+        let mut conn = self.conn();
+        for space in spaces {
+            let (name, _, _) = table(space);
+            conn.client
+                .batch_execute(&format!("VACUUM FULL {}.{name}", self.schema))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     fn disk_bytes(&self) -> Result<u64, Error> {
         let mut conn = self.conn();
         let row = conn

@@ -7,6 +7,7 @@
 //! flushed before they return.
 
 use super::sled_dir::{self, StateLock};
+use super::sled_rewrite;
 use super::{Backend, Keyspace, Pair, Transaction, Visit};
 use crate::store::{format, Error};
 use ::sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -21,8 +22,8 @@ const HEAD_WHAT: &str = "last generation number";
 /// An open, locked sled store.
 pub(super) struct SledBackend {
     name: String,
-    dir: PathBuf,
-    db: ::sled::Db,
+    pub(super) dir: PathBuf,
+    pub(super) db: ::sled::Db,
     objects: ::sled::Tree,
     generations: ::sled::Tree,
     meta: ::sled::Tree,
@@ -38,27 +39,17 @@ impl SledBackend {
     pub(super) fn open(dir: &Path) -> Result<SledBackend, Error> {
         sled_dir::prepare(dir)?;
         let lock = StateLock::acquire(dir)?;
+        sled_rewrite::recover(dir)?;
         let name = dir.display().to_string();
         let db_err = |source| Error::backend(&name, Box::new(source));
-        // Objects are compressed one by one (see object.rs). sled's own
-        // compression on top costs little CPU and takes back most of its
-        // log's space amplification: over 100 one-cell-change generations
-        // of a 256-cell fleet the database grew by 4.2% of the raw bytes
-        // changed with it, 6.2% without (objects alone: 4.1%). The setting
-        // is recorded in the database; sled refuses to reopen it otherwise.
-        let db = ::sled::Config::new()
-            .path(dir.join("db"))
-            .use_compression(true)
-            .compression_factor(5)
-            .open()
-            .map_err(db_err)?;
-        let tree = |name: &str| db.open_tree(name).map_err(db_err);
+        let db = config(&dir.join("db")).open().map_err(db_err)?;
+        let tree = |space| db.open_tree(tree_name(space)).map_err(db_err);
         Ok(SledBackend {
-            objects: tree("objects")?,
-            generations: tree("generations")?,
-            meta: tree("meta")?,
-            journal: tree("journal")?,
-            plans: tree("plans")?,
+            objects: tree(Keyspace::Objects)?,
+            generations: tree(Keyspace::Generations)?,
+            meta: tree(Keyspace::Meta)?,
+            journal: tree(Keyspace::Journal)?,
+            plans: tree(Keyspace::Plans)?,
             name: name.clone(),
             dir: dir.to_owned(),
             db,
@@ -76,8 +67,49 @@ impl SledBackend {
         }
     }
 
-    fn err(&self, source: ::sled::Error) -> Error {
+    pub(super) fn err(&self, source: ::sled::Error) -> Error {
         Error::backend(&self.name, Box::new(source))
+    }
+
+    /// Closes every sled handle, keeping only the lock.
+    pub(super) fn close(self) -> StateLock {
+        let SledBackend {
+            db,
+            objects,
+            generations,
+            meta,
+            journal,
+            plans,
+            _lock,
+            ..
+        } = self;
+        drop((objects, generations, meta, journal, plans, db));
+        _lock
+    }
+}
+
+/// The sled configuration of the database at `path`.
+pub(super) fn config(path: &Path) -> ::sled::Config {
+    // Objects are compressed one by one (see object.rs). sled's own
+    // compression on top costs little CPU and takes back most of its
+    // log's space amplification: over 100 one-cell-change generations
+    // of a 256-cell fleet the database grew by 4.2% of the raw bytes
+    // changed with it, 6.2% without (objects alone: 4.1%). The setting
+    // is recorded in the database; sled refuses to reopen it otherwise.
+    ::sled::Config::new()
+        .path(path)
+        .use_compression(true)
+        .compression_factor(5)
+}
+
+/// The sled tree that holds `space`.
+pub(super) fn tree_name(space: Keyspace) -> &'static str {
+    match space {
+        Keyspace::Objects => "objects",
+        Keyspace::Generations => "generations",
+        Keyspace::Meta => "meta",
+        Keyspace::Journal => "journal",
+        Keyspace::Plans => "plans",
     }
 }
 
@@ -193,5 +225,9 @@ impl Backend for SledBackend {
         self.sync()?;
         let db_dir = self.dir.join("db");
         sled_dir::tree_size(&db_dir).map_err(Error::io("measure state database", &db_dir))
+    }
+
+    fn rewrite(self: Box<Self>, puts: Vec<(Keyspace, Vec<u8>, Vec<u8>)>) -> Result<(), Error> {
+        sled_rewrite::rewrite(*self, puts)
     }
 }
