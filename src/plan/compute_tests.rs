@@ -117,13 +117,13 @@ impl Fleet {
                     .map(|f| (f.path, (f.object, f.mode)))
                     .collect(),
                 generations: vec![n],
-                partials: vec![],
+                ..Observed::default()
             },
             journal: Some(CellJournal {
                 live: Some(n),
                 in_flight: None,
             }),
-            unusable: None,
+            ..CellNow::default()
         }
     }
 
