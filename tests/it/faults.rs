@@ -116,20 +116,12 @@ fn rollbacks_in_a_row_step_back() {
     let second = configs(&p);
     two_changing(&p, 5450, 5451);
     p.run(&["apply", &t, "--yes"]).expect_code(0);
-    let out = p.run(&["rollback", "--yes"]).expect_code(0);
-    assert!(
-        out.stdout.contains("Rollback to generation 2"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(configs(&p), second);
-    let out = p.run(&["rollback", "--yes"]).expect_code(0);
-    assert!(
-        out.stdout.contains("Rollback to generation 1"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(configs(&p), first);
+    for (to, configs_then) in [(2, second), (1, first)] {
+        let out = p.run(&["rollback", "--yes"]).expect_code(0);
+        let says = format!("Rollback to generation {to}");
+        assert!(out.stdout.contains(&says), "{}", out.stdout);
+        assert_eq!(configs(&p), configs_then);
+    }
     let out = p.run(&["rollback", "--yes"]).expect_code(1);
     assert!(
         out.stderr
