@@ -1,7 +1,7 @@
 //! Faults nothing used to report (issue 12): an activation cut short, a
 //! rollback retried, `current` moved by hand, stale partial dirs.
 
-use crate::harness::{current, deploy_dir, live, three_cells, three_cells_on, Pgbr};
+use crate::harness::{current, deploy_dir, live, three_cells, Pgbr, ThreeCells};
 use std::fs;
 use std::path::PathBuf;
 
@@ -86,9 +86,14 @@ fn current_moved_or_deleted_by_hand_is_drift() {
     p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
 }
 
-/// [`three_cells_on`] with zone2 and zone3 on these PostgreSQL ports.
+/// [`three_cells`] with zone2 and zone3 on these PostgreSQL ports.
 fn two_changing(p: &Pgbr, zone2: u16, zone3: u16) -> String {
-    let t = three_cells_on(p, [5432, zone2, zone3], "");
+    let pg_ports = [5432, zone2, zone3];
+    let t = ThreeCells {
+        pg_ports,
+        ..ThreeCells::default()
+    }
+    .write(p);
     t.to_str().unwrap().to_owned()
 }
 
