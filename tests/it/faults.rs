@@ -1,7 +1,7 @@
 //! Faults nothing used to report (issue 12): an activation cut short, a
 //! rollback retried, `current` moved by hand, stale partial dirs.
 
-use crate::harness::{current, deploy_dir, live, three_cells, Pgbr, ThreeCells};
+use crate::harness::{current, deploy_dir, edited, live, three_cells, Pgbr, ThreeCells};
 use std::fs;
 use std::path::PathBuf;
 
@@ -58,11 +58,8 @@ fn an_interrupted_activation_is_pending_and_re_run() {
 #[test]
 fn current_moved_or_deleted_by_hand_is_drift() {
     let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "");
+    let topo = edited(&p);
     let t = topo.to_str().unwrap();
-    p.run(&["apply", t, "--yes"]).expect_code(0);
-    three_cells(&p, 5440, "");
-    p.run(&["apply", t, "--yes"]).expect_code(0);
     assert_eq!(current(&p, "zone2"), "generations/2");
     let link = deploy_dir(&p, "zone2").join("current");
     fs::remove_file(&link).unwrap();

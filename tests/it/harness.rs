@@ -105,6 +105,24 @@ pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
     .write(p)
 }
 
+/// [`three_cells`] applied (generation 1); returns the topology's path.
+pub fn applied(p: &Pgbr) -> PathBuf {
+    let topo = three_cells(p, 5433, "");
+    let t = topo.to_str().expect("UTF-8 path");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    topo
+}
+
+/// [`applied`], then zone2's port edited and applied (generation 2: every
+/// config changes, as every cell's names zone2's port).
+pub fn edited(p: &Pgbr) -> PathBuf {
+    applied(p);
+    let topo = three_cells(p, 5440, "");
+    let t = topo.to_str().expect("UTF-8 path");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    topo
+}
+
 /// The topology of [`three_cells`] (`zone1`..`zone3`, stanza
 /// `multigres`, deploy dirs in the scratch dir), its variable parts named.
 pub struct ThreeCells<'a> {
