@@ -10,6 +10,7 @@ mod local;
 
 pub use local::MARKER;
 
+use crate::io_error::IoError;
 use crate::plan::Observed;
 use crate::topology::TargetSpec;
 use std::collections::BTreeMap;
@@ -149,16 +150,8 @@ impl Targets {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A filesystem operation failed.
-    #[error("{action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: String,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// pgbr refused to touch a path.
     #[error("use `{}`: {reason}", path.display())]
     Refused {
@@ -205,12 +198,8 @@ pub(crate) fn io<'a>(
     action: &str,
     path: &'a std::path::Path,
 ) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    let action = action.to_owned();
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    let io = IoError::of(action, path);
+    move |source| Error::Io(io(source))
 }
 
 #[cfg(test)]

@@ -63,11 +63,9 @@ impl StateLock {
 /// group/other bits: the store holds private keys.
 pub(super) fn prepare(dir: &Path) -> Result<(), Error> {
     match fs::metadata(dir) {
-        Ok(meta) if !meta.is_dir() => Err(Error::Io {
-            action: "open state directory".into(),
-            path: dir.to_owned(),
-            source: std::io::Error::other("it exists and is not a directory"),
-        }),
+        Ok(meta) if !meta.is_dir() => Err(Error::io("open state directory", dir)(
+            std::io::Error::other("it exists and is not a directory"),
+        )),
         Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
                 .map_err(Error::io("restrict permissions of state directory", dir))
