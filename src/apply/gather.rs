@@ -10,7 +10,7 @@ use crate::progress::{Event, Reporter};
 use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
 use crate::topology::Topology;
-use crate::{pki, Result};
+use crate::{generations, pki, Result};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
@@ -137,7 +137,7 @@ pub fn gather<'t>(
         );
     }
 
-    let latest = store.latest()?;
+    let latest = generations::read_latest(store)?;
     let found = observe_all(targets, topology, reporter)?;
     let mut manifests = HashMap::new();
     let mut journal = store.journal()?;
@@ -173,7 +173,7 @@ pub fn gather<'t>(
         }
         if let Some(c) = now_state.observed.current {
             if let std::collections::hash_map::Entry::Vacant(v) = manifests.entry(c) {
-                v.insert(store.generation(c)?);
+                v.insert(generations::read(store, c)?);
             }
             if let Some(Some(m)) = manifests.get(&c) {
                 if let Some(entry) = m.cells.get(cell.name.as_str()) {
@@ -208,7 +208,7 @@ pub fn gather<'t>(
         ca_rotation_step: record.ca_rotation_step,
         leaves,
         cells,
-        store_digest: store.state_digest()?,
+        store_digest: generations::state_digest(store)?,
         removed,
         objects: store,
     })
