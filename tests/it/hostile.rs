@@ -336,7 +336,7 @@ fn extra_or_missing_files_in_a_generation_are_drift_and_repaired() {
         out.stdout
     );
     let st: serde_json::Value =
-        serde_json::from_str(&p.run(&["status", t, "--json"]).expect_code(0).stdout).unwrap();
+        serde_json::from_str(&p.run(&["status", t, "--json"]).expect_code(2).stdout).unwrap();
     let drift: Vec<_> = st
         .as_array()
         .unwrap()
