@@ -19,6 +19,7 @@ mod remote;
 mod render;
 mod rotation;
 mod sealing;
+mod state_dir;
 mod secrets;
 mod shared_state;
 mod targets;
