@@ -344,14 +344,20 @@ fn state_copy_round_trips_sled_postgres_sled() {
         open(pgbr::store::Location::from(back.clone())),
     );
     for other in [&b, &c] {
-        assert_eq!(a.generations().unwrap(), other.generations().unwrap());
+        assert_eq!(
+            pgbr::generations::read_all(&a).unwrap(),
+            pgbr::generations::read_all(other).unwrap()
+        );
         assert_eq!(a.pki().unwrap(), other.pki().unwrap());
         assert_eq!(a.journal().unwrap(), other.journal().unwrap());
         assert_eq!(
             a.next_generation().unwrap(),
             other.next_generation().unwrap()
         );
-        assert_eq!(a.state_digest().unwrap(), other.state_digest().unwrap());
+        assert_eq!(
+            pgbr::generations::state_digest(&a).unwrap(),
+            pgbr::generations::state_digest(other).unwrap()
+        );
         let mut ids = a.object_sizes().unwrap();
         let mut theirs = other.object_sizes().unwrap();
         ids.sort();
@@ -510,6 +516,195 @@ fn a_transaction_pooler_is_refused_and_a_session_pooler_works() {
             assert!(out.stderr.contains("pool_mode=session"), "{}", out.stderr);
         }
     }
+}
+
+/// A tmpfs of `size` mounted on a temp dir, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("pgbr-tmpfs-")
+            .tempdir()
+            .unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount a tmpfs on {:?}", dir.path());
+        Tmpfs { dir }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .args(["-l"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Nothing was committed half: `committed` whole generations (each
+/// commit is one transaction), the head on the last of them, a store that
+/// verifies, and no session holding the lock.
+fn assert_nothing_half_committed(
+    p: &Pgbr,
+    server: &pg_server::PrivateServer,
+    db: &str,
+    committed: usize,
+) {
+    let seen = generations(p);
+    assert_eq!(seen.as_array().unwrap().len(), committed, "{seen}");
+    p.run(&["state", "verify"]).expect_code(0);
+    assert_eq!(
+        server.psql(db, "SELECT generation FROM pgbr.head").unwrap(),
+        committed.to_string()
+    );
+    assert_eq!(
+        server
+            .psql(
+                db,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            )
+            .unwrap(),
+        "0"
+    );
+}
+
+#[test]
+fn the_database_restarted_during_an_apply_is_a_clear_error_and_commits_nothing() {
+    let server = pg_server::PrivateServer::start();
+    server.psql("postgres", "CREATE DATABASE state").unwrap();
+    let mut p = Pgbr::new();
+    p.state_url = Some(server.url("state"));
+    // The first cell's activate restarts the database while pgbr holds its
+    // connections (the lock session and the data session); later runs
+    // of the hook do nothing.
+    let marker = p.path().join("restarted");
+    let script = p.write(
+        "restart.sh",
+        &format!(
+            "[ -e '{m}' ] && exit 0\ntouch '{m}'\n{}\n",
+            server.restart_command(),
+            m = marker.display()
+        ),
+    );
+    let topo = three_cells(&p, 5433, &format!("activate = \"sh {}\"", script.display()));
+    let t = topo.to_str().unwrap();
+    let out = p.run(&["apply", t, "--yes"]);
+    assert!(marker.exists(), "the hook ran");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: failed to access state database `postgresql://postgres@127.0.0.1:{}/state",
+            server.port
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("the connection was lost (the server restarted"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: nothing was committed half (the server rolls back"),
+        "{}",
+        out.stderr
+    );
+    // The generation was committed whole before activation began; the
+    // restart cut the rollout after the first cell.
+    assert_nothing_half_committed(&p, &server, "state", 1);
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_full_disk_on_the_database_is_a_clear_error_and_commits_nothing() {
+    let disk = Tmpfs::mount("8m");
+    let server = pg_server::PrivateServer::start();
+    let space = disk.dir.path().join("ts");
+    std::fs::create_dir(&space).unwrap();
+    Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(&space)
+        .status()
+        .unwrap();
+    for sql in [
+        format!("CREATE TABLESPACE tiny LOCATION '{}'", space.display()),
+        "CREATE DATABASE state".to_owned(),
+        "ALTER DATABASE state SET default_tablespace = tiny".to_owned(),
+    ] {
+        server.psql("postgres", &sql).unwrap();
+    }
+    let mut p = Pgbr::new();
+    p.state_url = Some(
+        server
+            .url("state")
+            .replace("postgres@", "postgres:db-secret@"),
+    );
+    // Creates schema `pgbr`, its tables in the tablespace on the tmpfs.
+    p.run(&["generations"]).expect_code(0);
+    // Fill the rest of the tmpfs.
+    let filler = disk.dir.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    let out = p.run(&["apply", t, "--yes"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(!out.stderr.contains("db-secret"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: failed to write to state database `postgresql://postgres@127.0.0.1:{}/state",
+            server.port
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("the database server is out of disk space"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could not extend file") || out.stderr.contains("No space left"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "hint: nothing was committed; free disk space on the database server \
+             (the disk or tablespace that holds schema `pgbr`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_nothing_half_committed(&p, &server, "state", 0);
+    std::fs::remove_file(&filler).unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(generations(&p).as_array().unwrap().len(), 1);
 }
 
 #[test]
