@@ -186,8 +186,7 @@ fn create_public_dirs(dir: &Path) -> Result<(), Error> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(io("create directory", dir)(e)),
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
-        .map_err(io("set mode of", dir))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("set mode of", dir))
 }
 
 /// Writes `bytes` to `dir/name` through a temp file, fsynced, renamed.

@@ -143,7 +143,11 @@ fn private_dir(dir: &Path, what: &str, follow: bool) -> Result<(), Error> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Explicit modes: under umask 000 the parents would be 0777.
-            match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+            match fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+            {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                     Err(Error::io(&format!("create {what}"), dir)(e))
                 }
