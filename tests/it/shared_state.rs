@@ -4,26 +4,10 @@
 //! verify` and `state unlock`. Every run uses a fresh database on the
 //! shared test server (tests/support/pg_server.rs).
 
-use crate::harness::{Output, Pgbr};
+use crate::harness::{three_cells, Output, Pgbr};
 use crate::pg_server::{self, PASSWORD, PASSWORD_USER};
-use crate::workflow::three_cells;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Starts `pgbr --state <p's state> ARGS` without waiting.
-fn spawn(p: &Pgbr, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pgbr"))
-        .arg("--state")
-        .arg(p.state_arg())
-        .args(args)
-        .env_remove("PGBR_STATE")
-        .current_dir(p.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pgbr")
-}
 
 /// Kills a child on drop, so a failed test leaves no pgbr behind.
 struct Reap(Child);
@@ -94,7 +78,7 @@ fn a_held_lock_names_its_holder_and_exits_3() {
     let p = Pgbr::on_postgres();
     let topo = three_cells(&p, 5433, "activate = \"sleep 3\"");
     let t = topo.to_str().unwrap().to_owned();
-    let holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    let holder = Reap(p.spawn(&["apply", &t, "--yes"]));
     wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
     let q = colleague(&p);
     let out = q.run(&["plan", &t]).expect_code(3);
@@ -128,7 +112,7 @@ fn kill_9_of_the_holder_leaves_a_consistent_store_and_a_free_lock() {
             &format!("retention_full = {}", 8 + trial),
         );
         std::fs::write(&topo, edited).unwrap();
-        let mut child = Reap(spawn(&p, &["apply", &t, "--yes"]));
+        let mut child = Reap(p.spawn(&["apply", &t, "--yes"]));
         let delay = (seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(trial * 7919))
@@ -150,7 +134,7 @@ fn a_dropped_connection_is_a_clear_error_and_commits_nothing_half() {
     let db = db_of(p.state_url.as_ref().unwrap());
     let topo = three_cells(&p, 5433, "activate = \"sleep 1\"");
     let t = topo.to_str().unwrap().to_owned();
-    let child = spawn(&p, &["apply", &t, "--yes"]);
+    let child = p.spawn(&["apply", &t, "--yes"]);
     wait_for_holder(&db);
     std::thread::sleep(Duration::from_millis(300));
     pg_server::server()
@@ -231,7 +215,7 @@ fn a_wrong_password_is_clear_and_never_printed() {
         .unwrap()
         .replace("retention_full = 7", "retention_full = 8");
     std::fs::write(&slow, edited).unwrap();
-    let mut holder = Reap(spawn(&p, &["apply", t, "--yes"]));
+    let mut holder = Reap(p.spawn(&["apply", t, "--yes"]));
     wait_for_holder(&db);
     outputs.push(p.run(&["plan", t]).expect_code(3));
     holder.0.wait().unwrap();
@@ -382,7 +366,7 @@ fn unlock_ends_a_stuck_holder_only_when_told() {
     let db = db_of(p.state_url.as_ref().unwrap());
     let topo = three_cells(&p, 5433, "activate = \"sleep 1\"");
     let t = topo.to_str().unwrap().to_owned();
-    let holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    let holder = Reap(p.spawn(&["apply", &t, "--yes"]));
     wait_for_holder(&db);
     // Stuck, not gone: its process is alive, so unlock refuses.
     nix::sys::signal::kill(
@@ -712,7 +696,7 @@ fn the_next_command_after_a_killed_holder_waits_for_its_dying_lock() {
     let p = Pgbr::on_postgres();
     let topo = three_cells(&p, 5433, "activate = \"sleep 5\"");
     let t = topo.to_str().unwrap().to_owned();
-    let mut holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    let mut holder = Reap(p.spawn(&["apply", &t, "--yes"]));
     wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
     let _ = holder.0.kill();
     let _ = holder.0.wait();
