@@ -244,9 +244,10 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         .iter()
         .filter(|r| r.probe.as_ref().is_some_and(|p| !p.ok()))
         .count();
-    // Monitoring reads the exit code; the operator reads the last line.
-    // A cell that could not be observed makes the report incomplete: that
-    // is an error (1), whatever the probes say.
+    // Monitoring reads the exit code; the operator reads the last line. A
+    // cell that could not be observed makes the report incomplete: that is
+    // an error (1). Then a failed probe outranks pending work: a server is
+    // broken now.
     let unobserved = inputs.unobserved();
     let finish = || {
         if failed > 0 {
@@ -257,11 +258,15 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
                 cells: unobserved.clone(),
             });
         }
-        Ok(if failed == 0 {
-            exit_codes::SUCCESS
-        } else {
-            exit_codes::PROBE_FAILED
-        })
+        if failed > 0 {
+            return Ok(exit_codes::PROBE_FAILED);
+        }
+        if plan.needs_attention() {
+            // As `plan --detailed-exitcode`: drift, an interrupted deploy,
+            // a certificate to renew, a change not applied yet.
+            return Ok(exit_codes::CHANGES);
+        }
+        Ok(exit_codes::SUCCESS)
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
