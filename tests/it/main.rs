@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_macros)]
 
 mod faults;
+mod fleet;
 mod harness;
 mod hostile;
 mod hosts;
@@ -21,6 +22,7 @@ mod rotation;
 mod sealing;
 mod secrets;
 mod shared_state;
+mod state_dir;
 mod targets;
 mod tls_server;
 mod topology_errors;
