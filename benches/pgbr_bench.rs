@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pgbr::apply::{Error as ApplyError, FileContent, HookOutput, Prepare, Target, Targets};
+use pgbr::apply::{
+    Error as ApplyError, FileContent, HookOutput, HookRun, HookTimeouts, Prepare, Target, Targets,
+};
 use pgbr::generations::Cause;
 use pgbr::plan::Observed;
 use pgbr::plan::Request;
@@ -726,12 +728,11 @@ impl Target for MemTarget {
         Ok(())
     }
 
-    fn run_hook(
-        &self,
-        _command: &str,
-        _env: &[(&str, String)],
-        _timeout: Duration,
-    ) -> Result<HookOutput, ApplyError> {
+    fn resolve_owner(&self, _owner: &str) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn run_hook(&self, _hook: &HookRun) -> Result<HookOutput, ApplyError> {
         unreachable!("the growth topology has no `activate` or health command")
     }
 
@@ -774,6 +775,7 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
         &built.manifest,
         &built.previous,
         false,
+        &HookTimeouts::of(&topo),
         &NullReporter,
     )
     .expect("deploy");

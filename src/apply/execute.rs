@@ -2,7 +2,7 @@
 //! name order, journal → materialize → flip → activate → health → journal.
 //! Stops at the first failing cell. Shared by apply, rotate and rollback.
 
-use super::deploy::{deploy_cell, file, CellDeploy, CellOutcome, HealthSpec};
+use super::deploy::{deploy_cell, file, CellDeploy, CellOutcome, HealthSpec, HookTimeouts};
 use super::target::{FileContent, Targets};
 use crate::generations::{CellEntry, Manifest};
 use crate::layout;
@@ -81,9 +81,18 @@ pub fn deploy_generation(
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
     adopt: bool,
+    hook_timeouts: &HookTimeouts,
     reporter: &dyn Reporter,
 ) -> Result<DeployReport> {
-    let result = deploy_cells(store, targets, manifest, previous, adopt, reporter);
+    let result = deploy_cells(
+        store,
+        targets,
+        manifest,
+        previous,
+        adopt,
+        hook_timeouts,
+        reporter,
+    );
     let synced = store.sync();
     let report = result?;
     synced?;
@@ -96,6 +105,7 @@ fn deploy_cells(
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
     adopt: bool,
+    hook_timeouts: &HookTimeouts,
     reporter: &dyn Reporter,
 ) -> Result<DeployReport> {
     let n = manifest.number;
@@ -123,6 +133,8 @@ fn deploy_cells(
             config_link: entry.settings.config_link.clone(),
             activate: entry.settings.activate.clone(),
             health: health_spec(entry, &files),
+            hook_timeout: hook_timeouts.get(cell),
+            log_dir: entry.settings.log_dir().map(str::to_owned),
             generation: n,
             previous: prev,
             files,

@@ -103,6 +103,19 @@ pub fn gather<'t>(
             ),
             Err(e) => return Err(e.into()),
         };
+        // An owner the cell's machine does not know stops that cell, before
+        // anything is committed for it.
+        let unusable = match (unusable, &cell.owner) {
+            (None, Some(owner)) => match targets
+                .of(&cell.target)
+                .and_then(|t| t.resolve_owner(owner))
+            {
+                Ok(()) => None,
+                Err(e @ super::Error::Owner { .. }) => Some(e.to_string()),
+                Err(e) => return Err(e.into()),
+            },
+            (unusable, _) => unusable,
+        };
         let mut now_state = CellNow {
             observed,
             unusable,

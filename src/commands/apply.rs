@@ -4,7 +4,7 @@ use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
 use crate::apply::{
     build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
-    Targets,
+    HookTimeouts, Targets,
 };
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
@@ -67,6 +67,22 @@ fn execute(
         adopt,
         skip_version_check,
     } = run;
+    // An owner a cell's machine does not know: refused before anything is
+    // committed, `--adopt` or not (it only takes over foreign deploy dirs).
+    for c in plan.cells.iter().filter(|c| c.action != CellAction::Unchanged) {
+        let Some(cell) = topo.cell(&c.cell) else {
+            continue;
+        };
+        if let Some(owner) = &cell.owner {
+            targets
+                .of(&cell.target)
+                .and_then(|t| t.resolve_owner(owner))
+                .map_err(|source| Error::DeployCell {
+                    cell: c.cell.clone(),
+                    source,
+                })?;
+        }
+    }
     let blocked: Vec<String> = plan
         .cells
         .iter()
@@ -102,6 +118,7 @@ fn execute(
         &built.manifest,
         &built.previous,
         adopt,
+        &HookTimeouts::of(topo),
         rep.as_ref(),
     )?;
     outln!(

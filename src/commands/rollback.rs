@@ -173,6 +173,7 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         &plan.manifest,
         &previous,
         false,
+        &crate::apply::HookTimeouts::default(),
         rep.as_ref(),
     )?;
     outln!(

@@ -6,11 +6,13 @@
 
 mod faults;
 mod harness;
+mod hooks;
 mod hostile;
 mod hosts;
 #[path = "../support/pg_server.rs"]
 mod pg_server;
 
+mod careless;
 mod crash;
 mod environment;
 mod fuzz;
