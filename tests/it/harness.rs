@@ -97,11 +97,66 @@ impl Test<'_> {
 /// A 3-cell topology whose deploy dirs live in the scratch dir
 /// ([`deploy_dir`]). `extra` is appended to `[defaults]` (e.g. hooks).
 pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
-    let root = p.path().join("cells");
-    p.write(
-        "topo.toml",
-        &format!(
-            r#"
+    ThreeCells {
+        pg_ports: [5432, zone2_port, 5434],
+        defaults: extra,
+        ..ThreeCells::default()
+    }
+    .write(p)
+}
+
+/// [`three_cells`] applied (generation 1); returns the topology's path.
+pub fn applied(p: &Pgbr) -> PathBuf {
+    let topo = three_cells(p, 5433, "");
+    let t = topo.to_str().expect("UTF-8 path");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    topo
+}
+
+/// [`applied`], then zone2's port edited and applied (generation 2: every
+/// config changes, as every cell's names zone2's port).
+pub fn edited(p: &Pgbr) -> PathBuf {
+    applied(p);
+    let topo = three_cells(p, 5440, "");
+    let t = topo.to_str().expect("UTF-8 path");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    topo
+}
+
+/// The topology of [`three_cells`] (`zone1`..`zone3`, stanza
+/// `multigres`, deploy dirs in the scratch dir), its variable parts named.
+pub struct ThreeCells<'a> {
+    /// Every cell's `host` (default `localhost`).
+    pub host: &'a str,
+    /// `[tls] server_port_base` (default 18432).
+    pub tls_base: u16,
+    /// Each cell's `pg_port` (default 5432..5434). Every cell's config
+    /// names every cell's port: changing one changes every config.
+    pub pg_ports: [u16; 3],
+    /// Appended to `[defaults]` (e.g. hooks).
+    pub defaults: &'a str,
+}
+
+impl Default for ThreeCells<'_> {
+    fn default() -> Self {
+        ThreeCells {
+            host: "localhost",
+            tls_base: 18432,
+            pg_ports: [5432, 5433, 5434],
+            defaults: "",
+        }
+    }
+}
+
+impl ThreeCells<'_> {
+    /// Writes it as `topo.toml` and returns its path.
+    pub fn write(&self, p: &Pgbr) -> PathBuf {
+        let root = p.path().join("cells");
+        let [zone1, zone2, zone3] = self.pg_ports;
+        p.write(
+            "topo.toml",
+            &format!(
+                r#"
 stanza = "multigres"
 
 [repo]
@@ -109,26 +164,60 @@ path = "/backup/repo"
 retention_full = 7
 
 [tls]
-server_port_base = 18432
+server_port_base = {tls_base}
 server_address = "127.0.0.1"
 
 [defaults]
-host = "localhost"
+host = "{host}"
 pg_path = "/{{cell}}/pg_data"
 pg_socket_path = "/{{cell}}/pg_sockets"
 deploy_dir = "{root}/{{cell}}/pgbackrest"
-{extra}
+{defaults}
 
 [cells.zone1]
-pg_port = 5432
+pg_port = {zone1}
 
 [cells.zone2]
-pg_port = {zone2_port}
+pg_port = {zone2}
 
 [cells.zone3]
-pg_port = 5434
+pg_port = {zone3}
 "#,
-            root = root.display()
+                root = root.display(),
+                host = self.host,
+                tls_base = self.tls_base,
+                defaults = self.defaults,
+            ),
+        )
+    }
+}
+
+/// A 2-cell topology on `modules/defaults.toml`: cells `a` (PostgreSQL
+/// port 5432) and `b` (5433), deploy dirs `<scratch>/<cell>/pgbackrest`,
+/// no health check. `defaults` is appended to `[defaults]`; `tables`
+/// (e.g. `[tls]`, `[ssh]`) stands before the cells.
+pub fn two_cells(p: &Pgbr, defaults: &str, tables: &str) -> PathBuf {
+    let root = p.path().display().to_string();
+    p.write(
+        "topo.toml",
+        &format!(
+            r#"imports = ["{repo}/modules/defaults.toml"]
+stanza = "main"
+[repo]
+path = "{root}/repo"
+retention_full = 2
+[defaults]
+pg_path = "{root}/{{cell}}/pg_data"
+deploy_dir = "{root}/{{cell}}/pgbackrest"
+health = "none"
+{defaults}
+{tables}
+[cells.a]
+pg_port = 5432
+[cells.b]
+pg_port = 5433
+"#,
+            repo = repo_root().display()
         ),
     )
 }
@@ -240,6 +329,21 @@ impl Pgbr {
         std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
         std::fs::write(&p, content).expect("write");
         p
+    }
+    /// Starts `pgbr --state <state> ARGS` with no terminal and piped
+    /// output, without waiting.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_pgbr"))
+            .arg("--state")
+            .arg(self.state_arg())
+            .args(args)
+            .env_remove("PGBR_STATE")
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn pgbr")
     }
     /// Runs `pgbr --state <scratch>/state ARGS` with no terminal.
     pub fn run(&self, args: &[&str]) -> Output {
