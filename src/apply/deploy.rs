@@ -311,13 +311,7 @@ fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), StepFailure> {
         HealthSpec::None => Ok(()),
         HealthSpec::Command(cmd) => {
             let out = target
-                .run_hook(&hook_run(
-                    d,
-                    cmd,
-                    "health",
-                    Some(d.generation),
-                    d.previous,
-                ))
+                .run_hook(&hook_run(d, cmd, "health", Some(d.generation), d.previous))
                 .map_err(|cause| StepFailure::RunHealth { cause })?;
             hook_result("health_command", d.hook_timeout, &out)
         }

@@ -39,8 +39,10 @@ pub fn run(hook: &HookRun) -> Result<HookOutput, Error> {
     // would die of SIGPIPE once pgbr stopped reading).
     let (out, log) = output_file(hook.log.as_deref())?;
     let clone = || {
-        out.try_clone()
-            .map_err(io("open", Path::new(log.as_deref().unwrap_or("(hook output)"))))
+        out.try_clone().map_err(io(
+            "open",
+            Path::new(log.as_deref().unwrap_or("(hook output)")),
+        ))
     };
     let (stdout, stderr) = (clone()?, clone()?);
     let mut child = Command::new("/bin/sh")
@@ -232,9 +234,18 @@ mod tests {
         assert!(whole.len() > 3_000_000);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(whole.permissions().mode() & 0o777, 0o600);
-        let out = run(&hook("printf 'a\\377b\\n'", Duration::from_secs(5), Some(&log))).unwrap();
+        let out = run(&hook(
+            "printf 'a\\377b\\n'",
+            Duration::from_secs(5),
+            Some(&log),
+        ))
+        .unwrap();
         assert_eq!(out.tail, "a\u{FFFD}b");
-        assert_eq!(std::fs::metadata(&log).unwrap().len(), 4, "replaced, not appended");
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            4,
+            "replaced, not appended"
+        );
         let long = run(&hook(
             "head -c 300000 /dev/zero | tr '\\0' y",
             Duration::from_secs(5),

@@ -59,16 +59,14 @@ pub fn read_releases<'a>(
             if pgbackrest.version.refuses_root() {
                 env.push(("PGBACKREST_ALLOW_ROOT".to_owned(), "y".to_owned()));
             }
-            let ran = targets
-                .of(&c.target)
-                .and_then(|target| {
-                    target.run_hook(&HookRun {
-                        command: command.clone(),
-                        env: env.clone(),
-                        timeout: TIMEOUT,
-                        log: None,
-                    })
-                });
+            let ran = targets.of(&c.target).and_then(|target| {
+                target.run_hook(&HookRun {
+                    command: command.clone(),
+                    env: env.clone(),
+                    timeout: TIMEOUT,
+                    log: None,
+                })
+            });
             let found = match ran {
                 Err(e) => Err(super::error_chain(&e)),
                 Ok(out) if out.timed_out => Err(format!("`{command}` timed out")),

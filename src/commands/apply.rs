@@ -69,7 +69,11 @@ fn execute(
     } = run;
     // An owner a cell's machine does not know: refused before anything is
     // committed, `--adopt` or not (it only takes over foreign deploy dirs).
-    for c in plan.cells.iter().filter(|c| c.action != CellAction::Unchanged) {
+    for c in plan
+        .cells
+        .iter()
+        .filter(|c| c.action != CellAction::Unchanged)
+    {
         let Some(cell) = topo.cell(&c.cell) else {
             continue;
         };

@@ -18,11 +18,11 @@ mod pgbackrest;
 mod target;
 mod validate;
 
+pub use cells::DEFAULT_HOOK_TIMEOUT_SECONDS;
 pub use model::{
     ini_unsafe_char, is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo,
     StanzaName, Tls, Topology,
 };
-pub use cells::DEFAULT_HOOK_TIMEOUT_SECONDS;
 pub use pgbackrest::{Pgbackrest, PgbackrestVersion};
 pub use target::{parse_address, Address, SshSettings, SshSpec, TargetSpec, DEFAULT_PARALLEL};
 

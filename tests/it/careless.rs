@@ -29,7 +29,10 @@ fn an_unknown_owner_is_refused_before_anything_is_committed() {
         "{}",
         plan.stdout
     );
-    for args in [&["apply", t, "--yes"][..], &["apply", t, "--yes", "--adopt"]] {
+    for args in [
+        &["apply", t, "--yes"][..],
+        &["apply", t, "--yes", "--adopt"],
+    ] {
         let out = p.run(args).expect_code(1);
         assert_eq!(
             out.stderr,

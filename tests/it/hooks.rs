@@ -82,7 +82,10 @@ fn a_timed_out_hook_dies_with_its_children() {
     while alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!alive(pid), "the hook's `sleep` ({pid}) outlived the timeout");
+    assert!(
+        !alive(pid),
+        "the hook's `sleep` ({pid}) outlived the timeout"
+    );
 }
 
 /// Megabytes of output with a byte that is not UTF-8: the error shows a
@@ -101,11 +104,15 @@ fn hook_output_is_bounded_lossy_and_logged_in_the_log_dir() {
         "",
     );
     let t = arm();
-    let out = p.run_env(&["apply", &t, "--yes"], &[("TMPDIR", tmp.to_str().unwrap())]);
+    let out = p.run_env(
+        &["apply", &t, "--yes"],
+        &[("TMPDIR", tmp.to_str().unwrap())],
+    );
     let out = out.expect_code(5);
     assert!(out.stderr.len() < 16 * 1024, "{} bytes", out.stderr.len());
     assert!(
-        out.stderr.contains("\u{FFFD} bad\nafter 1\nafter 2\nafter 3"),
+        out.stderr
+            .contains("\u{FFFD} bad\nafter 1\nafter 2\nafter 3"),
         "{}",
         out.stderr
     );
@@ -129,9 +136,15 @@ fn a_killed_run_leaves_nothing_in_tmpdir() {
     fs::create_dir(&tmp).unwrap();
     let arm = armed_hook(&p, "echo bye; kill -9 $PPID; sleep 5", "");
     let t = arm();
-    let out = p.run_env(&["apply", &t, "--yes"], &[("TMPDIR", tmp.to_str().unwrap())]);
+    let out = p.run_env(
+        &["apply", &t, "--yes"],
+        &[("TMPDIR", tmp.to_str().unwrap())],
+    );
     assert_eq!(out.code, -1, "killed: {}", out.stderr);
-    let left: Vec<_> = fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
     assert!(Path::new(&deploy_dir(&p, "zone1").join("log/pgbr-activate.log")).exists());
 }
