@@ -96,7 +96,9 @@ fn as_nobody(state: &std::path::Path, args: &[&str]) -> crate::harness::Output {
 }
 
 /// An unprivileged user against root's store is told whose it is and what
-/// to do, not a bare "Permission denied".
+/// to do, not a bare "Permission denied": an existing store (refused by
+/// the state dir's owner check), and a store it cannot create in root's
+/// directory.
 #[test]
 fn an_unprivileged_user_is_told_whose_store_it_is() {
     if !nix::unistd::geteuid().is_root() {
@@ -113,21 +115,27 @@ fn an_unprivileged_user_is_told_whose_store_it_is() {
     for args in [&["generations"][..], &["plan", t], &["apply", t, "--yes"]] {
         let out = as_nobody(&state, args).expect_code(1);
         assert!(
-            out.stderr.starts_with(&format!(
-                "error: failed to open state `{}`: `{}` belongs to `root`, and pgbr runs as `nobody`\n",
-                state.display(),
-                state.display()
-            )),
+            out.stderr.contains("owned by `root`")
+                && out.stderr.contains("hint: it holds private keys: run pgbr as `root`"),
             "{args:?}: {}",
             out.stderr
         );
-        assert!(
-            out.stderr.contains("Permission denied")
-                && out
-                    .stderr
-                    .contains("hint: run pgbr as `root` (e.g. `sudo -u root pgbr …`)"),
-            "{args:?}: {}",
-            out.stderr
-        );
+        assert!(!out.stderr.contains("Permission denied"), "{}", out.stderr);
     }
+    // A store to be made in a directory only root may write.
+    let roots = p.path().join("roots");
+    fs::create_dir(&roots).unwrap();
+    fs::set_permissions(&roots, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&roots.join("state"), &["apply", t, "--yes"]).expect_code(1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: failed to open state `{}/state`: `{}` belongs to `root`, and pgbr runs as `nobody`\n",
+            roots.display(),
+            roots.display()
+        )) && out
+            .stderr
+            .contains("hint: run pgbr as `root` (e.g. `sudo -u root pgbr …`)"),
+        "{}",
+        out.stderr
+    );
 }
