@@ -116,7 +116,9 @@ fn an_unprivileged_user_is_told_whose_store_it_is() {
         let out = as_nobody(&state, args).expect_code(1);
         assert!(
             out.stderr.contains("owned by `root`")
-                && out.stderr.contains("hint: it holds private keys: run pgbr as `root`"),
+                && out
+                    .stderr
+                    .contains("hint: it holds private keys: run pgbr as `root`"),
             "{args:?}: {}",
             out.stderr
         );
