@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pgbr::apply::{
-    Error as ApplyError, FileContent, HookOutput, HookRun, HookTimeouts, Prepare, Target, Targets,
+    Error as ApplyError, FileContent, HookOutput, HookRun, HookTimeouts, Prepare, Rollout, Target,
+    Targets,
 };
 use pgbr::generations::Cause;
 use pgbr::plan::Observed;
@@ -762,6 +763,7 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
         topology.to_str().expect("utf-8"),
         Request::default(),
         clock.now,
+        &NullReporter,
     )
     .expect("gather");
     let plan = pgbr::plan::compute(&inputs);
@@ -774,10 +776,14 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
         target,
         &built.manifest,
         &built.previous,
-        false,
-        &HookTimeouts::of(&topo),
+        Rollout {
+            adopt: false,
+            parallel: topo.ssh.parallel,
+            hook_timeouts: HookTimeouts::of(&topo),
+        },
         &NullReporter,
     )
+    .map_err(|stopped| stopped.error)
     .expect("deploy");
     built.manifest.number
 }
