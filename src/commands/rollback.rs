@@ -172,8 +172,8 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
     let rollout = Rollout {
         adopt: false,
         parallel: crate::topology::DEFAULT_PARALLEL,
-        // Without the topology: the default (docs/topology.md, Hooks).
-        hook_timeouts: crate::apply::HookTimeouts::default(),
+        // Without the topology: those of the last apply.
+        hook_timeouts: crate::apply::HookTimeouts::from_seconds(store.hook_timeouts()?),
     };
     let report = deploy_generation(
         &store,
