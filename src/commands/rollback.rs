@@ -19,7 +19,7 @@ use std::path::Path;
 /// `pgbr rollback`.
 pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let mut store = Store::open(state)?;
+    let mut store = Store::open_existing(state)?;
     store.set_identity(identity);
     let manifests = generations::read_all(&store)?;
     let Some(latest) = manifests.last() else {
