@@ -314,7 +314,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Deploys one cell. `Err` means nothing was flipped (a write or a check
-/// before the flip failed): the cell is untouched.
+/// before the flip failed): the cell is untouched; or, for a lost host
+/// ([`Error::is_lost`]), that its `current` may be either generation.
 pub fn deploy_cell(
     target: &dyn Target,
     d: &CellDeploy,
@@ -363,6 +364,17 @@ pub fn deploy_cell(
     };
     let Some((failed_step, reason)) = failure else {
         return Ok(CellOutcome::Deployed);
+    };
+    // A lost host cannot be reverted either: stop as a killed run would
+    // (the caller's journal keeps the cell in flight; the next apply sees
+    // where `current` is and runs `activate` and the health check again).
+    let reason = match reason {
+        StepFailure::RunActivate { cause } | StepFailure::RunHealth { cause }
+            if cause.is_lost() =>
+        {
+            return Err(cause)
+        }
+        other => other,
     };
     step("revert");
     let revert = target

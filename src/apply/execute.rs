@@ -139,17 +139,22 @@ fn deploy_cells(
             .of(&entry.settings.target)
             .and_then(|target| deploy_cell(target.as_ref(), &d, reporter))
             .map_err(|source| {
+                let source_lost = source.is_lost();
                 let err = Error::DeployCell {
                     cell: (*cell).clone(),
                     source,
                 };
-                let _ = store.note_journal(
-                    cell,
-                    &CellJournal {
-                        live: prev,
-                        in_flight: None,
-                    },
-                );
+                // A lost host may have flipped: the journal keeps the
+                // cell in flight, as a killed run leaves it.
+                if !source_lost {
+                    let _ = store.note_journal(
+                        cell,
+                        &CellJournal {
+                            live: prev,
+                            in_flight: None,
+                        },
+                    );
+                }
                 err
             })?;
         let not_started: Vec<String> = work[i + 1..].iter().map(|(c, _)| (*c).clone()).collect();

@@ -1,9 +1,5 @@
-//! PENDING: pgbr over SSH on the namespaced test hosts (issue 10, SPEC §9),
-//! written against the SPEC interface before the SSH target landed. Not
-//! compiled yet: when `target = "ssh://…"` and `[ssh]` work, move this file
-//! to `tests/it/remote_ssh.rs`, add `mod remote_ssh;` to tests/it/main.rs,
-//! and set the lost-host exit code's name (`HOST_LOST` below) to the one
-//! in src/exit_codes.rs. Every assertion is about SPEC §9's promises: files
+//! pgbr over SSH on the namespaced test hosts (issue 10, SPEC §9). Every
+//! assertion is about SPEC §9's promises: files
 //! on the right host only with exact bytes and 0600 keys, drift seen and
 //! repaired on a host, rollback and gc on the hosts, unreachable hosts and
 //! changed or unknown host keys named with the cell, the address and ssh's
