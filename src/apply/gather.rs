@@ -86,6 +86,10 @@ pub fn gather<'t>(
     let mut manifests = HashMap::new();
     let mut journal = store.journal()?;
     let mut cells = BTreeMap::new();
+    let asked: Vec<&str> = crate::plan::targets(topology, &request)
+        .iter()
+        .map(|(c, _)| c.name.as_str())
+        .collect();
     for cell in &topology.cells {
         // A deploy dir pgbr refuses to use (a `current` pointing outside
         // it, say) stops that cell only: the plan shows it as a blocker.
@@ -100,6 +104,18 @@ pub fn gather<'t>(
                     ..Default::default()
                 },
                 Some(e.to_string()),
+            ),
+            // A cell the request leaves out (`--cells`) on a host that
+            // cannot be reached: the journal's word stands (SPEC §9), so
+            // the new generation still carries it.
+            Err(e) if e.is_host_failure() && !asked.contains(&cell.name.as_str()) => (
+                crate::plan::Observed {
+                    exists: true,
+                    managed: true,
+                    current: journal.get(cell.name.as_str()).and_then(|j| j.live),
+                    ..Default::default()
+                },
+                None,
             ),
             Err(e) => return Err(e.into()),
         };

@@ -281,6 +281,19 @@ impl Error {
     pub fn is_lost(&self) -> bool {
         matches!(self, Error::Lost { .. })
     }
+
+    /// Whether the cell's host could not be used at all (unreachable, lost,
+    /// no agent): nothing about its deploy dir is known.
+    pub fn is_host_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Unreachable { .. }
+                | Error::Lost { .. }
+                | Error::Agent { .. }
+                | Error::Sudo { .. }
+                | Error::Platform { .. }
+        )
+    }
 }
 
 /// ` (cell `a`)`, ` (cells `a`, `b`)`, or nothing.
