@@ -783,8 +783,12 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
 /// Raw bytes of the files generation `number` changed: objects of its
 /// manifest that the previous generation did not have at the same place.
 fn changed_raw_bytes(store: &Store, number: u64) -> u64 {
-    let new = store.generation(number).expect("read").expect("kept");
-    let old = store.generation(number - 1).expect("read").expect("kept");
+    let new = pgbr::generations::read(store, number)
+        .expect("read")
+        .expect("kept");
+    let old = pgbr::generations::read(store, number - 1)
+        .expect("read")
+        .expect("kept");
     let mut bytes = 0;
     for (cell, entry) in &new.cells {
         let before = old.cells.get(cell);

@@ -149,6 +149,7 @@ fn topology(hosts: &Hosts, dir: &Path) -> PathBuf {
 
 [repo]
 path = "/backup/repo"
+retention_full = 7
 
 [tls]
 server_port_base = 18432

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod disk;
 pub mod error;
 pub mod exit_codes;
 pub mod failpoint;

@@ -10,7 +10,7 @@ use crate::plan::{CellAction, Inputs, LeafAction, LeafKey, Plan, Settings, FILES
 use crate::render::render_cell;
 use crate::store::{Commit, ObjectId, Store, StoredPair};
 use crate::topology::Topology;
-use crate::{Error, Result};
+use crate::{generations, Error, Result};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -141,7 +141,7 @@ pub fn build_generation(
         leaf_pems.insert(leaf.key.clone(), pems);
     }
 
-    let parent = store.latest()?.map(|m| m.number);
+    let parent = generations::read_latest(store)?.map(|m| m.number);
     // Never reused, even after gc dropped a newer manifest: cells may still
     // hold a `generations/<N>` of that number.
     let number = store.next_generation()?;
@@ -210,7 +210,7 @@ pub fn build_generation(
         cells,
     };
     store.commit(Commit {
-        manifest: Some(manifest.clone()),
+        manifest: Some(manifest.record()?),
         pki: Some(record),
         consumed_plan,
     })?;

@@ -7,7 +7,7 @@ use crate::plan::{CellNow, Inputs, LeafKey, Objects, Request, StoredCert};
 use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
 use crate::topology::Topology;
-use crate::{pki, Result};
+use crate::{generations, pki, Result};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
@@ -127,7 +127,7 @@ pub fn gather<'t>(
         };
         if let Some(c) = now_state.observed.current {
             if let std::collections::hash_map::Entry::Vacant(v) = manifests.entry(c) {
-                v.insert(store.generation(c)?);
+                v.insert(generations::read(store, c)?);
             }
             if let Some(Some(m)) = manifests.get(&c) {
                 if let Some(entry) = m.cells.get(cell.name.as_str()) {
@@ -142,7 +142,7 @@ pub fn gather<'t>(
         }
         cells.insert(cell.name.to_string(), now_state);
     }
-    let removed = match store.latest()? {
+    let removed = match generations::read_latest(store)? {
         Some(m) => m
             .cells
             .keys()
@@ -162,7 +162,7 @@ pub fn gather<'t>(
         ca_rotation_step: record.ca_rotation_step,
         leaves,
         cells,
-        store_digest: store.state_digest()?,
+        store_digest: generations::state_digest(store)?,
         removed,
         objects: store,
     })

@@ -15,7 +15,7 @@ use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::Event;
 use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
-use crate::{exit_codes, Error, Result};
+use crate::{exit_codes, generations, Error, Result};
 use std::path::Path;
 
 /// A saved plan, if `path` holds one (tells it by the header line).
@@ -155,7 +155,7 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
                     saved.topology
                 )));
             }
-            if store.state_digest()? != saved.store_digest {
+            if generations::state_digest(&store)? != saved.store_digest {
                 return Err(stale("the state store changed since"));
             }
             check_request(&topo, &saved.request)?;

@@ -9,7 +9,7 @@ use crate::output::outln;
 use crate::pki::{self, CertInfo};
 use crate::plan::days_until;
 use crate::store::{Location, ObjectId, Store};
-use crate::{exit_codes, Result};
+use crate::{exit_codes, generations, Result};
 use std::collections::{BTreeSet, HashMap};
 
 /// What a certificate is.
@@ -175,7 +175,7 @@ fn collect(store: &Store, manifests: &[Manifest]) -> Result<Found> {
 pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     let clock = Clock::resolve(now)?;
     let store = Store::open(state)?;
-    let manifests = store.generations()?;
+    let manifests = generations::read_all(&store)?;
     let found = collect(&store, &manifests)?;
     if json {
         let rows: Vec<_> = found

@@ -6,13 +6,13 @@ use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
 use crate::output::{out, outln};
 use crate::store::{Location, Store};
-use crate::{exit_codes, Result};
+use crate::{exit_codes, generations, Result};
 use std::collections::BTreeSet;
 
 /// `pgbr gc`.
 pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let store = Store::open(state)?;
-    let manifests = store.generations()?;
+    let manifests = generations::read_all(&store)?;
     let targets = Targets::new();
     let live = live_on_disk(&targets, &manifests)?;
     let journaled: BTreeSet<u64> = store

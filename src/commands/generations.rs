@@ -5,7 +5,7 @@ use crate::generations::{LiveCell, Manifest};
 use crate::output::outln;
 use crate::store::{Location, Store};
 use crate::topology::TargetSpec;
-use crate::{clock, exit_codes, Result};
+use crate::{clock, exit_codes, generations, Result};
 use std::collections::BTreeMap;
 
 /// What each known cell has live on disk, found where the latest manifest
@@ -45,7 +45,7 @@ pub(crate) fn live_on_disk(
 /// `pgbr generations`.
 pub fn generations(state: &Location, json: bool) -> Result<u8> {
     let store = Store::open(state)?;
-    let manifests = store.generations()?;
+    let manifests = generations::read_all(&store)?;
     let live = live_on_disk(&Targets::new(), &manifests)?;
     let live_on = |n: u64| -> Vec<String> {
         live.iter()

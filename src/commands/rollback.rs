@@ -12,7 +12,7 @@ use crate::layout;
 use crate::output::outln;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Location, Store};
-use crate::{exit_codes, Error, Result};
+use crate::{exit_codes, generations, Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,7 +21,7 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
     let clock = Clock::resolve(args.now.as_deref())?;
     let mut store = Store::open(state)?;
     store.set_identity(identity);
-    let manifests = store.generations()?;
+    let manifests = generations::read_all(&store)?;
     let Some(latest) = manifests.last() else {
         return Err(Error::NoGenerations);
     };
@@ -159,7 +159,7 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         return Ok(exit_codes::ERROR);
     }
     store.commit(Commit {
-        manifest: Some(plan.manifest.clone()),
+        manifest: Some(plan.manifest.record()?),
         ..Commit::default()
     })?;
     let previous: BTreeMap<String, Option<u64>> = live

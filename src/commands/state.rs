@@ -4,7 +4,7 @@
 use crate::cli::{RecipientArgs, StateCommand};
 use crate::output::outln;
 use crate::store::{self, Location, Recipients, SealReport, Store, Unlocked};
-use crate::{exit_codes, Result};
+use crate::{exit_codes, generations, Result};
 use std::path::Path;
 
 /// Runs one `pgbr state` command.
@@ -22,7 +22,8 @@ fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
     let mut source = Store::open(from)?;
     source.set_identity(identity);
     let destination = Store::open(to)?;
-    let report = source.copy_into(&destination)?;
+    let references = |record: &_| generations::references(record, source.name());
+    let report = source.copy_into(&destination, &references)?;
     outln!(
         "Copied {} generations and {} objects from `{}` to `{}`; every object verified.",
         report.generations,
@@ -36,7 +37,8 @@ fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
 fn verify(state: &Location, identity: Option<&Path>) -> Result<u8> {
     let mut store = Store::open(state)?;
     store.set_identity(identity);
-    let report = store.verify()?;
+    let references = |record: &_| generations::references(record, store.name());
+    let report = store.verify(&references)?;
     for problem in &report.problems {
         outln!("problem: {problem}");
     }

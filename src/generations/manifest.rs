@@ -136,9 +136,10 @@ mod health_text {
     }
 }
 
-/// One fleet-wide generation.
+/// One fleet-wide generation. `E` is the cell entry of the format it was
+/// written in ([`v1::CellEntry`] for format 1).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
+pub struct Manifest<E = CellEntry> {
     /// The generation number (1, 2, ...).
     pub number: u64,
     /// The generation that was latest when this one was made.
@@ -152,16 +153,30 @@ pub struct Manifest {
     /// Why it exists.
     pub cause: Cause,
     /// Per cell, by name.
-    pub cells: BTreeMap<String, CellEntry>,
+    pub cells: BTreeMap<String, E>,
+}
+
+impl<E> Manifest<E> {
+    /// The same generation with each cell entry converted by `f`.
+    fn map_cells<F>(self, mut f: impl FnMut(E) -> F) -> Manifest<F> {
+        Manifest {
+            number: self.number,
+            parent: self.parent,
+            created_at: self.created_at,
+            tool_version: self.tool_version,
+            topology_hash: self.topology_hash,
+            cause: self.cause,
+            cells: self.cells.into_iter().map(|(c, e)| (c, f(e))).collect(),
+        }
+    }
 }
 
 /// Manifests as store format 1 wrote them (before cells had a `target`):
 /// every cell was local. Read only, to open old stores.
 pub mod v1 {
-    use super::{Cause, CertSummary, FileEntry};
+    use super::{CertSummary, FileEntry};
     use crate::render::Phase;
     use crate::topology::{Health, TargetSpec};
-    use std::collections::BTreeMap;
 
     /// A format-1 cell entry: [`super::CellEntry`] without `target`.
     #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -182,18 +197,8 @@ pub mod v1 {
         pub health_target: String,
     }
 
-    /// A format-1 manifest.
-    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-    #[allow(missing_docs)]
-    pub struct Manifest {
-        pub number: u64,
-        pub parent: Option<u64>,
-        pub created_at: i64,
-        pub tool_version: String,
-        pub topology_hash: String,
-        pub cause: Cause,
-        pub cells: BTreeMap<String, CellEntry>,
-    }
+    /// A format-1 manifest: the same fields, format-1 cell entries.
+    pub type Manifest = super::Manifest<CellEntry>;
 
     impl From<CellEntry> for super::CellEntry {
         fn from(e: CellEntry) -> Self {
@@ -219,15 +224,7 @@ pub mod v1 {
 
     impl From<Manifest> for super::Manifest {
         fn from(m: Manifest) -> Self {
-            super::Manifest {
-                number: m.number,
-                parent: m.parent,
-                created_at: m.created_at,
-                tool_version: m.tool_version,
-                topology_hash: m.topology_hash,
-                cause: m.cause,
-                cells: m.cells.into_iter().map(|(c, e)| (c, e.into())).collect(),
-            }
+            m.map_cells(Into::into)
         }
     }
 }

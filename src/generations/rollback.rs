@@ -223,4 +223,196 @@ mod tests {
         assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(1)));
         assert_eq!(default_target(&[], false), None);
     }
+
+    #[test]
+    fn the_default_target_follows_chains_of_rollbacks() {
+        let gens = vec![
+            m(1, None, Cause::Apply),
+            m(2, Some(1), Cause::Apply),
+            m(3, Some(2), Cause::Rotation),
+            m(4, Some(3), Cause::RollbackOf(3)),
+            // A rollback to a rollback stands for what that one stood for.
+            m(5, Some(4), Cause::RollbackOf(4)),
+        ];
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(2)));
+        // Only rollbacks are stepped over: a rotation or a CA rotation step
+        // is a generation of its own.
+        let gens = vec![
+            m(1, None, Cause::Apply),
+            m(2, Some(1), Cause::CaRotation(1)),
+            m(3, Some(2), Cause::Rotation),
+        ];
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(2)));
+    }
+
+    #[test]
+    fn the_default_target_resumes_only_an_unfinished_rollback() {
+        let gens = vec![
+            m(1, None, Cause::Apply),
+            m(2, Some(1), Cause::Apply),
+            m(3, Some(2), Cause::Bootstrap("zone1".into())),
+        ];
+        // An apply that did not reach every cell is not a rollback to resume.
+        assert_eq!(default_target(&gens, true), Some(DefaultTarget::Parent(2)));
+        assert_eq!(
+            default_target(&gens[..1], true),
+            Some(DefaultTarget::NoParent(1))
+        );
+    }
+
+    #[test]
+    fn the_default_target_names_a_parent_gc_removed_and_survives_bad_causes() {
+        // gc kept 7 and 8 only: the parent of 8 is 7, the parent of 7 is gone
+        // (the command says so, naming the generations kept).
+        let gens = vec![m(7, Some(6), Cause::Apply), m(8, Some(7), Cause::Apply)];
+        assert_eq!(default_target(&gens, false), Some(DefaultTarget::Parent(7)));
+        assert_eq!(
+            default_target(&gens[..1], false),
+            Some(DefaultTarget::Parent(6))
+        );
+        // A rollback of a generation gc removed stands for that number.
+        let gens = vec![m(9, Some(8), Cause::RollbackOf(4))];
+        assert_eq!(
+            default_target(&gens, false),
+            Some(DefaultTarget::NoParent(4))
+        );
+        // Causes that loop (a damaged store) end instead of spinning.
+        let gens = vec![
+            m(1, None, Cause::Apply),
+            m(2, Some(1), Cause::RollbackOf(3)),
+            m(3, Some(2), Cause::RollbackOf(2)),
+        ];
+        assert!(default_target(&gens, false).is_some());
+        let gens = vec![m(1, None, Cause::RollbackOf(1))];
+        assert_eq!(
+            default_target(&gens, false),
+            Some(DefaultTarget::NoParent(1))
+        );
+    }
+
+    const DAY: i64 = 86_400;
+
+    fn entry(dir_generation: u64, config: &[u8], activate: &str) -> CellEntry {
+        CellEntry {
+            phase: crate::render::Phase::Full,
+            deploy_dir: "/zone1/pgbackrest".into(),
+            dir_generation,
+            files: vec![crate::generations::FileEntry {
+                path: crate::layout::CONFIG.into(),
+                object: crate::store::ObjectId::of(config),
+                mode: 0o640,
+            }],
+            cert: Some(cert(-10, 355)),
+            renew_before_days: 122,
+            settings: Settings {
+                owner: None,
+                dirs: vec![],
+                config_link: None,
+                activate: Some(activate.into()),
+                health: crate::topology::Health::Tls,
+                health_target: "localhost:8432".into(),
+                target: crate::topology::TargetSpec::Local,
+            },
+        }
+    }
+
+    /// A certificate valid from `from` to `to` days around day 0.
+    fn cert(from: i64, to: i64) -> CertSummary {
+        CertSummary {
+            serial: "0a:0b".into(),
+            fingerprint: String::new(),
+            not_before: from * DAY,
+            not_after: to * DAY,
+        }
+    }
+
+    fn fleet(cells: &[(&str, CellEntry)], number: u64) -> Manifest {
+        Manifest {
+            cells: cells
+                .iter()
+                .map(|(c, e)| ((*c).to_owned(), e.clone()))
+                .collect(),
+            ..m(number, Some(number - 1), Cause::Apply)
+        }
+    }
+
+    #[test]
+    fn a_rollback_plan_takes_the_files_of_n_and_the_hooks_of_now() {
+        let target = fleet(
+            &[
+                ("zone1", entry(2, b"old", "reload v2")),
+                ("zone2", entry(2, b"same", "reload v2")),
+            ],
+            2,
+        );
+        let mut zone1_now = entry(3, b"new", "reload v3");
+        zone1_now.settings.owner = Some("postgres".into());
+        let live = BTreeMap::from([
+            ("zone1".to_owned(), Some((3, zone1_now))),
+            (
+                "zone2".to_owned(),
+                Some((2, entry(2, b"same", "reload v3"))),
+            ),
+            // Live now, absent from generation 2: stays as it is.
+            ("zone3".to_owned(), Some((3, entry(3, b"zone3", "x")))),
+            ("zone4".to_owned(), None),
+        ]);
+        let plan = plan_rollback(&target, &live, &BTreeMap::new(), 3, 4, 0, "0.1.0");
+        assert_eq!(plan.to, 2);
+        assert!(plan.cert_problems.is_empty(), "{:?}", plan.cert_problems);
+        assert_eq!(
+            plan.cells,
+            [
+                RollbackCell {
+                    cell: "zone1".into(),
+                    live: Some(3),
+                    changes: true
+                },
+                RollbackCell {
+                    cell: "zone2".into(),
+                    live: Some(2),
+                    changes: false
+                },
+            ]
+        );
+        let m = &plan.manifest;
+        assert_eq!(
+            (m.number, m.parent, &m.cause),
+            (4, Some(3), &Cause::RollbackOf(2))
+        );
+        let zone1 = &m.cells["zone1"];
+        assert_eq!(zone1.dir_generation, 4, "a new directory for N's bytes");
+        assert_eq!(zone1.files, target.cells["zone1"].files);
+        assert_eq!(zone1.settings.activate.as_deref(), Some("reload v3"));
+        assert_eq!(zone1.settings.owner, None, "generation 2's owner");
+        // Unchanged files: the live entry, hooks and directory as they are.
+        assert_eq!(m.cells["zone2"], live["zone2"].clone().unwrap().1);
+        assert_eq!(m.cells["zone3"], live["zone3"].clone().unwrap().1);
+        assert!(!m.cells.contains_key("zone4"));
+    }
+
+    #[test]
+    fn a_rollback_plan_names_certificates_unfit_to_deploy() {
+        let mut expired = entry(1, b"a", "x");
+        expired.cert = Some(cert(-400, -35));
+        let mut due = entry(1, b"b", "x");
+        due.cert = Some(cert(-300, 65));
+        let mut early = entry(1, b"c", "x");
+        early.cert = Some(cert(2, 367));
+        let target = fleet(&[("zone1", expired), ("zone2", due), ("zone3", early)], 1);
+        let cas = BTreeMap::from([("zone2".to_owned(), cert(-3650, -1))]);
+        let plan = plan_rollback(&target, &BTreeMap::new(), &cas, 5, 6, 0, "0.1.0");
+        assert_eq!(
+            plan.cert_problems,
+            [
+                "zone1: certificate 0a:0b expired 35 days ago",
+                "zone2: certificate 0a:0b expires in 65 days, inside its renewal window of 122 days",
+                "zone2: its CA 0a:0b expired 1 days ago",
+                "zone3: certificate 0a:0b is not valid until 1970-01-03T00:00:00Z",
+            ]
+        );
+        // Cells with nothing live get generation 6's directory.
+        assert!(plan.manifest.cells.values().all(|e| e.dir_generation == 6));
+        assert!(plan.cells.iter().all(|c| c.changes && c.live.is_none()));
+    }
 }

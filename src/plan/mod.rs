@@ -3,6 +3,8 @@
 //! `compute` is pure; gathering its inputs (store, disk) is the caller's.
 
 mod compute;
+#[cfg(test)]
+mod compute_tests;
 mod diff;
 mod display;
 mod model;

@@ -5,7 +5,7 @@
 //! copied there and back is byte-identical.
 
 use super::backend::{Keyspace, Transaction};
-use super::{format, object, CellJournal, Error, ObjectId, PkiRecord, Store};
+use super::{format, object, CellJournal, Error, GenerationRecord, ObjectId, PkiRecord, Store};
 use std::collections::BTreeSet;
 
 /// What a copy moved.
@@ -28,6 +28,10 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
+/// Decodes a generation's record and names the objects it refers to, each
+/// with who refers to it (`generation 3 cell `zone1` file `pgbackrest.conf``).
+pub type References<'a> = &'a dyn Fn(&GenerationRecord) -> Result<Vec<(String, ObjectId)>, Error>;
+
 const RECORDS: [Keyspace; 3] = [Keyspace::Meta, Keyspace::Journal, Keyspace::Plans];
 
 impl Store {
@@ -45,9 +49,10 @@ impl Store {
     }
 
     /// Copies everything into the empty store `to`, verifying every object
-    /// and record on the way: objects first, then generations, records and
-    /// the head in one transaction.
-    pub fn copy_into(&self, to: &Store) -> Result<CopyReport, Error> {
+    /// and record on the way (a generation's record through `references`,
+    /// which decodes it: see [`Store::verify`]): objects first, then
+    /// generations, records and the head in one transaction.
+    pub fn copy_into(&self, to: &Store, references: References<'_>) -> Result<CopyReport, Error> {
         if !to.is_empty()? {
             return Err(Error::NotEmpty {
                 store: to.name().to_owned(),
@@ -67,7 +72,7 @@ impl Store {
         let mut transaction = Transaction::default();
         self.backend
             .scan(Keyspace::Generations, &mut |key, value| {
-                self.decode_manifest(key, value)?;
+                references(&self.generation_record_of(key, value)?)?;
                 transaction
                     .puts
                     .push((Keyspace::Generations, key.to_vec(), value.to_vec()));
@@ -90,8 +95,10 @@ impl Store {
     }
 
     /// Reads every value, re-hashes every object, and checks that every
-    /// object a kept generation or the PKI record names is present.
-    pub fn verify(&self) -> Result<VerifyReport, Error> {
+    /// object a kept generation or the PKI record names is present. The
+    /// store does not read manifests: `references` decodes a generation's
+    /// record and lists the objects it names (`generations::references`).
+    pub fn verify(&self, references: References<'_>) -> Result<VerifyReport, Error> {
         let mut report = VerifyReport::default();
         let mut present = BTreeSet::new();
         self.backend.scan(Keyspace::Objects, &mut |key, value| {
@@ -113,18 +120,11 @@ impl Store {
         self.backend
             .scan(Keyspace::Generations, &mut |key, value| {
                 report.generations += 1;
-                match self.decode_manifest(key, value) {
-                    Ok(m) => {
-                        for (cell, entry) in &m.cells {
-                            for file in &entry.files {
-                                let who = format!(
-                                    "generation {} cell `{cell}` file `{}`",
-                                    m.number, file.path
-                                );
-                                wanted.push((who, file.object));
-                            }
-                        }
-                    }
+                let named = self
+                    .generation_record_of(key, value)
+                    .and_then(|record| references(&record));
+                match named {
+                    Ok(named) => wanted.extend(named),
                     Err(e) => report.problems.push(e.to_string()),
                 }
                 Ok(())

@@ -39,6 +39,28 @@ pub enum Error {
         #[source]
         source: BackendCause,
     },
+    /// The connection to the state database ended under this command (the
+    /// server restarted or shut down, or ended the session): the open
+    /// transaction was rolled back by the server.
+    #[error("access state database `{store}`: the connection was lost (the server restarted, shut down or ended this session)")]
+    ConnectionLost {
+        /// The store, without password.
+        store: String,
+        /// The driver's report.
+        #[source]
+        source: BackendCause,
+    },
+    /// The state database could not write for want of disk space.
+    #[error("write to state database `{store}`: the database server is out of disk space")]
+    DatabaseFull {
+        /// The store, without password.
+        store: String,
+        /// The schema whose tables could not grow.
+        schema: String,
+        /// The server's report ("could not extend file …").
+        #[source]
+        source: BackendCause,
+    },
     /// A value failed verification or decoding.
     #[error("read {what} from state `{store}`: {reason}")]
     Corrupt {
@@ -231,6 +253,15 @@ impl Error {
             Error::Fenced { .. } | Error::LockLost { .. } => {
                 "nothing was committed; run `pgbr plan` again against the current state".into()
             }
+            Error::ConnectionLost { .. } => {
+                "nothing was committed half (the server rolls back an unfinished transaction) and \
+                 the lock went with the session; once the database is up again, run the command again"
+                    .into()
+            }
+            Error::DatabaseFull { schema, .. } => format!(
+                "nothing was committed; free disk space on the database server (the disk or \
+                 tablespace that holds schema `{schema}` and the WAL), then run the command again"
+            ),
             Error::BadStateUrl { .. } => "use `postgresql://user@host:port/dbname?sslmode=verify-full` (docs/store.md)".into(),
             Error::Connect { .. } => "check the host, port, user and password (`PGPASSWORD` or `~/.pgpass`) and the `sslmode`/`sslrootcert` of the state URL".into(),
             Error::DbTls { .. } => "`sslrootcert` must be a PEM file of the CA that signed the database server's certificate".into(),

@@ -27,7 +27,7 @@ pub(super) const PLAIN_VERSION: u16 = 2;
 pub(super) const SEALED_VERSION: u16 = 3;
 
 /// Encodes `value` (described as `what` in errors) with the version prefix.
-pub(super) fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
+pub fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
     encode_as(value, what, PLAIN_VERSION)
 }
 
@@ -44,18 +44,14 @@ fn encode_as<T: Serialize>(value: &T, what: &str, version: u16) -> Result<Vec<u8
 }
 
 /// Decodes a value written by [`encode`]; `what` names the key in errors.
-pub(super) fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    what: &str,
-    store: &str,
-) -> Result<T, Error> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error> {
     let (_, body) = version(bytes, what, store)?;
     body_of(body, what, store)
 }
 
 /// Decodes a value whose layout changed in format 2: format-1 bytes are
 /// read as `V1` and converted, so stores written by older pgbr still open.
-pub(super) fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
+pub fn decode_migrating<T, V1>(bytes: &[u8], what: &str, store: &str) -> Result<T, Error>
 where
     T: DeserializeOwned,
     V1: DeserializeOwned + Into<T>,

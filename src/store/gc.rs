@@ -71,7 +71,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{manifest, on_both_backends, Fixture};
+    use super::super::tests::{manifest, numbers, on_both_backends, Fixture};
     use super::super::Commit;
     use super::*;
 
@@ -104,13 +104,7 @@ mod tests {
         store.sweep(&[1], &[a, orphan]).unwrap();
         assert!(!store.has_object(&a).unwrap() && !store.has_object(&orphan).unwrap());
         assert_eq!(store.get_object(&b).unwrap(), b"b");
-        let numbers: Vec<u64> = store
-            .generations()
-            .unwrap()
-            .iter()
-            .map(|m| m.number)
-            .collect();
-        assert_eq!(numbers, [2]);
+        assert_eq!(numbers(&store), [2]);
         let stats = store.stats().unwrap();
         assert_eq!((stats.generations, stats.objects), (1, 1));
         // Sweeping what is gone already is fine.

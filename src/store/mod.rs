@@ -1,8 +1,8 @@
-//! The state store: objects, manifests and records behind one seam.
+//! The state store: objects and records behind one seam.
 //!
 //! Content-addressed objects (blake3, verified on read), generation
-//! manifests, the PKI record, the per-cell activation journal and consumed
-//! plan ids. Every value carries a format version. One process at a time:
+//! manifests as opaque versioned records (`generations` reads them), the
+//! PKI record, the per-cell activation journal and consumed plan ids. Every value carries a format version. One process at a time:
 //! `open` takes an exclusive lock and fails fast with [`Error::Locked`].
 //! The store knows nothing of topologies, rendering or deploy dirs: it keeps
 //! bytes and records and refuses to hand back anything it cannot verify.
@@ -12,7 +12,7 @@
 mod backend;
 mod copy;
 mod error;
-mod format;
+pub mod format;
 mod gc;
 mod location;
 mod object;
@@ -27,11 +27,11 @@ mod store;
 mod tests;
 
 pub use backend::Unlocked;
-pub use copy::{CopyReport, VerifyReport};
+pub use copy::{CopyReport, References, VerifyReport};
 pub use error::{BackendCause, Error};
 pub use location::Location;
 pub use object::ObjectId;
-pub use records::{CellJournal, Commit, PkiRecord, StoreStats, StoredPair};
+pub use records::{CellJournal, Commit, GenerationRecord, PkiRecord, StoreStats, StoredPair};
 pub use seal::{Identity, Recipients};
 pub use sealing::SealReport;
 pub use store::Store;

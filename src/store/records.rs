@@ -47,11 +47,22 @@ pub struct CellJournal {
     pub in_flight: Option<u64>,
 }
 
+/// A generation's manifest as the store keeps it: its number and its
+/// value, versioned bytes the store does not read (`generations` encodes
+/// and decodes them with [`super::format`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationRecord {
+    /// The generation number, the record's key.
+    pub number: u64,
+    /// The encoded manifest, format version header included.
+    pub value: Vec<u8>,
+}
+
 /// Writes that belong together, committed in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Commit {
     /// A new generation; its number must be the latest + 1.
-    pub manifest: Option<crate::generations::Manifest>,
+    pub manifest: Option<GenerationRecord>,
     /// The new PKI record.
     pub pki: Option<PkiRecord>,
     /// A saved plan's id, marked as consumed.

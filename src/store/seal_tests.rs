@@ -88,7 +88,7 @@ fn sealing_seals_keys_only_and_reading_them_needs_a_recipient_identity() {
     // Without an identity: certificates, manifests and the PKI record read,
     // the key does not, and the error names the recipients.
     assert_eq!(store.get_object(&cert).unwrap(), CERT);
-    assert_eq!(store.generation(1).unwrap().unwrap().number, 1);
+    assert_eq!(store.generation_record(1).unwrap().unwrap().number, 1);
     assert_eq!(store.pki().unwrap().ca.unwrap().key, key);
     let err = store.get_object(&key).unwrap_err();
     assert!(matches!(err, Error::IdentityNeeded { .. }), "{err:?}");

@@ -3,7 +3,7 @@
 //!
 //! Everything backend-neutral lives here: value encoding with its format
 //! version, object compression and verification on read, generation
-//! numbering, the state digest. The backend only keeps bytes under keys.
+//! numbering, the state digest. Manifests are opaque records here. The backend only keeps bytes under keys.
 //! Objects are immutable and written before the commit that refers to
 //! them; a crash in between leaves orphans for `gc`, never a dangling
 //! reference.
@@ -11,8 +11,9 @@
 use super::backend::{self, Backend, Keyspace, Transaction};
 use super::records::ConsumedPlan;
 use super::sealing::{Keys, SEAL_KEY};
-use super::{format, object, CellJournal, Commit, Error, Location, ObjectId, PkiRecord};
-use crate::generations::Manifest;
+use super::{
+    format, object, CellJournal, Commit, Error, GenerationRecord, Location, ObjectId, PkiRecord,
+};
 use std::collections::BTreeMap;
 
 /// The key of the PKI record in [`Keyspace::Meta`].
@@ -75,30 +76,30 @@ impl Store {
         self.backend.contains(Keyspace::Objects, &id.0)
     }
 
-    /// All generations, ascending.
-    pub fn generations(&self) -> Result<Vec<Manifest>, Error> {
-        let mut manifests = Vec::new();
+    /// Every generation's record, ascending.
+    pub fn generation_records(&self) -> Result<Vec<GenerationRecord>, Error> {
+        let mut records = Vec::new();
         self.backend
             .scan(Keyspace::Generations, &mut |key, value| {
-                manifests.push(self.decode_manifest(key, value)?);
+                records.push(self.generation_record_of(key, value)?);
                 Ok(())
             })?;
-        Ok(manifests)
+        Ok(records)
     }
 
-    /// Generation `number`, if kept.
-    pub fn generation(&self, number: u64) -> Result<Option<Manifest>, Error> {
+    /// Generation `number`'s record, if kept.
+    pub fn generation_record(&self, number: u64) -> Result<Option<GenerationRecord>, Error> {
         let key = number.to_be_bytes();
         match self.backend.get(Keyspace::Generations, &key)? {
-            Some(value) => self.decode_manifest(&key, &value).map(Some),
+            Some(value) => self.generation_record_of(&key, &value).map(Some),
             None => Ok(None),
         }
     }
 
-    /// The highest-numbered generation.
-    pub fn latest(&self) -> Result<Option<Manifest>, Error> {
+    /// The highest-numbered generation's record.
+    pub fn latest_record(&self) -> Result<Option<GenerationRecord>, Error> {
         match self.backend.last(Keyspace::Generations)? {
-            Some((key, value)) => self.decode_manifest(&key, &value).map(Some),
+            Some((key, value)) => self.generation_record_of(&key, &value).map(Some),
             None => Ok(None),
         }
     }
@@ -156,18 +157,18 @@ impl Store {
     /// is written.
     pub fn commit(&self, commit: Commit) -> Result<(), Error> {
         let mut transaction = Transaction::default();
-        if let Some(m) = &commit.manifest {
+        if let Some(record) = &commit.manifest {
             let recorded = self.backend.head()?;
             let latest = recorded.max(self.highest_kept()?);
-            if m.number != latest + 1 {
+            if record.number != latest + 1 {
                 return Err(Error::GenerationNumber {
-                    number: m.number,
+                    number: record.number,
                     latest,
                 });
             }
-            transaction.head = Some((recorded, m.number));
-            let value = format::encode(m, &format!("generation {}", m.number))?;
-            let key = m.number.to_be_bytes().to_vec();
+            transaction.head = Some((recorded, record.number));
+            let key = record.number.to_be_bytes().to_vec();
+            let value = record.value.clone();
             transaction.puts.push((Keyspace::Generations, key, value));
         }
         if let Some(p) = &commit.pki {
@@ -182,7 +183,7 @@ impl Store {
         }
         if let Some(id) = &commit.consumed_plan {
             let marker = ConsumedPlan {
-                generation: commit.manifest.as_ref().map(|m| m.number),
+                generation: commit.manifest.as_ref().map(|r| r.number),
             };
             let value = format::encode(&marker, &plan_what(id))?;
             let key = id.as_bytes().to_vec();
@@ -197,8 +198,11 @@ impl Store {
     }
 
     /// A digest of the latest generation, PKI record and journal: a saved
-    /// plan records it and is stale when it changed.
-    pub fn state_digest(&self) -> Result<String, Error> {
+    /// plan records it and is stale when it changed. `latest` is the latest
+    /// generation's record in canonical form (its manifest decoded and
+    /// encoded again, so a format-1 record digests as its migrated self);
+    /// `generations::state_digest` passes it.
+    pub fn state_digest_with(&self, latest: Option<&GenerationRecord>) -> Result<String, Error> {
         // Hashes canonical encodings of the decoded values, each length
         // prefixed, so "no PKI record yet" and an empty one digest alike and
         // no two states share a byte stream.
@@ -207,10 +211,10 @@ impl Store {
             hasher.update(&(bytes.len() as u64).to_le_bytes());
             hasher.update(bytes);
         };
-        match self.latest()? {
-            Some(m) => {
-                part(&m.number.to_be_bytes());
-                part(&format::encode(&m, "latest generation")?);
+        match latest {
+            Some(record) => {
+                part(&record.number.to_be_bytes());
+                part(&record.value);
             }
             None => part(b""),
         }
@@ -235,21 +239,16 @@ impl Store {
         })
     }
 
-    pub(super) fn decode_manifest(&self, key: &[u8], value: &[u8]) -> Result<Manifest, Error> {
-        let number = self.generation_number(key)?;
-        let manifest: Manifest = format::decode_migrating::<_, crate::generations::v1::Manifest>(
-            value,
-            &format!("generation {number}"),
-            self.name(),
-        )?;
-        if manifest.number != number {
-            return Err(Error::corrupt(
-                self.name(),
-                format!("generation {number}"),
-                format!("it says it is generation {}", manifest.number),
-            ));
-        }
-        Ok(manifest)
+    /// The record under a key of the generations keyspace.
+    pub(super) fn generation_record_of(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<GenerationRecord, Error> {
+        Ok(GenerationRecord {
+            number: self.generation_number(key)?,
+            value: value.to_vec(),
+        })
     }
 
     /// The highest generation number kept, 0 when none.

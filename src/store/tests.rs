@@ -2,8 +2,6 @@
 
 use super::backend::Keyspace;
 use super::*;
-use crate::generations::{Cause, CellEntry, FileEntry, Manifest};
-use crate::render::Phase;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -76,50 +74,33 @@ on_both_backends!(
     state_digest_follows_latest_pki_and_journal_only,
 );
 
-/// A manifest numbered `number` whose one cell holds `objects`.
-pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> Manifest {
-    let files = objects
-        .iter()
-        .enumerate()
-        .map(|(i, object)| FileEntry {
-            path: format!("file{i}"),
-            object: *object,
-            mode: 0o644,
-        })
-        .collect();
-    let cell = CellEntry {
-        phase: Phase::Full,
-        deploy_dir: "/zone1/pgbackrest".into(),
-        dir_generation: number,
-        files,
-        cert: None,
-        renew_before_days: 122,
-        settings: crate::generations::Settings {
-            owner: None,
-            dirs: vec![],
-            config_link: None,
-            activate: None,
-            health: crate::topology::Health::Tls,
-            health_target: "localhost:8432".into(),
-            target: crate::topology::TargetSpec::Local,
-        },
-    };
-    Manifest {
+/// A generation record numbered `number` naming `objects`: opaque bytes to
+/// the store (manifests are `generations`' business).
+pub(super) fn manifest(number: u64, objects: &[ObjectId]) -> GenerationRecord {
+    let ids: Vec<[u8; 32]> = objects.iter().map(|id| id.0).collect();
+    GenerationRecord {
         number,
-        parent: number.checked_sub(1).filter(|n| *n > 0),
-        created_at: 1_700_000_000,
-        tool_version: "0.1.0".into(),
-        topology_hash: "t".into(),
-        cause: Cause::Apply,
-        cells: BTreeMap::from([("zone1".to_owned(), cell)]),
+        value: format::encode(&(number, ids), "test generation").unwrap(),
     }
 }
 
-fn commit_manifest(store: &Store, m: Manifest) -> Result<(), Error> {
+/// The numbers of the generations kept.
+pub(super) fn numbers(store: &Store) -> Vec<u64> {
+    let records = store.generation_records().unwrap();
+    records.iter().map(|r| r.number).collect()
+}
+
+fn commit_manifest(store: &Store, m: GenerationRecord) -> Result<(), Error> {
     store.commit(Commit {
         manifest: Some(m),
         ..Commit::default()
     })
+}
+
+fn digest(store: &Store) -> String {
+    store
+        .state_digest_with(store.latest_record().unwrap().as_ref())
+        .unwrap()
 }
 
 fn pair(store: &Store, name: &str) -> StoredPair {
@@ -191,7 +172,7 @@ fn newer_format_version_is_refused(f: &Fixture) {
 
 fn generations_are_numbered_from_one_without_gaps(f: &Fixture) {
     let store = f.open();
-    assert_eq!(store.latest().unwrap(), None);
+    assert_eq!(store.latest_record().unwrap(), None);
     assert_eq!(store.next_generation().unwrap(), 1);
     let err = commit_manifest(&store, manifest(2, &[])).unwrap_err();
     assert!(
@@ -213,20 +194,14 @@ fn generations_are_numbered_from_one_without_gaps(f: &Fixture) {
         );
     }
     commit_manifest(&store, manifest(2, &[])).unwrap();
-    let numbers: Vec<u64> = store
-        .generations()
-        .unwrap()
-        .iter()
-        .map(|m| m.number)
-        .collect();
-    assert_eq!(numbers, [1, 2]);
-    assert_eq!(store.latest().unwrap(), Some(manifest(2, &[])));
-    assert_eq!(store.generation(1).unwrap(), Some(manifest(1, &[])));
-    assert_eq!(store.generation(3).unwrap(), None);
+    assert_eq!(numbers(&store), [1, 2]);
+    assert_eq!(store.latest_record().unwrap(), Some(manifest(2, &[])));
+    assert_eq!(store.generation_record(1).unwrap(), Some(manifest(1, &[])));
+    assert_eq!(store.generation_record(3).unwrap(), None);
 
     // Numbers are never reused, even when gc dropped the latest manifest.
     store.sweep(&[2], &[]).unwrap();
-    assert_eq!(store.latest().unwrap().map(|m| m.number), Some(1));
+    assert_eq!(store.latest_record().unwrap().map(|m| m.number), Some(1));
     assert_eq!(store.next_generation().unwrap(), 3);
     assert!(commit_manifest(&store, manifest(2, &[])).is_err());
     commit_manifest(&store, manifest(3, &[])).unwrap();
@@ -259,7 +234,7 @@ fn a_refused_commit_writes_nothing(f: &Fixture) {
     assert!(matches!(err, Error::GenerationNumber { .. }));
     assert_eq!(store.pki().unwrap(), before);
     assert!(!store.plan_consumed("plan-1").unwrap());
-    assert_eq!(store.generations().unwrap().len(), 1);
+    assert_eq!(store.generation_records().unwrap().len(), 1);
 
     store
         .commit(Commit {
@@ -297,7 +272,7 @@ fn commits_survive_reopening(f: &Fixture) {
     }
     for _ in 0..3 {
         let store = f.open();
-        assert_eq!(store.latest().unwrap(), Some(manifest(1, &[id])));
+        assert_eq!(store.latest_record().unwrap(), Some(manifest(1, &[id])));
         assert_eq!(store.get_object(&id).unwrap(), b"conf");
         assert!(store.plan_consumed("p").unwrap());
         assert_eq!(store.journal().unwrap()["zone1"].live, Some(1));
@@ -330,9 +305,9 @@ fn journal_round_trips_per_cell(f: &Fixture) {
 
 fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
     let store = f.open();
-    let empty = store.state_digest().unwrap();
+    let empty = digest(&store);
     assert_eq!(empty.len(), 64);
-    assert_eq!(store.state_digest().unwrap(), empty);
+    assert_eq!(digest(&store), empty);
     // Not part of the state a plan is made against.
     store.put_object(b"orphan").unwrap();
     store
@@ -348,10 +323,10 @@ fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
             ..Commit::default()
         })
         .unwrap();
-    assert_eq!(store.state_digest().unwrap(), empty);
+    assert_eq!(digest(&store), empty);
 
     commit_manifest(&store, manifest(1, &[])).unwrap();
-    let with_generation = store.state_digest().unwrap();
+    let with_generation = digest(&store);
     assert_ne!(with_generation, empty);
 
     let pki = PkiRecord {
@@ -364,7 +339,7 @@ fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
             ..Commit::default()
         })
         .unwrap();
-    let with_pki = store.state_digest().unwrap();
+    let with_pki = digest(&store);
     assert_ne!(with_pki, with_generation);
 
     store
@@ -376,7 +351,7 @@ fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
             },
         )
         .unwrap();
-    let with_journal = store.state_digest().unwrap();
+    let with_journal = digest(&store);
     assert_ne!(with_journal, with_pki);
     store
         .set_journal(
@@ -387,7 +362,7 @@ fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
             },
         )
         .unwrap();
-    assert_ne!(store.state_digest().unwrap(), with_journal);
+    assert_ne!(digest(&store), with_journal);
     store
         .set_journal(
             "zone1",
@@ -397,7 +372,7 @@ fn state_digest_follows_latest_pki_and_journal_only(f: &Fixture) {
             },
         )
         .unwrap();
-    assert_eq!(store.state_digest().unwrap(), with_journal);
+    assert_eq!(digest(&store), with_journal);
 }
 
 #[test]
@@ -534,7 +509,7 @@ mod postgres_only {
         pg_server::server()
             .psql(&db_of(&f), "UPDATE pgbr.head SET generation = 2")
             .unwrap();
-        let value = format::encode(&manifest(2, &[]), "generation 2").unwrap();
+        let value = manifest(2, &[]).value;
         let err = store
             .backend
             .commit(Transaction {
@@ -556,7 +531,7 @@ mod postgres_only {
         assert!(err
             .to_string()
             .ends_with(": another pgbr committed generation 2 meanwhile"));
-        assert_eq!(store.generation(2).unwrap(), None);
+        assert_eq!(store.generation_record(2).unwrap(), None);
         // Through the store: numbered from the head, never reused.
         assert_eq!(store.next_generation().unwrap(), 3);
     }
@@ -577,7 +552,7 @@ mod postgres_only {
         let err = commit_manifest(&store, manifest(1, &[])).unwrap_err();
         assert!(matches!(err, Error::LockLost { .. }), "{err:?}");
         assert!(err.to_string().contains("no longer holds the state lock"));
-        assert_eq!(store.latest().unwrap(), None);
+        assert_eq!(store.latest_record().unwrap(), None);
     }
 
     #[test]

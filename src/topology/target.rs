@@ -3,21 +3,11 @@
 //! read no topology). A value, no IO: `apply::target` turns it into a
 //! `Target`.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Where a cell's deploy dir lives.
-#[derive(
-    Debug,
-    Clone,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TargetSpec {
     /// This machine (the default).
     #[default]
@@ -27,18 +17,7 @@ pub enum TargetSpec {
 }
 
 /// An SSH target: the address and the `[ssh]` settings that reach it.
-#[derive(
-    Debug,
-    Clone,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SshSpec {
     /// Login user, if given (`user@`).
     pub user: Option<String>,
@@ -55,7 +34,7 @@ pub struct SshSpec {
 }
 
 /// The `[ssh]` table: how every SSH target is reached.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SshSettings {
     /// `config_file`, resolved against the module that set it.
     pub config_file: Option<String>,

@@ -1,17 +1,9 @@
 //! Faults nothing used to report (issue 12): an activation cut short, a
 //! rollback retried, `current` moved by hand, stale partial dirs.
 
-use crate::harness::Pgbr;
-use crate::hostile::deploy_dir;
-use crate::workflow::three_cells;
+use crate::harness::{current, deploy_dir, live, three_cells, three_cells_on, Pgbr};
 use std::fs;
 use std::path::PathBuf;
-
-fn current(p: &Pgbr, cell: &str) -> String {
-    fs::read_link(deploy_dir(p, cell).join("current"))
-        .map(|t| t.display().to_string())
-        .unwrap_or_default()
-}
 
 /// `activate` appends the cell's generation to `activated`; while `kill`
 /// exists it first removes it and kills pgbr (as SIGKILL, OOM or Ctrl-C would).
@@ -94,21 +86,14 @@ fn current_moved_or_deleted_by_hand_is_drift() {
     p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
 }
 
-/// `three_cells` with zone2 on `zone2` and zone3 on `zone3` as pg ports
-/// (every cell's config names every cell's port: each change changes all).
+/// [`three_cells_on`] with zone2 and zone3 on these PostgreSQL ports.
 fn two_changing(p: &Pgbr, zone2: u16, zone3: u16) -> String {
-    let t = three_cells(p, zone2, "");
-    let text = fs::read_to_string(&t).unwrap();
-    fs::write(
-        &t,
-        text.replace("pg_port = 5434", &format!("pg_port = {zone3}")),
-    )
-    .unwrap();
+    let t = three_cells_on(p, [5432, zone2, zone3], "");
     t.to_str().unwrap().to_owned()
 }
 
 fn config(p: &Pgbr, cell: &str) -> String {
-    fs::read_to_string(deploy_dir(p, cell).join("current/pgbackrest.conf")).unwrap()
+    live(p, cell, "pgbackrest.conf")
 }
 
 fn configs(p: &Pgbr) -> Vec<String> {
@@ -131,20 +116,12 @@ fn rollbacks_in_a_row_step_back() {
     let second = configs(&p);
     two_changing(&p, 5450, 5451);
     p.run(&["apply", &t, "--yes"]).expect_code(0);
-    let out = p.run(&["rollback", "--yes"]).expect_code(0);
-    assert!(
-        out.stdout.contains("Rollback to generation 2"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(configs(&p), second);
-    let out = p.run(&["rollback", "--yes"]).expect_code(0);
-    assert!(
-        out.stdout.contains("Rollback to generation 1"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(configs(&p), first);
+    for (to, configs_then) in [(2, second), (1, first)] {
+        let out = p.run(&["rollback", "--yes"]).expect_code(0);
+        let says = format!("Rollback to generation {to}");
+        assert!(out.stdout.contains(&says), "{}", out.stdout);
+        assert_eq!(configs(&p), configs_then);
+    }
     let out = p.run(&["rollback", "--yes"]).expect_code(1);
     assert!(
         out.stderr

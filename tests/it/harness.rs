@@ -97,6 +97,12 @@ impl Test<'_> {
 /// A 3-cell topology whose deploy dirs live in the scratch dir
 /// ([`deploy_dir`]). `extra` is appended to `[defaults]` (e.g. hooks).
 pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
+    three_cells_on(p, [5432, zone2_port, 5434], extra)
+}
+
+/// [`three_cells`] with the PostgreSQL port of each cell: every cell's
+/// config names every cell's port, so changing one changes every config.
+pub fn three_cells_on(p: &Pgbr, pg_ports: [u16; 3], extra: &str) -> PathBuf {
     let root = p.path().join("cells");
     p.write(
         "topo.toml",
@@ -120,15 +126,48 @@ deploy_dir = "{root}/{{cell}}/pgbackrest"
 {extra}
 
 [cells.zone1]
-pg_port = 5432
+pg_port = {zone1}
 
 [cells.zone2]
-pg_port = {zone2_port}
+pg_port = {zone2}
 
 [cells.zone3]
-pg_port = 5434
+pg_port = {zone3}
 "#,
-            root = root.display()
+            root = root.display(),
+            zone1 = pg_ports[0],
+            zone2 = pg_ports[1],
+            zone3 = pg_ports[2],
+        ),
+    )
+}
+
+/// A 2-cell topology on `modules/defaults.toml`: cells `a` (PostgreSQL
+/// port 5432) and `b` (5433), deploy dirs `<scratch>/<cell>/pgbackrest`,
+/// no health check. `defaults` is appended to `[defaults]`; `tables`
+/// (e.g. `[tls]`, `[ssh]`) stands before the cells.
+pub fn two_cells(p: &Pgbr, defaults: &str, tables: &str) -> PathBuf {
+    let root = p.path().display().to_string();
+    p.write(
+        "topo.toml",
+        &format!(
+            r#"imports = ["{repo}/modules/defaults.toml"]
+stanza = "main"
+[repo]
+path = "{root}/repo"
+retention_full = 2
+[defaults]
+pg_path = "{root}/{{cell}}/pg_data"
+deploy_dir = "{root}/{{cell}}/pgbackrest"
+health = "none"
+{defaults}
+{tables}
+[cells.a]
+pg_port = 5432
+[cells.b]
+pg_port = 5433
+"#,
+            repo = repo_root().display()
         ),
     )
 }
@@ -240,6 +279,21 @@ impl Pgbr {
         std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
         std::fs::write(&p, content).expect("write");
         p
+    }
+    /// Starts `pgbr --state <state> ARGS` with no terminal and piped
+    /// output, without waiting.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_pgbr"))
+            .arg("--state")
+            .arg(self.state_arg())
+            .args(args)
+            .env_remove("PGBR_STATE")
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn pgbr")
     }
     /// Runs `pgbr --state <scratch>/state ARGS` with no terminal.
     pub fn run(&self, args: &[&str]) -> Output {

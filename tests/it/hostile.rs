@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::current;
@@ -76,20 +76,6 @@ fn assert_unchanged(p: &Pgbr, before: &BTreeMap<PathBuf, String>) {
     );
 }
 
-fn spawn(p: &Pgbr, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pgbr"))
-        .arg("--state")
-        .arg(p.state())
-        .args(args)
-        .env_remove("PGBR_STATE")
-        .current_dir(p.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// Waits until the store's lock note names `pid`.
 fn wait_for_lock(p: &Pgbr, pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -115,7 +101,7 @@ fn concurrent_commands_fail_fast_naming_the_holder() {
         5440,
         "activate = \"test $PGBR_CELL != zone1 || sleep 2\"",
     );
-    let mut holder = spawn(&p, &["apply", t, "--yes"]);
+    let mut holder = p.spawn(&["apply", t, "--yes"]);
     wait_for_lock(&p, holder.id());
     let state = p.state().display().to_string();
     for args in [
@@ -162,7 +148,7 @@ fn a_killed_holder_leaves_no_lock_behind() {
     let p = Pgbr::new();
     let topo = three_cells(&p, 5433, "activate = \"sleep 2\"");
     let t = topo.to_str().unwrap();
-    let mut holder = spawn(&p, &["apply", t, "--yes"]);
+    let mut holder = p.spawn(&["apply", t, "--yes"]);
     wait_for_lock(&p, holder.id());
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();

@@ -4,26 +4,10 @@
 //! verify` and `state unlock`. Every run uses a fresh database on the
 //! shared test server (tests/support/pg_server.rs).
 
-use crate::harness::{Output, Pgbr};
+use crate::harness::{three_cells, Output, Pgbr};
 use crate::pg_server::{self, PASSWORD, PASSWORD_USER};
-use crate::workflow::three_cells;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Starts `pgbr --state <p's state> ARGS` without waiting.
-fn spawn(p: &Pgbr, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pgbr"))
-        .arg("--state")
-        .arg(p.state_arg())
-        .args(args)
-        .env_remove("PGBR_STATE")
-        .current_dir(p.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pgbr")
-}
 
 /// Kills a child on drop, so a failed test leaves no pgbr behind.
 struct Reap(Child);
@@ -94,7 +78,7 @@ fn a_held_lock_names_its_holder_and_exits_3() {
     let p = Pgbr::on_postgres();
     let topo = three_cells(&p, 5433, "activate = \"sleep 3\"");
     let t = topo.to_str().unwrap().to_owned();
-    let holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    let holder = Reap(p.spawn(&["apply", &t, "--yes"]));
     wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
     let q = colleague(&p);
     let out = q.run(&["plan", &t]).expect_code(3);
@@ -128,7 +112,7 @@ fn kill_9_of_the_holder_leaves_a_consistent_store_and_a_free_lock() {
             &format!("retention_full = {}", 8 + trial),
         );
         std::fs::write(&topo, edited).unwrap();
-        let mut child = Reap(spawn(&p, &["apply", &t, "--yes"]));
+        let mut child = Reap(p.spawn(&["apply", &t, "--yes"]));
         let delay = (seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(trial * 7919))
@@ -150,7 +134,7 @@ fn a_dropped_connection_is_a_clear_error_and_commits_nothing_half() {
     let db = db_of(p.state_url.as_ref().unwrap());
     let topo = three_cells(&p, 5433, "activate = \"sleep 1\"");
     let t = topo.to_str().unwrap().to_owned();
-    let child = spawn(&p, &["apply", &t, "--yes"]);
+    let child = p.spawn(&["apply", &t, "--yes"]);
     wait_for_holder(&db);
     std::thread::sleep(Duration::from_millis(300));
     pg_server::server()
@@ -231,7 +215,7 @@ fn a_wrong_password_is_clear_and_never_printed() {
         .unwrap()
         .replace("retention_full = 7", "retention_full = 8");
     std::fs::write(&slow, edited).unwrap();
-    let mut holder = Reap(spawn(&p, &["apply", t, "--yes"]));
+    let mut holder = Reap(p.spawn(&["apply", t, "--yes"]));
     wait_for_holder(&db);
     outputs.push(p.run(&["plan", t]).expect_code(3));
     holder.0.wait().unwrap();
@@ -344,14 +328,20 @@ fn state_copy_round_trips_sled_postgres_sled() {
         open(pgbr::store::Location::from(back.clone())),
     );
     for other in [&b, &c] {
-        assert_eq!(a.generations().unwrap(), other.generations().unwrap());
+        assert_eq!(
+            pgbr::generations::read_all(&a).unwrap(),
+            pgbr::generations::read_all(other).unwrap()
+        );
         assert_eq!(a.pki().unwrap(), other.pki().unwrap());
         assert_eq!(a.journal().unwrap(), other.journal().unwrap());
         assert_eq!(
             a.next_generation().unwrap(),
             other.next_generation().unwrap()
         );
-        assert_eq!(a.state_digest().unwrap(), other.state_digest().unwrap());
+        assert_eq!(
+            pgbr::generations::state_digest(&a).unwrap(),
+            pgbr::generations::state_digest(other).unwrap()
+        );
         let mut ids = a.object_sizes().unwrap();
         let mut theirs = other.object_sizes().unwrap();
         ids.sort();
@@ -376,7 +366,7 @@ fn unlock_ends_a_stuck_holder_only_when_told() {
     let db = db_of(p.state_url.as_ref().unwrap());
     let topo = three_cells(&p, 5433, "activate = \"sleep 1\"");
     let t = topo.to_str().unwrap().to_owned();
-    let holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    let holder = Reap(p.spawn(&["apply", &t, "--yes"]));
     wait_for_holder(&db);
     // Stuck, not gone: its process is alive, so unlock refuses.
     nix::sys::signal::kill(
@@ -512,12 +502,201 @@ fn a_transaction_pooler_is_refused_and_a_session_pooler_works() {
     }
 }
 
+/// A tmpfs of `size` mounted on a temp dir, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("pgbr-tmpfs-")
+            .tempdir()
+            .unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount a tmpfs on {:?}", dir.path());
+        Tmpfs { dir }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .args(["-l"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Nothing was committed half: `committed` whole generations (each
+/// commit is one transaction), the head on the last of them, a store that
+/// verifies, and no session holding the lock.
+fn assert_nothing_half_committed(
+    p: &Pgbr,
+    server: &pg_server::PrivateServer,
+    db: &str,
+    committed: usize,
+) {
+    let seen = generations(p);
+    assert_eq!(seen.as_array().unwrap().len(), committed, "{seen}");
+    p.run(&["state", "verify"]).expect_code(0);
+    assert_eq!(
+        server.psql(db, "SELECT generation FROM pgbr.head").unwrap(),
+        committed.to_string()
+    );
+    assert_eq!(
+        server
+            .psql(
+                db,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            )
+            .unwrap(),
+        "0"
+    );
+}
+
+#[test]
+fn the_database_restarted_during_an_apply_is_a_clear_error_and_commits_nothing() {
+    let server = pg_server::PrivateServer::start();
+    server.psql("postgres", "CREATE DATABASE state").unwrap();
+    let mut p = Pgbr::new();
+    p.state_url = Some(server.url("state"));
+    // The first cell's activate restarts the database while pgbr holds its
+    // connections (the lock session and the data session); later runs
+    // of the hook do nothing.
+    let marker = p.path().join("restarted");
+    let script = p.write(
+        "restart.sh",
+        &format!(
+            "[ -e '{m}' ] && exit 0\ntouch '{m}'\n{}\n",
+            server.restart_command(),
+            m = marker.display()
+        ),
+    );
+    let topo = three_cells(&p, 5433, &format!("activate = \"sh {}\"", script.display()));
+    let t = topo.to_str().unwrap();
+    let out = p.run(&["apply", t, "--yes"]);
+    assert!(marker.exists(), "the hook ran");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: failed to access state database `postgresql://postgres@127.0.0.1:{}/state",
+            server.port
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("the connection was lost (the server restarted"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: nothing was committed half (the server rolls back"),
+        "{}",
+        out.stderr
+    );
+    // The generation was committed whole before activation began; the
+    // restart cut the rollout after the first cell.
+    assert_nothing_half_committed(&p, &server, "state", 1);
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_full_disk_on_the_database_is_a_clear_error_and_commits_nothing() {
+    let disk = Tmpfs::mount("8m");
+    let server = pg_server::PrivateServer::start();
+    let space = disk.dir.path().join("ts");
+    std::fs::create_dir(&space).unwrap();
+    Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(&space)
+        .status()
+        .unwrap();
+    for sql in [
+        format!("CREATE TABLESPACE tiny LOCATION '{}'", space.display()),
+        "CREATE DATABASE state".to_owned(),
+        "ALTER DATABASE state SET default_tablespace = tiny".to_owned(),
+    ] {
+        server.psql("postgres", &sql).unwrap();
+    }
+    let mut p = Pgbr::new();
+    p.state_url = Some(
+        server
+            .url("state")
+            .replace("postgres@", "postgres:db-secret@"),
+    );
+    // Creates schema `pgbr`, its tables in the tablespace on the tmpfs.
+    p.run(&["generations"]).expect_code(0);
+    // Fill the rest of the tmpfs.
+    let filler = disk.dir.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    let out = p.run(&["apply", t, "--yes"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(!out.stderr.contains("db-secret"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: failed to write to state database `postgresql://postgres@127.0.0.1:{}/state",
+            server.port
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("the database server is out of disk space"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could not extend file") || out.stderr.contains("No space left"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "hint: nothing was committed; free disk space on the database server \
+             (the disk or tablespace that holds schema `pgbr`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_nothing_half_committed(&p, &server, "state", 0);
+    std::fs::remove_file(&filler).unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(generations(&p).as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn the_next_command_after_a_killed_holder_waits_for_its_dying_lock() {
     let p = Pgbr::on_postgres();
     let topo = three_cells(&p, 5433, "activate = \"sleep 5\"");
     let t = topo.to_str().unwrap().to_owned();
-    let mut holder = Reap(spawn(&p, &["apply", &t, "--yes"]));
+    let mut holder = Reap(p.spawn(&["apply", &t, "--yes"]));
     wait_for_holder(&db_of(p.state_url.as_ref().unwrap()));
     let _ = holder.0.kill();
     let _ = holder.0.wait();

@@ -1,33 +1,15 @@
 //! The `target` key and `[ssh]` table: validated, recorded, and (until the
 //! SSH target lands) refused clearly before anything is written.
 
-use crate::harness::Pgbr;
+use crate::harness::{two_cells, Pgbr};
 
 #[test]
 fn an_ssh_target_is_refused_before_anything_is_written() {
     let p = Pgbr::new();
-    let root = p.path().display().to_string();
-    let topo = p.write(
-        "topo.toml",
-        &format!(
-            r#"imports = ["{repo}/modules/defaults.toml"]
-stanza = "main"
-[repo]
-path = "{root}/repo"
-retention_full = 2
-[defaults]
-host = "10.0.0.{{index}}"
-pg_path = "{root}/{{cell}}/pg_data"
-deploy_dir = "{root}/{{cell}}/pgbackrest"
-health = "none"
-target = "ssh://root@{{host}}"
-[ssh]
-options = ["ConnectTimeout=1"]
-[cells.a]
-[cells.b]
-"#,
-            repo = crate::harness::repo_root().display()
-        ),
+    let topo = two_cells(
+        &p,
+        "host = \"10.0.0.{index}\"\ntarget = \"ssh://root@{host}\"",
+        "[ssh]\noptions = [\"ConnectTimeout=1\"]",
     );
     let topo = topo.to_str().unwrap();
     p.run(&["check", topo]).expect_code(0);

@@ -2,7 +2,7 @@
 //! manifests recorded each cell's target) is read, rolled back, collected
 //! and extended by today's pgbr.
 
-use crate::harness::Pgbr;
+use crate::harness::{two_cells, Pgbr};
 use std::process::Command;
 
 /// A scratch dir whose `state` is the format-1 fixture.
@@ -47,29 +47,10 @@ fn a_format_1_store_opens_and_grows() {
     p.run(&["gc", "--keep", "1", "--dry-run"]).expect_code(0);
 
     // A new generation is written in today's format next to the old ones.
-    let root = p.path().display().to_string();
-    let topo = p.write(
-        "topo.toml",
-        &format!(
-            r#"imports = ["{repo}/modules/defaults.toml"]
-stanza = "main"
-[repo]
-path = "{root}/repo"
-retention_full = 2
-[tls]
-server_port_base = 18432
-[defaults]
-host = "localhost"
-pg_path = "{root}/{{cell}}/pg_data"
-deploy_dir = "{root}/{{cell}}/pgbackrest"
-health = "none"
-[cells.a]
-pg_port = 5432
-[cells.b]
-pg_port = 5433
-"#,
-            repo = crate::harness::repo_root().display()
-        ),
+    let topo = two_cells(
+        &p,
+        "host = \"localhost\"",
+        "[tls]\nserver_port_base = 18432",
     );
     let topo = topo.to_str().unwrap();
     p.run(&["apply", topo, "--yes"]).expect_code(0);

@@ -4,8 +4,7 @@
 //! a warning. A fake `pgbackrest` first on `PATH` answers per cell
 //! (`PGBR_CELL`); the e2e runs the real ones.
 
-use crate::harness::three_cells;
-use crate::harness::Pgbr;
+use crate::harness::{live, three_cells, Output, Pgbr};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -33,17 +32,23 @@ fn fake_pgbackrest(p: &Pgbr, default: &str, releases: &[(&str, &str)]) -> String
     )
 }
 
+/// [`three_cells`] expecting release `expected` (`[pgbackrest] version`).
+fn expecting(p: &Pgbr, expected: &str) -> String {
+    let extra = format!("[pgbackrest]\nversion = \"{expected}\"\n");
+    three_cells(p, 5433, &extra).to_str().unwrap().to_owned()
+}
+
+/// `pgbr ARGS` with `path` (from [`fake_pgbackrest`]) as `PATH`.
+fn run_with(p: &Pgbr, path: &str, args: &[&str]) -> Output {
+    p.run_env(args, &[("PATH", path)])
+}
+
 #[test]
 fn apply_refuses_a_mix_of_releases_and_names_every_cell() {
     let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "[pgbackrest]\nversion = \"2.55\"\n");
+    let topo = expecting(&p, "2.55");
     let path = fake_pgbackrest(&p, "2.55.1", &[("zone2", "2.45.0")]);
-    let out = p
-        .run_env(
-            &["apply", topo.to_str().unwrap(), "--yes"],
-            &[("PATH", &path)],
-        )
-        .expect_code(1);
+    let out = run_with(&p, &path, &["apply", &topo, "--yes"]).expect_code(1);
     assert!(
         out.stderr.contains(
             "error: failed to deploy: cells do not run the pgBackRest release of `[pgbackrest] version` (expected 2.55): zone1 runs 2.55.1; zone2 runs 2.45.0; zone3 runs 2.55.1"
@@ -62,17 +67,12 @@ fn apply_refuses_a_mix_of_releases_and_names_every_cell() {
     );
 
     // A rolling upgrade: deployed anyway, with a warning.
-    let out = p
-        .run_env(
-            &[
-                "apply",
-                topo.to_str().unwrap(),
-                "--yes",
-                "--skip-version-check",
-            ],
-            &[("PATH", &path)],
-        )
-        .expect_code(0);
+    let out = run_with(
+        &p,
+        &path,
+        &["apply", &topo, "--yes", "--skip-version-check"],
+    )
+    .expect_code(0);
     assert!(
         out.stderr
             .contains("--skip-version-check: deploying although deploy: cells do not run"),
@@ -84,14 +84,9 @@ fn apply_refuses_a_mix_of_releases_and_names_every_cell() {
 #[test]
 fn apply_refuses_patch_releases_that_differ() {
     let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "[pgbackrest]\nversion = \"2.55.1\"\n");
+    let topo = expecting(&p, "2.55.1");
     let path = fake_pgbackrest(&p, "2.55.1", &[("zone3", "2.55.0")]);
-    let out = p
-        .run_env(
-            &["apply", topo.to_str().unwrap(), "--yes"],
-            &[("PATH", &path)],
-        )
-        .expect_code(1);
+    let out = run_with(&p, &path, &["apply", &topo, "--yes"]).expect_code(1);
     assert!(
         out.stderr.contains(
             "cells run different pgBackRest releases, which refuse each other (expected 2.55): zone1 runs 2.55.1; zone2 runs 2.55.1; zone3 runs 2.55.0"
@@ -104,18 +99,10 @@ fn apply_refuses_patch_releases_that_differ() {
 #[test]
 fn apply_deploys_when_every_cell_runs_the_release() {
     let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "[pgbackrest]\nversion = \"2.59\"\n");
+    let topo = expecting(&p, "2.59");
     let path = fake_pgbackrest(&p, "2.59.1", &[]);
-    p.run_env(
-        &["apply", topo.to_str().unwrap(), "--yes"],
-        &[("PATH", &path)],
-    )
-    .expect_code(0);
-    let conf = fs::read_to_string(
-        p.path()
-            .join("cells/zone1/pgbackrest/current/pgbackrest.conf"),
-    )
-    .unwrap();
+    run_with(&p, &path, &["apply", &topo, "--yes"]).expect_code(0);
+    let conf = live(&p, "zone1", "pgbackrest.conf");
     assert!(
         conf.starts_with("# pgBackRest 2.59 configuration of cell `zone1`"),
         "{conf}"
@@ -123,11 +110,7 @@ fn apply_deploys_when_every_cell_runs_the_release() {
 
     // status --probe shows what each host runs next to what is expected.
     let path = fake_pgbackrest(&p, "2.59.1", &[("zone1", "2.58.0")]);
-    let out = p
-        .run_env(
-            &["status", topo.to_str().unwrap(), "--probe"],
-            &[("PATH", &path)],
-        )
+    let out = run_with(&p, &path, &["status", &topo, "--probe"])
         // No TLS server runs: the probes fail (exit 7, PROBE_FAILED).
         .expect_code(7);
     assert!(

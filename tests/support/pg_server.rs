@@ -71,19 +71,16 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn start() -> PgServer {
-    let root = tempfile::Builder::new()
-        .prefix("pgbr-pg-")
-        .tempdir()
-        .expect("temp dir")
-        .keep();
+/// A data directory under `root` ready to start: initdb as `postgres`, TLS
+/// material, a free port, the test `pg_hba.conf`. Returns (data, port, CA).
+fn prepare(root: &Path) -> (PathBuf, u16, PathBuf) {
     let data = root.join("data");
     let sock = root.join("sock");
     std::fs::create_dir_all(&sock).expect("socket dir");
     run(Command::new("chown")
         .args(["-R", "postgres:postgres"])
-        .arg(&root));
-    run(Command::new("chmod").arg("755").arg(&root));
+        .arg(root));
+    run(Command::new("chmod").arg("755").arg(root));
     run(as_postgres(&format!("{PGBIN}/initdb"))
         .args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"])
         .arg(&data));
@@ -121,6 +118,32 @@ fn start() -> PgServer {
         ),
     )
     .expect("pg_hba.conf");
+    (data, port, ca_file)
+}
+
+/// Waits (bounded) until the server on `port` answers; `log` is shown if not.
+fn wait_ready(port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if psql_at(port, "postgres", "SELECT 1").is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "PostgreSQL did not start; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start() -> PgServer {
+    let root = tempfile::Builder::new()
+        .prefix("pgbr-pg-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    let (data, port, ca_file) = prepare(&root);
     // The guardian: starts the server, waits for this process's end (EOF
     // on its stdin), then stops the server and removes the directory.
     let script = r#"
@@ -150,18 +173,7 @@ fn start() -> PgServer {
         _guardian: Mutex::new(stdin),
         _guardian_process: Mutex::new(guardian),
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if server.psql("postgres", "SELECT 1").is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "PostgreSQL did not start; log:\n{}",
-            std::fs::read_to_string(root.join("log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_ready(port, &root.join("log"));
     server
         .psql(
             "postgres",
@@ -171,39 +183,134 @@ fn start() -> PgServer {
     server
 }
 
+/// Runs `sql` in `db` on the server at `port` as the superuser.
+fn psql_at(port: u16, db: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new(format!("{PGBIN}/psql"))
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+        ])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-c",
+            sql,
+        ])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A PostgreSQL 15 of one test's own, for tests that restart it or fill its
+/// disk: same setup as the shared server, started with `pg_ctl`, stopped
+/// by the postmaster's pid (fast shutdown, then SIGKILL, bounded) and its
+/// directory removed on drop, also when the test fails.
+pub struct PrivateServer {
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    /// Its data directory.
+    pub data: PathBuf,
+    root: tempfile::TempDir,
+}
+
+impl PrivateServer {
+    /// Initializes and starts a server; waits (bounded) until it answers.
+    pub fn start() -> PrivateServer {
+        let root = tempfile::Builder::new()
+            .prefix("pgbr-pg-private-")
+            .tempdir()
+            .expect("temp dir");
+        let (data, port, _) = prepare(root.path());
+        let server = PrivateServer { port, data, root };
+        server.pg_ctl_start();
+        server
+    }
+
+    fn log(&self) -> PathBuf {
+        self.root.path().join("log")
+    }
+
+    fn pg_ctl_start(&self) {
+        run(as_postgres(&format!("{PGBIN}/pg_ctl"))
+            .args(["-w", "-t", "30", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.log())
+            .arg("start")
+            .stdout(Stdio::null()));
+        wait_ready(self.port, &self.log());
+    }
+
+    /// A shell command that restarts this server (fast shutdown), for a
+    /// hook; its output goes to the server log, so it holds no pipe open.
+    pub fn restart_command(&self) -> String {
+        format!(
+            "runuser -u postgres -- timeout 60 {PGBIN}/pg_ctl -w -t 30 -m fast -D '{}' -l '{}' restart >/dev/null 2>&1",
+            self.data.display(),
+            self.log().display()
+        )
+    }
+
+    /// The postmaster's pid, from `postmaster.pid`, while it runs.
+    fn pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// Stops the server by pid: SIGINT (fast shutdown), SIGKILL after 10 s.
+    pub fn stop(&self) {
+        use nix::sys::signal::{kill, Signal};
+        let Some(pid) = self.pid().map(nix::unistd::Pid::from_raw) else {
+            return;
+        };
+        let _ = kill(pid, Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while kill(pid, None).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+
+    /// Runs `sql` in `db` as the superuser; stdout, or stderr as the error.
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        psql_at(self.port, db, sql)
+    }
+
+    /// A state URL for database `db` as the superuser, without TLS.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 impl PgServer {
     /// Runs `sql` in `db` as the superuser; stdout, or stderr as the error.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(format!("{PGBIN}/psql"))
-            .args([
-                "-X",
-                "-q",
-                "-t",
-                "-A",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-            ])
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ])
-            .env("PGCONNECT_TIMEOUT", "5")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        psql_at(self.port, db, sql)
     }
 
     /// A fresh, empty database; returns its name.

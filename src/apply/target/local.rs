@@ -511,22 +511,11 @@ impl Target for LocalTarget {
     }
 
     fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error> {
-        fn size(p: &Path) -> Result<u64, Error> {
-            let m = lstat(p)?.unwrap_or_else(|| fs::symlink_metadata("/").expect("root"));
-            if !m.is_dir() {
-                return Ok(m.len());
-            }
-            let mut total = 0;
-            for e in fs::read_dir(p).map_err(io("read directory", p))? {
-                total += size(&e.map_err(io("read directory", p))?.path())?;
-            }
-            Ok(total)
-        }
         let dir = generations_dir(Path::new(deploy_dir)).join(generation.to_string());
         if !expect_dir(&dir)? {
             return Ok(0);
         }
-        size(&dir)
+        crate::disk::tree_size(&dir).map_err(io("measure", &dir))
     }
 
     fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error> {

@@ -109,7 +109,7 @@ impl PostgresBackend {
     }
 
     fn err(&self, source: postgres::Error) -> Error {
-        Error::backend(&self.name, Box::new(source))
+        classify(&self.name, &self.schema, source)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Conn> {
@@ -356,9 +356,37 @@ impl Backend for PostgresBackend {
     }
 }
 
+/// Names the failures an operator can act on: a connection the server
+/// ended (restart, shutdown, terminated backend) and a full disk; anything
+/// else stays the driver's report.
+fn classify(name: &str, schema: &str, source: postgres::Error) -> Error {
+    use postgres::error::SqlState;
+    let code = source.code();
+    if code == Some(&SqlState::DISK_FULL) {
+        return Error::DatabaseFull {
+            store: name.to_owned(),
+            schema: schema.to_owned(),
+            source: Box::new(source),
+        };
+    }
+    let ended = [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ];
+    let io = std::error::Error::source(&source).is_some_and(|s| s.is::<std::io::Error>());
+    if source.is_closed() || io || code.is_some_and(|c| ended.contains(c)) {
+        return Error::ConnectionLost {
+            store: name.to_owned(),
+            source: Box::new(source),
+        };
+    }
+    Error::backend(name, Box::new(source))
+}
+
 /// Creates the schema's tables when missing and checks its format version.
 fn ensure_schema(client: &mut Client, schema: &str, name: &str) -> Result<(), Error> {
-    let err = |e: postgres::Error| Error::backend(name, Box::new(e));
+    let err = |e: postgres::Error| classify(name, schema, e);
     let mut tx = client.transaction().map_err(err)?;
     // Two first commands racing to create the schema take turns.
     tx.execute(

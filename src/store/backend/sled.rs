@@ -224,7 +224,7 @@ impl Backend for SledBackend {
     fn disk_bytes(&self) -> Result<u64, Error> {
         self.sync()?;
         let db_dir = self.dir.join("db");
-        sled_dir::tree_size(&db_dir).map_err(Error::io("measure state database", &db_dir))
+        crate::disk::tree_size(&db_dir).map_err(Error::io("measure state database", &db_dir))
     }
 
     fn rewrite(self: Box<Self>, puts: Vec<(Keyspace, Vec<u8>, Vec<u8>)>) -> Result<(), Error> {

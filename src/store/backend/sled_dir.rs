@@ -88,19 +88,6 @@ pub(super) fn prepare(dir: &Path) -> Result<(), Error> {
     }
 }
 
-/// Total length of the files under `path`.
-pub(super) fn tree_size(path: &Path) -> std::io::Result<u64> {
-    let meta = fs::symlink_metadata(path)?;
-    if !meta.is_dir() {
-        return Ok(meta.len());
-    }
-    let mut total = 0;
-    for entry in fs::read_dir(path)? {
-        total += tree_size(&entry?.path())?;
-    }
-    Ok(total)
-}
-
 /// `pid 1234 (pgbr apply …)` from the lock file's note.
 fn describe_holder(note: &str) -> String {
     let mut lines = note.lines();
