@@ -187,7 +187,8 @@ fn answer(request: Request<'_>) -> Response {
             env,
             timeout,
         } => {
-            let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let env: Vec<(&str, String)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             t.run_hook(command, &env, timeout)
                 .map_or_else(Response::Failed, Response::Hook)
         }
@@ -314,8 +315,17 @@ mod tests {
                 deploy_dir: dd,
             },
         ]);
-        assert!(matches!(answers[0], Response::Hello { protocol: PROTOCOL, .. }));
-        assert!(matches!(answers[1..4], [Response::Done, Response::Done, Response::Done]));
+        assert!(matches!(
+            answers[0],
+            Response::Hello {
+                protocol: PROTOCOL,
+                ..
+            }
+        ));
+        assert!(matches!(
+            answers[1..4],
+            [Response::Done, Response::Done, Response::Done]
+        ));
         let Response::Observed(o) = &answers[4] else {
             panic!("{:?}", answers[4]);
         };

@@ -149,7 +149,8 @@ impl Targets {
     }
 }
 
-/// Failures of a target operation, the same for every transport.
+/// Failures of a target operation, the same for every transport. (The
+/// remote variants box their strings: this error is carried by others.)
 #[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// A filesystem operation failed.
@@ -208,57 +209,66 @@ pub enum Error {
     #[error("reach `{target}`{}: {detail}", for_cells(cells))]
     Unreachable {
         /// The target, as the topology writes it.
-        target: String,
+        target: Box<str>,
         /// The cells on it that this run has named so far.
-        cells: Vec<String>,
+        cells: Box<[String]>,
         /// What kind of failure (decides the hint).
         why: Reach,
         /// ssh's own words.
-        detail: String,
+        detail: Box<str>,
     },
     /// The connection to the host broke, or an answer did not come in time.
-    #[error("{action} on `{target}`{}: the host was lost: {detail}", for_cells(cells))]
+    #[error(
+        "{action} on `{target}`{}: the host was lost: {detail}",
+        for_cells(cells)
+    )]
     Lost {
         /// The target.
-        target: String,
+        target: Box<str>,
         /// The cells on it that this run has named so far.
-        cells: Vec<String>,
+        cells: Box<[String]>,
         /// What was being done.
-        action: String,
+        action: Box<str>,
         /// ssh's own words, or the bound that ran out.
-        detail: String,
+        detail: Box<str>,
     },
     /// pgbr's agent could not be installed or started on the host.
     #[error("start pgbr's agent on `{target}`{}: {detail}", for_cells(cells))]
     Agent {
         /// The target.
-        target: String,
+        target: Box<str>,
         /// The cells on it that this run has named so far.
-        cells: Vec<String>,
+        cells: Box<[String]>,
         /// What went wrong, in the host's words.
-        detail: String,
+        detail: Box<str>,
     },
     /// `[ssh] sudo = true`, and `sudo -n` refused (it wants a password).
-    #[error("run pgbr's agent through `sudo -n` on `{target}`{}: {detail}", for_cells(cells))]
+    #[error(
+        "run pgbr's agent through `sudo -n` on `{target}`{}: {detail}",
+        for_cells(cells)
+    )]
     Sudo {
         /// The target.
-        target: String,
+        target: Box<str>,
         /// The cells on it that this run has named so far.
-        cells: Vec<String>,
+        cells: Box<[String]>,
         /// sudo's own words.
-        detail: String,
+        detail: Box<str>,
     },
     /// The host cannot run this pgbr binary (another OS or architecture).
-    #[error("run pgbr on `{target}`{}: the host is `{host}`, this pgbr is built for `{ours}`", for_cells(cells))]
+    #[error(
+        "run pgbr on `{target}`{}: the host is `{host}`, this pgbr is built for `{ours}`",
+        for_cells(cells)
+    )]
     Platform {
         /// The target.
-        target: String,
+        target: Box<str>,
         /// The cells on it that this run has named so far.
-        cells: Vec<String>,
+        cells: Box<[String]>,
         /// `uname -sm` on the host.
-        host: String,
+        host: Box<str>,
         /// This binary's OS and architecture.
-        ours: String,
+        ours: Box<str>,
     },
 }
 

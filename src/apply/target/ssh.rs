@@ -106,27 +106,27 @@ impl SshTarget {
 
     fn unreachable(&self, why: Reach, detail: String) -> Error {
         Error::Unreachable {
-            target: self.target.clone(),
-            cells: self.cells(),
+            target: self.target.as_str().into(),
+            cells: self.cells().into(),
             why,
-            detail,
+            detail: detail.into(),
         }
     }
 
     fn agent_error(&self, detail: impl Into<String>) -> Error {
         Error::Agent {
-            target: self.target.clone(),
-            cells: self.cells(),
-            detail: detail.into(),
+            target: self.target.as_str().into(),
+            cells: self.cells().into(),
+            detail: detail.into().into(),
         }
     }
 
     fn lost(&self, action: &str, detail: String) -> Error {
         Error::Lost {
-            target: self.target.clone(),
-            cells: self.cells(),
-            action: action.to_owned(),
-            detail,
+            target: self.target.as_str().into(),
+            cells: self.cells().into(),
+            action: action.into(),
+            detail: detail.into(),
         }
     }
 
@@ -180,7 +180,9 @@ impl SshTarget {
     /// there if missing, starts the agent.
     fn connect(&self, conn_slot: &mut Option<Conn>) -> Result<(), Error> {
         let control_dir = private_dir().map_err(|e| {
-            self.agent_error(format!("make a private directory for ssh's control socket: {e}"))
+            self.agent_error(format!(
+                "make a private directory for ssh's control socket: {e}"
+            ))
         })?;
         let conn = conn_slot.insert(Conn {
             args: Vec::new(),
@@ -237,10 +239,10 @@ impl SshTarget {
         let ours = format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
         if !os.eq_ignore_ascii_case(std::env::consts::OS) || arch != std::env::consts::ARCH {
             return Err(Error::Platform {
-                target: self.target.clone(),
-                cells: self.cells(),
-                host: format!("{os} {arch}"),
-                ours,
+                target: self.target.as_str().into(),
+                cells: self.cells().into(),
+                host: format!("{os} {arch}").into(),
+                ours: ours.into(),
             });
         }
         if state != "present" {
@@ -291,9 +293,9 @@ impl SshTarget {
                 let text = String::from_utf8_lossy(&words).into_owned();
                 if self.spec.sudo && text.contains("sudo") {
                     return Err(Error::Sudo {
-                        target: self.target.clone(),
-                        cells: self.cells(),
-                        detail: ssh_words(&words, Reach::Ssh),
+                        target: self.target.as_str().into(),
+                        cells: self.cells().into(),
+                        detail: ssh_words(&words, Reach::Ssh).into(),
                     });
                 }
                 if code == Some(255) {
@@ -302,7 +304,8 @@ impl SshTarget {
                 }
                 Err(self.agent_error(format!(
                     "`{remote}` exited{}: {}",
-                    code.map(|c| format!(" with status {c}")).unwrap_or_default(),
+                    code.map(|c| format!(" with status {c}"))
+                        .unwrap_or_default(),
                     ssh_words(&words, Reach::Ssh)
                 )))
             }
@@ -310,7 +313,12 @@ impl SshTarget {
     }
 
     /// Sends one request to the host's agent (connecting first if needed).
-    fn call(&self, action: &str, request: &Request<'_>, limit: Duration) -> Result<Response, Error> {
+    fn call(
+        &self,
+        action: &str,
+        request: &Request<'_>,
+        limit: Duration,
+    ) -> Result<Response, Error> {
         let mut session = lock(&self.session);
         if let Some(bytes) = &session.broken {
             return Err(revive(bytes, self.cells()));
@@ -353,8 +361,8 @@ impl SshTarget {
 /// An error stored by [`Session::broken`], named with today's cells.
 fn revive(bytes: &[u8], now: Vec<String>) -> Error {
     let mut e = postcard::from_bytes(bytes).unwrap_or_else(|_| Error::Agent {
-        target: String::new(),
-        cells: Vec::new(),
+        target: "".into(),
+        cells: Box::default(),
         detail: "the host failed earlier in this run".into(),
     });
     match &mut e {
@@ -362,7 +370,7 @@ fn revive(bytes: &[u8], now: Vec<String>) -> Error {
         | Error::Lost { cells, .. }
         | Error::Agent { cells, .. }
         | Error::Sudo { cells, .. }
-        | Error::Platform { cells, .. } => *cells = now,
+        | Error::Platform { cells, .. } => *cells = now.into(),
         _ => {}
     }
     e
@@ -409,7 +417,11 @@ impl Agent {
         std::thread::spawn(move || {
             use std::io::Write;
             for frame in request_rx {
-                if stdin.write_all(&frame).and_then(|()| stdin.flush()).is_err() {
+                if stdin
+                    .write_all(&frame)
+                    .and_then(|()| stdin.flush())
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -619,8 +631,8 @@ fn own_binary() -> Result<&'static Binary, String> {
     static BINARY: OnceLock<Result<Binary, String>> = OnceLock::new();
     BINARY
         .get_or_init(|| {
-            let path = std::env::current_exe()
-                .map_err(|e| format!("find this pgbr's own binary: {e}"))?;
+            let path =
+                std::env::current_exe().map_err(|e| format!("find this pgbr's own binary: {e}"))?;
             let mut hasher = blake3::Hasher::new();
             std::fs::File::open(&path)
                 .and_then(|f| hasher.update_reader(f).map(|_| ()))
@@ -715,7 +727,10 @@ impl Target for SshTarget {
         let action = format!("run `{}`", short(command));
         let request = Request::RunHook {
             command,
-            env: env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
             timeout,
         };
         match self.call(&action, &request, timeout + HOOK_MARGIN)? {
@@ -823,7 +838,10 @@ mod tests {
         );
         assert!(text.contains("-o ControlPath=/tmp/c/%C"), "{text}");
         assert!(text.ends_with("-l pg -p 2222"), "{text}");
-        assert!(!text.to_lowercase().contains("stricthostkeychecking"), "{text}");
+        assert!(
+            !text.to_lowercase().contains("stricthostkeychecking"),
+            "{text}"
+        );
         assert!(!text.to_lowercase().contains("knownhosts"), "{text}");
     }
 
