@@ -77,6 +77,7 @@ struct Agent {
     requests: Option<SyncSender<Vec<u8>>>,
     answers: Receiver<std::io::Result<Option<Vec<u8>>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: std::thread::JoinHandle<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -393,7 +394,7 @@ impl Agent {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut err = child.stderr.take().expect("piped");
         let keep = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = err.read(&mut buf) {
                 let mut k = lock(&keep);
@@ -431,6 +432,7 @@ impl Agent {
             requests: Some(requests),
             answers,
             stderr,
+            stderr_reader,
         })
     }
 
@@ -456,8 +458,12 @@ impl Agent {
     fn finish(&mut self) -> (Option<i32>, Vec<u8>) {
         self.requests = None;
         let code = wait_bounded(&mut self.child, Duration::from_secs(3));
-        // The stderr reader ends with the process; give it a moment.
-        std::thread::sleep(Duration::from_millis(20));
+        // The stderr reader ends when the session does (a multiplexed
+        // session's stderr is the master's to close): a bounded moment.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.stderr_reader.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         (code, lock(&self.stderr).clone())
     }
 }
@@ -843,6 +849,36 @@ mod tests {
             "{text}"
         );
         assert!(!text.to_lowercase().contains("knownhosts"), "{text}");
+    }
+
+    #[test]
+    fn a_silent_agent_times_out_and_a_dead_one_is_closed() {
+        let mut silent = Command::new("sh");
+        silent.args(["-c", "exec sleep 30"]);
+        let mut a = Agent::start(silent).unwrap();
+        let hello = Request::Hello { protocol: PROTOCOL };
+        assert!(matches!(
+            a.ask(&hello, Duration::from_millis(200)),
+            Err(Ask::TimedOut)
+        ));
+        a.finish();
+
+        let mut dead = Command::new("sh");
+        dead.args([
+            "-c",
+            "echo 'Connection to 10.0.0.2 closed by remote host.' >&2; exit 255",
+        ]);
+        let mut a = Agent::start(dead).unwrap();
+        assert!(matches!(
+            a.ask(&hello, Duration::from_secs(20)),
+            Err(Ask::Closed)
+        ));
+        let (code, words) = a.finish();
+        assert_eq!(code, Some(255));
+        assert_eq!(
+            ssh_words(&words, Reach::Network),
+            "Connection to 10.0.0.2 closed by remote host."
+        );
     }
 
     #[test]
