@@ -1,7 +1,7 @@
 //! Faults nothing used to report (issue 12): an activation cut short, a
 //! rollback retried, `current` moved by hand, stale partial dirs.
 
-use crate::harness::{current, deploy_dir, live, three_cells, three_cells_on, Pgbr};
+use crate::harness::{current, deploy_dir, edited, live, three_cells, Pgbr, ThreeCells};
 use std::fs;
 use std::path::PathBuf;
 
@@ -58,11 +58,8 @@ fn an_interrupted_activation_is_pending_and_re_run() {
 #[test]
 fn current_moved_or_deleted_by_hand_is_drift() {
     let p = Pgbr::new();
-    let topo = three_cells(&p, 5433, "");
+    let topo = edited(&p);
     let t = topo.to_str().unwrap();
-    p.run(&["apply", t, "--yes"]).expect_code(0);
-    three_cells(&p, 5440, "");
-    p.run(&["apply", t, "--yes"]).expect_code(0);
     assert_eq!(current(&p, "zone2"), "generations/2");
     let link = deploy_dir(&p, "zone2").join("current");
     fs::remove_file(&link).unwrap();
@@ -86,9 +83,14 @@ fn current_moved_or_deleted_by_hand_is_drift() {
     p.run(&["plan", t, "--detailed-exitcode"]).expect_code(0);
 }
 
-/// [`three_cells_on`] with zone2 and zone3 on these PostgreSQL ports.
+/// [`three_cells`] with zone2 and zone3 on these PostgreSQL ports.
 fn two_changing(p: &Pgbr, zone2: u16, zone3: u16) -> String {
-    let t = three_cells_on(p, [5432, zone2, zone3], "");
+    let pg_ports = [5432, zone2, zone3];
+    let t = ThreeCells {
+        pg_ports,
+        ..ThreeCells::default()
+    }
+    .write(p);
     t.to_str().unwrap().to_owned()
 }
 

@@ -97,17 +97,66 @@ impl Test<'_> {
 /// A 3-cell topology whose deploy dirs live in the scratch dir
 /// ([`deploy_dir`]). `extra` is appended to `[defaults]` (e.g. hooks).
 pub fn three_cells(p: &Pgbr, zone2_port: u16, extra: &str) -> PathBuf {
-    three_cells_on(p, [5432, zone2_port, 5434], extra)
+    ThreeCells {
+        pg_ports: [5432, zone2_port, 5434],
+        defaults: extra,
+        ..ThreeCells::default()
+    }
+    .write(p)
 }
 
-/// [`three_cells`] with the PostgreSQL port of each cell: every cell's
-/// config names every cell's port, so changing one changes every config.
-pub fn three_cells_on(p: &Pgbr, pg_ports: [u16; 3], extra: &str) -> PathBuf {
-    let root = p.path().join("cells");
-    p.write(
-        "topo.toml",
-        &format!(
-            r#"
+/// [`three_cells`] applied (generation 1); returns the topology's path.
+pub fn applied(p: &Pgbr) -> PathBuf {
+    let topo = three_cells(p, 5433, "");
+    let t = topo.to_str().expect("UTF-8 path");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    topo
+}
+
+/// [`applied`], then zone2's port edited and applied (generation 2: every
+/// config changes, as every cell's names zone2's port).
+pub fn edited(p: &Pgbr) -> PathBuf {
+    applied(p);
+    let topo = three_cells(p, 5440, "");
+    let t = topo.to_str().expect("UTF-8 path");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    topo
+}
+
+/// The topology of [`three_cells`] (`zone1`..`zone3`, stanza
+/// `multigres`, deploy dirs in the scratch dir), its variable parts named.
+pub struct ThreeCells<'a> {
+    /// Every cell's `host` (default `localhost`).
+    pub host: &'a str,
+    /// `[tls] server_port_base` (default 18432).
+    pub tls_base: u16,
+    /// Each cell's `pg_port` (default 5432..5434). Every cell's config
+    /// names every cell's port: changing one changes every config.
+    pub pg_ports: [u16; 3],
+    /// Appended to `[defaults]` (e.g. hooks).
+    pub defaults: &'a str,
+}
+
+impl Default for ThreeCells<'_> {
+    fn default() -> Self {
+        ThreeCells {
+            host: "localhost",
+            tls_base: 18432,
+            pg_ports: [5432, 5433, 5434],
+            defaults: "",
+        }
+    }
+}
+
+impl ThreeCells<'_> {
+    /// Writes it as `topo.toml` and returns its path.
+    pub fn write(&self, p: &Pgbr) -> PathBuf {
+        let root = p.path().join("cells");
+        let [zone1, zone2, zone3] = self.pg_ports;
+        p.write(
+            "topo.toml",
+            &format!(
+                r#"
 stanza = "multigres"
 
 [repo]
@@ -115,15 +164,15 @@ path = "/backup/repo"
 retention_full = 7
 
 [tls]
-server_port_base = 18432
+server_port_base = {tls_base}
 server_address = "127.0.0.1"
 
 [defaults]
-host = "localhost"
+host = "{host}"
 pg_path = "/{{cell}}/pg_data"
 pg_socket_path = "/{{cell}}/pg_sockets"
 deploy_dir = "{root}/{{cell}}/pgbackrest"
-{extra}
+{defaults}
 
 [cells.zone1]
 pg_port = {zone1}
@@ -134,12 +183,13 @@ pg_port = {zone2}
 [cells.zone3]
 pg_port = {zone3}
 "#,
-            root = root.display(),
-            zone1 = pg_ports[0],
-            zone2 = pg_ports[1],
-            zone3 = pg_ports[2],
-        ),
-    )
+                root = root.display(),
+                host = self.host,
+                tls_base = self.tls_base,
+                defaults = self.defaults,
+            ),
+        )
+    }
 }
 
 /// A 2-cell topology on `modules/defaults.toml`: cells `a` (PostgreSQL

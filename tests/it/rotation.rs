@@ -3,7 +3,7 @@
 //! servers, revert when a server is not reloaded, and CA rotation in three
 //! steps with a handshake between every pair of cells after each.
 
-use crate::harness::{current, deploy_dir, Pgbr};
+use crate::harness::{current, deploy_dir, Pgbr, ThreeCells};
 use crate::tls_server::{free_ports, CellServer};
 use pgbr::apply::health::probe_tls;
 use pgbr::pki::{self, CertAndKey, SecretPem};
@@ -16,33 +16,13 @@ const CELLS: [&str; 3] = ["zone1", "zone2", "zone3"];
 
 /// Three cells on 127.0.0.1 with TLS ports from `base`; `hooks` goes into `[defaults]`.
 fn topology(p: &Pgbr, base: u16, hooks: &str) -> PathBuf {
-    let root = p.path().join("cells");
-    p.write(
-        "topo.toml",
-        &format!(
-            r#"
-stanza = "multigres"
-[repo]
-path = "/backup/repo"
-retention_full = 7
-[tls]
-server_port_base = {base}
-server_address = "127.0.0.1"
-[defaults]
-host = "127.0.0.1"
-pg_path = "/{{cell}}/pg_data"
-deploy_dir = "{root}/{{cell}}/pgbackrest"
-{hooks}
-[cells.zone1]
-pg_port = 5432
-[cells.zone2]
-pg_port = 5433
-[cells.zone3]
-pg_port = 5434
-"#,
-            root = root.display()
-        ),
-    )
+    ThreeCells {
+        host: "127.0.0.1",
+        tls_base: base,
+        defaults: hooks,
+        ..ThreeCells::default()
+    }
+    .write(p)
 }
 
 fn tls_file(p: &Pgbr, cell: &str, file: &str) -> String {

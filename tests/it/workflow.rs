@@ -3,10 +3,10 @@
 //! drift → repair; bootstrap → full; concurrency; untouched cells.
 
 pub use crate::harness::three_cells;
-use crate::harness::{current, deploy_dir, live, Output, Pgbr};
+use crate::harness::{applied, current, deploy_dir, edited, live, Output, Pgbr};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn conf(p: &Pgbr, cell: &str) -> String {
     live(p, cell, "pgbackrest.conf")
@@ -20,21 +20,6 @@ fn generation_count(p: &Pgbr) -> usize {
     let gens = p.run(&["generations", "--json"]).expect_code(0);
     let list: serde_json::Value = serde_json::from_str(&gens.stdout).unwrap();
     list.as_array().unwrap().len()
-}
-
-/// Three cells applied (generation 1).
-fn applied(p: &Pgbr) -> PathBuf {
-    let topo = three_cells(p, 5433, "");
-    apply(p, &topo).expect_code(0);
-    topo
-}
-
-/// [`applied`], then zone2's port edited and applied (generation 2).
-fn edited(p: &Pgbr) -> PathBuf {
-    applied(p);
-    let topo = three_cells(p, 5440, "");
-    apply(p, &topo).expect_code(0);
-    topo
 }
 
 fn plan_then_apply_deploys_every_cell(p: Pgbr) {
