@@ -1,6 +1,7 @@
 //! Measuring a local directory tree, for the two owners that report a
-//! size: the local target (a generation's, for `gc`) and the sled backend
-//! (the state database's). Reads only, and follows no symbolic link.
+//! size: the local target (a generation's, for `gc`) and the embedded
+//! store backend (its database's). Reads only, and follows no symbolic
+//! link.
 
 use std::fs;
 use std::io;

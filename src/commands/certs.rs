@@ -7,7 +7,7 @@ use crate::clock::{rfc3339, Clock};
 use crate::generations::Manifest;
 use crate::output::outln;
 use crate::pki::{self, CertInfo};
-use crate::plan::days_until;
+use crate::plan::{days_until, LeafKey};
 use crate::store::{Location, ObjectId, Store};
 use crate::{exit_codes, generations, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -39,7 +39,7 @@ impl Row {
         match (self.kind, self.cells.len()) {
             (Kind::Ca, _) => None,
             (Kind::Leaf, 1) => self.cells.iter().next().cloned(),
-            (Kind::Leaf, _) => Some("*".into()),
+            (Kind::Leaf, _) => Some(LeafKey::Shared.to_string()),
         }
     }
 
@@ -209,7 +209,7 @@ pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     for r in &found.rows {
         let what = match (r.kind, r.cell()) {
             (Kind::Ca, _) => "ca".to_owned(),
-            (Kind::Leaf, Some(c)) if c == "*" => "leaf (shared)".to_owned(),
+            (Kind::Leaf, Some(c)) if c == LeafKey::Shared.as_str() => "leaf (shared)".to_owned(),
             (Kind::Leaf, c) => format!("leaf {}", c.unwrap_or_default()),
         };
         let sans: Vec<String> = r.sans().iter().map(|(t, v)| format!("{t}:{v}")).collect();

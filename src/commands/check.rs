@@ -4,6 +4,8 @@ use crate::cli::PhaseArg;
 use crate::output::{out, outln};
 use crate::render::{render_cell, Phase};
 use crate::{exit_codes, topology, Error, Result};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// `pgbr check TOPOLOGY`.
@@ -44,8 +46,21 @@ pub fn render(path: &Path, cell: Option<&str>, phase: PhaseArg, out: Option<&Pat
             for c in cells {
                 let cell_dir = dir.join(c.name.as_str());
                 let file = cell_dir.join(crate::layout::CONFIG);
-                std::fs::create_dir_all(&cell_dir)
-                    .and_then(|()| std::fs::write(&file, render_cell(&topo, c, phase)))
+                // Modes stated, not left to the umask (000 would make
+                // them writable by all).
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&cell_dir)
+                    .and_then(|()| {
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create(true)
+                            .truncate(true)
+                            .mode(0o644)
+                            .open(&file)
+                    })
+                    .and_then(|mut f| f.write_all(render_cell(&topo, c, phase).as_bytes()))
                     .map_err(|source| Error::WriteRendered {
                         path: file.clone(),
                         source,

@@ -232,13 +232,19 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         .iter()
         .filter(|r| r.probe.as_ref().is_some_and(|p| !p.ok()))
         .count();
-    // Monitoring reads the exit code; the operator reads the last line.
+    // Monitoring reads the exit code; the operator reads the last line. A
+    // failed probe outranks pending work: a server is broken now.
     let finish = || {
-        if failed == 0 {
-            return exit_codes::SUCCESS;
+        if failed > 0 {
+            errln!("{failed} of {} TLS probe(s) failed", rows.len());
+            return exit_codes::PROBE_FAILED;
         }
-        errln!("{failed} of {} TLS probe(s) failed", rows.len());
-        exit_codes::PROBE_FAILED
+        if plan.needs_attention() {
+            // As `plan --detailed-exitcode`: drift, an interrupted deploy,
+            // a certificate to renew, a change not applied yet.
+            return exit_codes::CHANGES;
+        }
+        exit_codes::SUCCESS
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));

@@ -227,6 +227,15 @@ pub enum Error {
         /// How many.
         count: usize,
     },
+    /// A state directory, its `db/` or its lock file that pgbr must not
+    /// trust: another user's, writable by others, or a symlink.
+    #[error("use `{}`: {why}", path.display())]
+    Untrusted {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: Distrust,
+    },
     /// A value could not be encoded (a bug, not bad input).
     #[error("encode {what} for the state store")]
     Encode {
@@ -236,6 +245,30 @@ pub enum Error {
         #[source]
         source: postcard::Error,
     },
+}
+
+/// Why a path of a state directory is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Distrust {
+    /// Another user owns it.
+    #[error("it is owned by `{owner}` (uid {uid}), not by the user running pgbr (uid {me})")]
+    Owner {
+        /// The owner's name (or uid).
+        owner: String,
+        /// The owner's uid.
+        uid: u32,
+        /// Ours.
+        me: u32,
+    },
+    /// Others may write it.
+    #[error("it is writable by others (mode {mode:04o})")]
+    Writable {
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// It is a symlink.
+    #[error("it is a symlink, and pgbr follows no symlink inside a state directory")]
+    Symlink,
 }
 
 impl Error {
@@ -289,6 +322,21 @@ impl Error {
                  rekey --recipient …` with an identity of the current recipients"
                 .into(),
             Error::NotSealed { .. } => "seal it first: `pgbr state seal --recipient age1…`".into(),
+            Error::Untrusted { why, path } => match why {
+                Distrust::Owner { owner, .. } => format!(
+                    "it holds private keys: run pgbr as `{owner}`, or use a state directory of \
+                     your own; if you trust it as it is, `chown -R` it to yourself"
+                ),
+                Distrust::Writable { .. } => format!(
+                    "someone else could have planted links or keys in it: check its content, \
+                     then `chmod -R go-rwx {}`",
+                    path.display()
+                ),
+                Distrust::Symlink => format!(
+                    "remove `{}` (pgbr makes its own) and find out who put it there",
+                    path.display()
+                ),
+            },
             _ => return None,
         })
     }

@@ -28,7 +28,7 @@ mod tests;
 
 pub use backend::Unlocked;
 pub use copy::{CopyReport, References, VerifyReport};
-pub use error::{BackendCause, Error};
+pub use error::{BackendCause, Distrust, Error};
 pub use location::Location;
 pub use object::ObjectId;
 pub use records::{CellJournal, Commit, GenerationRecord, PkiRecord, StoreStats, StoredPair};

@@ -43,7 +43,7 @@ fn an_interrupted_activation_is_pending_and_re_run() {
         "{}",
         out.stdout
     );
-    let status = p.run(&["status", t]);
+    let status = p.run(&["status", t]).expect_code(2);
     assert!(status.stdout.contains("interrupted"), "{}", status.stdout);
     let before = fs::read_to_string(&log).unwrap();
     p.run(&["apply", t, "--yes"]).expect_code(0);

@@ -22,6 +22,7 @@ mod rotation;
 mod sealing;
 mod secrets;
 mod shared_state;
+mod state_dir;
 mod targets;
 mod tls_server;
 mod topology_errors;

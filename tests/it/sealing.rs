@@ -193,7 +193,7 @@ fn commands_that_need_a_key_need_an_identity_and_name_the_recipients() {
     p.run(&["render", t, "--cell", "zone1"]).expect_code(0);
     p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
     p.run(&["plan", t, "--json"]).expect_code(0);
-    p.run(&["status", t]).expect_code(0);
+    p.run(&["status", t]).expect_code(2);
     p.run(&["generations"]).expect_code(0);
     p.run(&["certs"]).expect_code(0);
     p.run(&["gc", "--dry-run"]).expect_code(0);

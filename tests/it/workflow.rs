@@ -198,7 +198,7 @@ fn drift_is_reported_and_repaired(p: Pgbr) {
         "{}",
         out.stdout
     );
-    let st = p.run(&["status", t]).expect_code(0);
+    let st = p.run(&["status", t]).expect_code(2);
     assert!(
         st.stdout.contains("`pgbackrest.conf` was modified"),
         "{}",

@@ -170,6 +170,25 @@ fn create_dir(dir: &Path, owner: Owner, sync: Sync) -> Result<(), Error> {
     Ok(())
 }
 
+/// Creates `dir` and its missing parents with mode 0755, stated exactly
+/// rather than left to the umask (under umask 000 they would be writable
+/// by all): the directories of a `config_link`, which pgBackRest reads
+/// through.
+fn create_public_dirs(dir: &Path) -> Result<(), Error> {
+    if expect_dir(dir)? {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_public_dirs(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(io("create directory", dir)(e)),
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("set mode of", dir))
+}
+
 /// Writes `bytes` to `dir/name` through a temp file, fsynced, renamed.
 /// The caller fsyncs `dir`.
 fn write_file(dir: &Path, name: &str, bytes: &[u8], mode: u32, owner: Owner) -> Result<(), Error> {
@@ -486,9 +505,7 @@ impl Target for LocalTarget {
             None => {}
         }
         let parent = link.parent().unwrap_or(Path::new("/"));
-        if !parent.is_dir() {
-            fs::create_dir_all(parent).map_err(io("create directory", parent))?;
-        }
+        create_public_dirs(parent)?;
         let tmp = parent.join(format!(
             ".{}.pgbr-tmp",
             link.file_name().unwrap_or_default().to_string_lossy()

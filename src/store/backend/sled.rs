@@ -42,7 +42,10 @@ impl SledBackend {
         sled_rewrite::recover(dir)?;
         let name = dir.display().to_string();
         let db_err = |source| Error::backend(&name, Box::new(source));
-        let db = config(&dir.join("db")).open().map_err(db_err)?;
+        let db_dir = dir.join("db");
+        sled_dir::prepare_db(&db_dir)?;
+        let db = config(&db_dir).open().map_err(db_err)?;
+        sled_dir::tighten_db(&db_dir)?;
         let tree = |space| db.open_tree(tree_name(space)).map_err(db_err);
         Ok(SledBackend {
             objects: tree(Keyspace::Objects)?,

@@ -1,5 +1,14 @@
-//! The sled store's directory: creating it private, and the process lock
-//! that lets one pgbr at a time own it.
+//! The sled store's directory: creating it private, refusing one that is
+//! not (another user's, writable by others, a planted symlink), and the
+//! process lock that lets one pgbr at a time own it.
+//!
+//! The state directory and its `db/` are the user's own, 0700, and every
+//! file in `db/` is 0600, whatever the umask: sled creates its files with
+//! the process umask, so they are tightened after every open. A state
+//! directory or `db/` owned by someone else, or writable by others, is
+//! refused (root too: a directory another user prepared may hold links
+//! aimed at root's files, or hand them the keys). The lock file is opened
+//! with `O_NOFOLLOW`.
 //!
 //! `flock(LOCK_EX | LOCK_NB)` on `<state>/lock`, held for the store's
 //! lifetime. The kernel drops it when the holder exits, however it exits, so
@@ -10,12 +19,12 @@
 //! `O_CLOEXEC`), so `activate` commands do not inherit the lock.
 
 use super::command_line;
-use crate::store::Error;
+use crate::store::{Distrust, Error};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// A held lock on a state directory; released on drop.
@@ -36,8 +45,24 @@ impl StateLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(Error::io("open state lock file", &path))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(nix::libc::ELOOP) => Error::Untrusted {
+                    path: path.clone(),
+                    why: Distrust::Symlink,
+                },
+                _ => Error::io("open state lock file", &path)(e),
+            })?;
+        // A lock file of an older pgbr, or made under another umask.
+        let meta = file
+            .metadata()
+            .map_err(Error::io("inspect state lock file", &path))?;
+        trusted(&path, &meta)?;
+        if meta.mode() & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(Error::io("restrict permissions of state lock file", &path))?;
+        }
         let locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(locked) => locked,
             Err((mut file, Errno::EWOULDBLOCK)) => {
@@ -59,33 +84,112 @@ impl StateLock {
     }
 }
 
-/// Creates `dir` (mode 0700) or checks it is a directory and takes away any
-/// group/other bits: the store holds private keys.
-pub(super) fn prepare(dir: &Path) -> Result<(), Error> {
-    match fs::metadata(dir) {
+/// Refuses `meta` (of `path`) unless this user owns it and others cannot
+/// write it.
+fn trusted(path: &Path, meta: &fs::Metadata) -> Result<(), Error> {
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        let owner = nix::unistd::User::from_uid(meta.uid().into())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| meta.uid().to_string());
+        return Err(Error::Untrusted {
+            path: path.to_owned(),
+            why: Distrust::Owner {
+                owner,
+                uid: meta.uid(),
+                me,
+            },
+        });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(Error::Untrusted {
+            path: path.to_owned(),
+            why: Distrust::Writable {
+                mode: meta.mode() & 0o7777,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Creates `dir` with mode 0700 (missing parents too), or checks that it is
+/// a directory this user owns that others cannot write, and takes away
+/// any group/other bits: it holds private keys. `what` names it in errors.
+fn private_dir(dir: &Path, what: &str, follow: bool) -> Result<(), Error> {
+    let found = if follow {
+        fs::metadata(dir)
+    } else {
+        fs::symlink_metadata(dir)
+    };
+    match found {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::Untrusted {
+            path: dir.to_owned(),
+            why: Distrust::Symlink,
+        }),
         Ok(meta) if !meta.is_dir() => Err(Error::Io {
-            action: "open state directory".into(),
+            action: format!("open {what}"),
             path: dir.to_owned(),
             source: std::io::Error::other("it exists and is not a directory"),
         }),
-        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(Error::io("restrict permissions of state directory", dir))
-        }
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent).map_err(Error::io("create state directory", dir))?;
+        Ok(meta) => {
+            trusted(dir, &meta)?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                    .map_err(Error::io(&format!("restrict permissions of {what}"), dir))?;
             }
-            match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Explicit modes: under umask 000 the parents would be 0777.
+            match fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+            {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    Err(Error::io("create state directory", dir)(e))
+                    Err(Error::io(&format!("create {what}"), dir)(e))
                 }
                 _ => Ok(()),
             }
         }
-        Err(e) => Err(Error::io("inspect state directory", dir)(e)),
+        Err(e) => Err(Error::io(&format!("inspect {what}"), dir)(e)),
     }
+}
+
+/// Creates the state directory `dir` (mode 0700) or checks that it can be
+/// trusted with private keys (see the module note).
+pub(super) fn prepare(dir: &Path) -> Result<(), Error> {
+    // The state directory itself may be a symlink the operator made (its
+    // path is theirs to choose); what it resolves to must be theirs.
+    private_dir(dir, "state directory", true)
+}
+
+/// Creates a database directory (`db/`, `db.next/`) with mode 0700, or
+/// checks an existing one as [`prepare`] does; no symlink.
+pub(super) fn prepare_db(db: &Path) -> Result<(), Error> {
+    private_dir(db, "state database", false)
+}
+
+/// Takes group and other bits away from everything under `db` (sled
+/// creates its files with the process umask).
+pub(super) fn tighten_db(db: &Path) -> Result<(), Error> {
+    let meta = fs::symlink_metadata(db).map_err(Error::io("inspect state database", db))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let want = if meta.is_dir() { 0o700 } else { 0o600 };
+    if meta.mode() & 0o7777 != want {
+        fs::set_permissions(db, fs::Permissions::from_mode(want))
+            .map_err(Error::io("restrict permissions of state database", db))?;
+    }
+    if meta.is_dir() {
+        for entry in fs::read_dir(db).map_err(Error::io("read state database", db))? {
+            tighten_db(&entry.map_err(Error::io("read state database", db))?.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// `pid 1234 (pgbr apply …)` from the lock file's note.

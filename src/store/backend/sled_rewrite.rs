@@ -54,6 +54,7 @@ pub(super) fn rewrite(
         fs::remove_dir_all(&next_dir)
             .map_err(Error::io("remove leftover state database", &next_dir))?;
     }
+    super::sled_dir::prepare_db(&next_dir)?;
     let copy = || -> Result<(), ::sled::Error> {
         let next = super::sled::config(&next_dir).open()?;
         for name in backend.db.tree_names() {
@@ -75,6 +76,7 @@ pub(super) fn rewrite(
         Ok(())
     };
     copy().map_err(|e| backend.err(e))?;
+    super::sled_dir::tighten_db(&next_dir)?;
     // Every sled handle of the old database is closed before the swap; the
     // lock is held until it is done.
     let lock = backend.close();
