@@ -7,7 +7,8 @@
 //! many bytes of postcard), one [`Request`] answered by one [`Response`],
 //! starting with a [`Request::Hello`] that checks [`PROTOCOL`]. The frames
 //! carry the structs the `Target` trait itself takes and returns
-//! ([`Prepare`], [`FileContent`], `Observed`, [`HookOutput`], [`Error`]),
+//! ([`Prepare`], [`FileContent`], [`HookRun`], `Observed`, [`HookOutput`],
+//! [`Error`]),
 //! so a field added to one of them travels without a protocol edit.
 //!
 //! It must not write anything but frames to its stdout: `serve_stdio`
@@ -15,11 +16,10 @@
 //! prints cannot corrupt the channel).
 
 use super::local::LocalTarget;
-use super::{Error, FileContent, HookOutput, Prepare, Target};
+use super::{Error, FileContent, HookOutput, HookRun, Prepare, Target};
 use crate::plan::Observed;
 use std::borrow::Cow;
 use std::io::{Read, Write};
-use std::time::Duration;
 
 /// The protocol's version: both sides must speak the same one.
 pub const PROTOCOL: u32 = 1;
@@ -69,15 +69,13 @@ pub(super) enum Request<'a> {
         /// The deploy dir.
         deploy_dir: &'a str,
     },
-    /// [`Target::run_hook`].
-    RunHook {
-        /// The shell command.
-        command: &'a str,
-        /// Its environment.
-        env: Vec<(String, String)>,
-        /// Its bound.
-        timeout: Duration,
+    /// [`Target::resolve_owner`].
+    ResolveOwner {
+        /// `user` or `user:group`.
+        owner: &'a str,
     },
+    /// [`Target::run_hook`].
+    RunHook(Cow<'a, HookRun>),
     /// [`Target::generation_size`].
     GenerationSize {
         /// The deploy dir.
@@ -182,16 +180,10 @@ fn answer(request: Request<'_>) -> Response {
             generation,
         } => done(t.flip(deploy_dir, generation)),
         Request::LinkConfig { link, deploy_dir } => done(t.link_config(link, deploy_dir)),
-        Request::RunHook {
-            command,
-            env,
-            timeout,
-        } => {
-            let env: Vec<(&str, String)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            t.run_hook(command, &env, timeout)
-                .map_or_else(Response::Failed, Response::Hook)
-        }
+        Request::ResolveOwner { owner } => done(t.resolve_owner(owner)),
+        Request::RunHook(hook) => t
+            .run_hook(&hook)
+            .map_or_else(Response::Failed, Response::Hook),
         Request::GenerationSize {
             deploy_dir,
             generation,

@@ -19,7 +19,7 @@
 //! rest of the run (nothing more is attempted there).
 
 use super::agent::{read_frame, write_frame, Request, Response, PROTOCOL};
-use super::{Error, FileContent, HookOutput, Prepare, Reach, Target};
+use super::{Error, FileContent, HookOutput, HookRun, Prepare, Reach, Target};
 use crate::plan::Observed;
 use crate::topology::SshSpec;
 use std::borrow::Cow;
@@ -721,25 +721,18 @@ impl Target for SshTarget {
         )
     }
 
-    fn run_hook(
-        &self,
-        command: &str,
-        env: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<HookOutput, Error> {
-        if let Some((_, cell)) = env.iter().find(|(k, _)| *k == "PGBR_CELL") {
+    fn resolve_owner(&self, owner: &str) -> Result<(), Error> {
+        let action = format!("look up owner `{owner}`");
+        self.done(&action, &Request::ResolveOwner { owner }, REQUEST_TIMEOUT)
+    }
+
+    fn run_hook(&self, hook: &HookRun) -> Result<HookOutput, Error> {
+        if let Some((_, cell)) = hook.env.iter().find(|(k, _)| k == "PGBR_CELL") {
             self.name_cell(cell);
         }
-        let action = format!("run `{}`", short(command));
-        let request = Request::RunHook {
-            command,
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
-            timeout,
-        };
-        match self.call(&action, &request, timeout + HOOK_MARGIN)? {
+        let action = format!("run `{}`", short(&hook.command));
+        let request = Request::RunHook(Cow::Borrowed(hook));
+        match self.call(&action, &request, hook.timeout + HOOK_MARGIN)? {
             Response::Hook(out) => Ok(out),
             other => Err(self.unexpected(&action, other)),
         }
