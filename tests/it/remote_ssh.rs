@@ -219,7 +219,11 @@ fn ssh_deploy_drift_rollback_gc() {
         .expect_code(0);
     let after = logins(&f);
     for i in 0..3 {
-        assert_eq!(after[i] - before[i], 1, "logins to host {i}: {before:?} -> {after:?}");
+        assert_eq!(
+            after[i] - before[i],
+            1,
+            "logins to host {i}: {before:?} -> {after:?}"
+        );
     }
 
     // Drift on host 2: status names it, apply repairs it.
