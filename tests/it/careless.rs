@@ -172,7 +172,10 @@ fn read_only_commands_create_no_schema_in_postgresql() {
     }
     p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
     let schema = server
-        .psql(&db, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbr'")
+        .psql(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbr'",
+        )
         .unwrap();
     assert_eq!(schema.trim(), "0", "a read-only command made the schema");
     p.run(&["apply", t, "--yes"]).expect_code(0);
