@@ -207,6 +207,24 @@ fn ssh_deploy_drift_rollback_gc() {
         "{out:?}"
     );
     f.converged("first apply");
+    // A no-change plan logs in to each host once (one master per host;
+    // the probe, the copy check and the agent share it).
+    let logins = |f: &Fleet| -> Vec<usize> {
+        (0..3)
+            .map(|i| f.hosts.sshd_log(i).matches("Accepted publickey").count())
+            .collect()
+    };
+    let before = logins(&f);
+    f.run(&["plan", f.t(), "--detailed-exitcode"])
+        .expect_code(0);
+    let after = logins(&f);
+    for i in 0..3 {
+        assert_eq!(
+            after[i] - before[i],
+            1,
+            "logins to host {i}: {before:?} -> {after:?}"
+        );
+    }
 
     // Drift on host 2: status names it, apply repairs it.
     let conf = f.deploy_dir(1).join("current/pgbackrest.conf");
