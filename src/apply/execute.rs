@@ -83,7 +83,17 @@ pub fn deploy_generation(
     adopt: bool,
     reporter: &dyn Reporter,
 ) -> Result<DeployReport> {
-    let result = deploy_cells(store, targets, manifest, previous, adopt, reporter);
+    // Every deploy dir's marker names the store that deploys it.
+    let store_id = store.ensure_id()?;
+    let result = deploy_cells(
+        store,
+        (&store_id, &super::gather::store_label(store.name())),
+        targets,
+        manifest,
+        previous,
+        adopt,
+        reporter,
+    );
     let synced = store.sync();
     let report = result?;
     synced?;
@@ -92,6 +102,7 @@ pub fn deploy_generation(
 
 fn deploy_cells(
     store: &Store,
+    (store_id, store_name): (&str, &str),
     targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
@@ -127,6 +138,8 @@ fn deploy_cells(
             previous: prev,
             files,
             adopt,
+            store: store_id.to_owned(),
+            store_name: store_name.to_owned(),
         };
         store.note_journal(
             cell,

@@ -11,6 +11,7 @@ mod hosts;
 #[path = "../support/pg_server.rs"]
 mod pg_server;
 
+mod binding;
 mod crash;
 mod environment;
 mod fuzz;
