@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pgbr::apply::{Error as ApplyError, FileContent, HookOutput, Prepare, Target, Targets};
+use pgbr::apply::{
+    Error as ApplyError, FileContent, HookOutput, Prepare, Rollout, Target, Targets,
+};
 use pgbr::generations::Cause;
 use pgbr::plan::Observed;
 use pgbr::plan::Request;
@@ -761,6 +763,7 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
         topology.to_str().expect("utf-8"),
         Request::default(),
         clock.now,
+        &NullReporter,
     )
     .expect("gather");
     let plan = pgbr::plan::compute(&inputs);
@@ -773,9 +776,13 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
         target,
         &built.manifest,
         &built.previous,
-        false,
+        Rollout {
+            adopt: false,
+            parallel: topo.ssh.parallel,
+        },
         &NullReporter,
     )
+    .map_err(|stopped| stopped.error)
     .expect("deploy");
     built.manifest.number
 }

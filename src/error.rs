@@ -124,6 +124,13 @@ pub enum Error {
     /// A saved plan was given with `--cells` or `--bootstrap`.
     #[error("apply a saved plan with `--cells` or `--bootstrap`")]
     SavedPlanWithSelection,
+    /// Deploy dirs that could not be observed (a target failed): a plan of
+    /// unseen cells is not a plan.
+    #[error("observe {} cell(s): {}", cells.len(), cells.join("; "))]
+    Unobserved {
+        /// `cell: why`, in name order.
+        cells: Vec<String>,
+    },
     /// Deploy dirs hold things pgbr did not put there.
     #[error("apply: {}", blockers.join("; "))]
     Blocked {
@@ -348,6 +355,10 @@ impl Error {
             }
             Error::Blocked { .. } => {
                 "check those paths; run with `--adopt` to take them over as they are"
+            }
+            Error::Unobserved { .. } => {
+                "nothing was changed; fix what keeps pgbr from reading those deploy dirs and run \
+                 again (`plan` and `apply` leave cells out with `--cells`)"
             }
             Error::LeafGone { .. } | Error::CellGone { .. } => STALE_HINT,
             Error::LeafNotPlanned { .. }

@@ -173,7 +173,9 @@ pub fn build_generation(
     // ... then replace what the plan changes.
     for cp in &plan.cells {
         match cp.action {
-            CellAction::Unchanged => continue,
+            // Never built: apply refuses a plan with unreachable cells; a
+            // carried entry stays as the store last recorded it.
+            CellAction::Unchanged | CellAction::Unreachable => continue,
             CellAction::Remove => {
                 cells.remove(&cp.cell);
                 continue;

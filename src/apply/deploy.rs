@@ -317,20 +317,26 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Deploys one cell. `Err` means nothing was flipped (a write or a check
-/// before the flip failed): the cell is untouched.
+/// Deploys one cell: [`write_cell`], then [`switch_cell`]. `Err` means
+/// nothing was flipped (a write or a check before the flip failed): the
+/// cell is untouched.
 pub fn deploy_cell(
     target: &dyn Target,
     d: &CellDeploy,
     reporter: &dyn Reporter,
 ) -> Result<CellOutcome, Error> {
-    let step = |s: &str| {
-        reporter.event(Event::Step {
-            cell: d.cell.clone(),
-            step: s.to_owned(),
-        })
-    };
-    step("write");
+    reporter.event(Event::Step {
+        cell: d.cell.clone(),
+        step: "write".to_owned(),
+    });
+    write_cell(target, d)?;
+    switch_cell(target, d, reporter)
+}
+
+/// Prepares the deploy dir, checks the TLS material and writes the
+/// generation dir completely. Touches nothing that is live, so it may run
+/// for several cells at once.
+pub fn write_cell(target: &dyn Target, d: &CellDeploy) -> Result<(), Error> {
     target.prepare(&Prepare {
         cell: &d.cell,
         deploy_dir: &d.deploy_dir,
@@ -347,7 +353,24 @@ pub fn deploy_cell(
         reason: broken.to_string(),
         hint: "the store holds broken TLS material; run `pgbr rotate` to re-issue it".into(),
     })?;
-    target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())?;
+    target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())
+}
+
+/// Switches a cell whose generation dir [`write_cell`] wrote: links the
+/// config, flips `current`, runs `activate` and the health check, and on
+/// failure flips back. One cell at a time. `Err` means nothing was
+/// flipped.
+pub fn switch_cell(
+    target: &dyn Target,
+    d: &CellDeploy,
+    reporter: &dyn Reporter,
+) -> Result<CellOutcome, Error> {
+    let step = |s: &str| {
+        reporter.event(Event::Step {
+            cell: d.cell.clone(),
+            step: s.to_owned(),
+        })
+    };
     // The link names the stable `current/pgbackrest.conf`, so it can (and
     // must) be made before the flip: a failure here leaves the cell untouched.
     if let Some(link) = &d.config_link {

@@ -1,9 +1,11 @@
-//! Deploys a committed generation: for every cell that changed in it, in
-//! name order, journal → materialize → flip → activate → health → journal.
+//! Deploys a committed generation: the generation dirs of every cell that
+//! changed in it are written first, several at once; then, in name order
+//! and one cell at a time, journal → flip → activate → health → journal.
 //! Stops at the first failing cell. Shared by apply, rotate and rollback.
 
-use super::deploy::{deploy_cell, file, CellDeploy, CellOutcome, HealthSpec};
-use super::target::{FileContent, Targets};
+use super::deploy::{file, switch_cell, write_cell, CellDeploy, CellOutcome, HealthSpec};
+use super::parallel;
+use super::target::{Error as ApplyError, FileContent, Targets};
 use crate::generations::{CellEntry, Manifest};
 use crate::layout;
 use crate::pki::{CertAndKey, SecretPem};
@@ -13,11 +15,20 @@ use crate::topology::Health;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
-/// The result of deploying a generation.
+/// What became of the cells a generation deploys, each list in name
+/// order. A run stops at the first cell that is not deployed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeployReport {
     /// Cells now on the new generation.
     pub deployed: Vec<String>,
+    /// The cell whose `activate` or health check failed, flipped back.
+    pub reverted: Vec<String>,
+    /// The cell whose flip back failed too: it needs an operator.
+    pub revert_failed: Vec<String>,
+    /// The cell whose write (or a check before its flip) failed: untouched.
+    pub failed: Vec<String>,
+    /// Cells after the one that stopped the run.
+    pub not_started: Vec<String>,
 }
 
 /// The health check an entry asks for, with its TLS material from `files`.
@@ -72,61 +83,86 @@ pub fn entry_files(store: &Store, entry: &CellEntry) -> Result<Vec<FileContent>>
         .collect()
 }
 
+/// How a generation is rolled out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// Take over non-empty deploy dirs without a marker (`--adopt`).
+    pub adopt: bool,
+    /// Generation dirs written at once (`[ssh] parallel`).
+    pub parallel: usize,
+}
+
+/// A deploy that stopped: what became of each cell so far, and why
+/// (boxed in the `Err`: the report is large).
+#[derive(Debug)]
+pub struct DeployStopped {
+    /// The cells deployed, reverted, failed and not started.
+    pub report: DeployReport,
+    /// Why it stopped.
+    pub error: Error,
+}
+
+impl From<Box<DeployStopped>> for Error {
+    fn from(stopped: Box<DeployStopped>) -> Error {
+        stopped.error
+    }
+}
+
 /// Deploys the cells of `manifest` whose `dir_generation` is the manifest's
-/// own number, in name order. `previous` gives each cell's live generation.
+/// own number: first every generation dir is written, up to
+/// `rollout.parallel` cells at once (nothing live changes); then, in name
+/// order and one cell at a time, journal → flip → activate → health →
+/// journal. A cell whose write failed stops the run at its turn, as a
+/// failing activation does. `previous` gives each cell's live generation.
 /// The journal is made durable once, at the end, however the run ends.
 pub fn deploy_generation(
     store: &Store,
     targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
-    adopt: bool,
+    rollout: Rollout,
     reporter: &dyn Reporter,
-) -> Result<DeployReport> {
-    // Every deploy dir's marker names the store that deploys it.
-    let store_id = store.ensure_id()?;
+) -> std::result::Result<DeployReport, Box<DeployStopped>> {
+    let mut report = DeployReport::default();
     let result = deploy_cells(
         store,
-        (&store_id, &super::gather::store_label(store.name())),
         targets,
         manifest,
         previous,
-        adopt,
+        rollout,
         reporter,
+        &mut report,
     );
     let synced = store.sync();
-    let report = result?;
-    synced?;
-    Ok(report)
+    match result.and(synced.map_err(Error::from)) {
+        Ok(()) => Ok(report),
+        Err(error) => Err(Box::new(DeployStopped { report, error })),
+    }
 }
 
 fn deploy_cells(
     store: &Store,
-    (store_id, store_name): (&str, &str),
     targets: &Targets,
     manifest: &Manifest,
     previous: &BTreeMap<String, Option<u64>>,
-    adopt: bool,
+    rollout: Rollout,
     reporter: &dyn Reporter,
-) -> Result<DeployReport> {
+    report: &mut DeployReport,
+) -> Result<()> {
     let n = manifest.number;
+    // Every deploy dir's marker names the store that deploys it.
+    let store_id = store.ensure_id()?;
+    let store_name = super::gather::store_label(store.name());
     let work: Vec<(&String, &CellEntry)> = manifest
         .cells
         .iter()
         .filter(|(_, e)| e.dir_generation == n)
         .collect();
-    reporter.event(Event::Start {
-        what: format!("generation {n}"),
-        total: work.len(),
-    });
-    let mut report = DeployReport::default();
-    for (i, (cell, entry)) in work.iter().enumerate() {
-        if i > 0 {
-            crate::failpoint::hit("between-cells");
-        }
-        let prev = previous.get(*cell).copied().flatten();
+    report.not_started = work.iter().map(|(c, _)| (*c).clone()).collect();
+    let mut deploys = Vec::new();
+    for (cell, entry) in &work {
         let files = entry_files(store, entry)?;
-        let d = CellDeploy {
+        deploys.push(CellDeploy {
             cell: (*cell).clone(),
             deploy_dir: entry.deploy_dir.as_str().into(),
             owner: entry.settings.owner.clone(),
@@ -135,12 +171,40 @@ fn deploy_cells(
             activate: entry.settings.activate.clone(),
             health: health_spec(entry, &files),
             generation: n,
-            previous: prev,
+            previous: previous.get(*cell).copied().flatten(),
             files,
-            adopt,
-            store: store_id.to_owned(),
-            store_name: store_name.to_owned(),
+            adopt: rollout.adopt,
+            store: store_id.clone(),
+            store_name: store_name.clone(),
+        });
+    }
+    let written = write_all(targets, &work, &deploys, rollout.parallel, reporter);
+
+    reporter.event(Event::Start {
+        what: format!("generation {n}"),
+        total: work.len(),
+    });
+    for (i, (((cell, entry), d), written)) in work.iter().zip(&deploys).zip(written).enumerate() {
+        if i > 0 {
+            crate::failpoint::hit("between-cells");
+        }
+        report.not_started.remove(0);
+        let prev = d.previous;
+        reporter.event(Event::Step {
+            cell: (*cell).clone(),
+            step: "write".to_owned(),
+        });
+        let mut deploy_failed = |source| {
+            report.failed.push((*cell).clone());
+            reporter.event(Event::Finish);
+            Error::DeployCell {
+                cell: (*cell).clone(),
+                source,
+            }
         };
+        if let Err(source) = written {
+            return Err(deploy_failed(source));
+        }
         store.note_journal(
             cell,
             &CellJournal {
@@ -148,14 +212,12 @@ fn deploy_cells(
                 in_flight: Some(n),
             },
         )?;
-        let outcome = targets
+        let outcome = match targets
             .of(&entry.settings.target)
-            .and_then(|target| deploy_cell(target.as_ref(), &d, reporter))
-            .map_err(|source| {
-                let err = Error::DeployCell {
-                    cell: (*cell).clone(),
-                    source,
-                };
+            .and_then(|target| switch_cell(target.as_ref(), d, reporter))
+        {
+            Ok(outcome) => outcome,
+            Err(source) => {
                 let _ = store.note_journal(
                     cell,
                     &CellJournal {
@@ -163,9 +225,9 @@ fn deploy_cells(
                         in_flight: None,
                     },
                 );
-                err
-            })?;
-        let not_started: Vec<String> = work[i + 1..].iter().map(|(c, _)| (*c).clone()).collect();
+                return Err(deploy_failed(source));
+            }
+        };
         match outcome {
             CellOutcome::Deployed => {
                 store.note_journal(
@@ -190,13 +252,14 @@ fn deploy_cells(
                     },
                 )?;
                 reporter.event(Event::Finish);
+                report.reverted.push((*cell).clone());
                 return Err(Error::CellReverted {
                     cell: (*cell).clone(),
                     step,
                     reason: reason.to_string(),
                     previous: prev,
-                    deployed: report.deployed.into(),
-                    not_started: not_started.into(),
+                    deployed: report.deployed.clone().into(),
+                    not_started: report.not_started.clone().into(),
                 });
             }
             CellOutcome::RevertFailed {
@@ -205,17 +268,50 @@ fn deploy_cells(
                 revert,
             } => {
                 reporter.event(Event::Finish);
+                report.revert_failed.push((*cell).clone());
                 return Err(Error::RevertFailed {
                     cell: (*cell).clone(),
                     step,
                     reason: reason.to_string(),
                     revert: revert.to_string().into(),
                     deploy_dir: entry.deploy_dir.as_str().into(),
-                    not_started: not_started.into(),
+                    not_started: report.not_started.clone().into(),
                 });
             }
         }
     }
     reporter.event(Event::Finish);
-    Ok(report)
+    Ok(())
+}
+
+/// Writes every cell's generation dir, up to `parallel` at once; the
+/// results in the cells' order.
+fn write_all(
+    targets: &Targets,
+    work: &[(&String, &CellEntry)],
+    deploys: &[CellDeploy],
+    parallel: usize,
+    reporter: &dyn Reporter,
+) -> Vec<std::result::Result<(), ApplyError>> {
+    reporter.event(Event::Batch {
+        what: "write".into(),
+        total: deploys.len(),
+    });
+    let jobs: Vec<(&CellEntry, &CellDeploy)> = work.iter().map(|(_, e)| *e).zip(deploys).collect();
+    let written = parallel::each(&jobs, parallel, |(entry, d)| {
+        reporter.event(Event::Working {
+            cell: d.cell.clone(),
+            done: false,
+        });
+        let result = targets
+            .of(&entry.settings.target)
+            .and_then(|target| write_cell(target.as_ref(), d));
+        reporter.event(Event::Working {
+            cell: d.cell.clone(),
+            done: true,
+        });
+        result
+    });
+    reporter.event(Event::Finish);
+    written
 }

@@ -1,9 +1,12 @@
 //! Gathering what a plan is computed from: the PKI record and live
-//! manifest entries from the store, and each deploy dir from the target.
-//! Read-only.
+//! manifest entries from the store, and each deploy dir from its target
+//! (several at once). Read-only.
 
-use super::target::Targets;
-use crate::plan::{CellNow, Inputs, LeafKey, Objects, Request, StoredCert};
+use super::deploy::error_chain;
+use super::parallel;
+use super::target::{Error, Targets};
+use crate::plan::{CellNow, Inputs, LeafKey, Objects, Observed, Request, StoredCert};
+use crate::progress::{Event, Reporter};
 use crate::store::ObjectId;
 use crate::store::{Store, StoredPair};
 use crate::topology::Topology;
@@ -46,7 +49,57 @@ impl Objects for Store {
     }
 }
 
-/// Reads everything [`crate::plan::compute`] needs.
+/// How one cell's deploy dir was found.
+enum Found {
+    /// Read.
+    Observed(Observed),
+    /// Read, and pgbr refuses to use it as it is: why.
+    Refused(String),
+    /// Could not be read: why.
+    Unobserved(String),
+}
+
+/// Observes every cell's deploy dir, up to `[ssh] parallel` at once;
+/// the results in the topology's cell order. Only a target this pgbr
+/// cannot serve at all fails the whole run.
+fn observe_all(
+    targets: &Targets,
+    topology: &Topology,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Found>> {
+    reporter.event(Event::Batch {
+        what: "observe".into(),
+        total: topology.cells.len(),
+    });
+    let results = parallel::each(&topology.cells, topology.ssh.parallel, |cell| {
+        let name = cell.name.to_string();
+        reporter.event(Event::Working {
+            cell: name.clone(),
+            done: false,
+        });
+        let result = targets
+            .of(&cell.target)
+            .and_then(|t| t.observe(&name, cell.deploy_dir.as_str()));
+        reporter.event(Event::Working {
+            cell: name,
+            done: true,
+        });
+        result
+    });
+    reporter.event(Event::Finish);
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(o) => Ok(Found::Observed(o)),
+            Err(e @ Error::Refused { .. }) => Ok(Found::Refused(e.to_string())),
+            Err(e @ Error::Unsupported { .. }) => Err(e.into()),
+            Err(e) => Ok(Found::Unobserved(error_chain(&e))),
+        })
+        .collect()
+}
+
+/// Reads everything [`crate::plan::compute`] needs; the deploy dirs are
+/// observed up to `[ssh] parallel` at once, with progress to `reporter`.
 pub fn gather<'t>(
     store: &'t Store,
     targets: &Targets,
@@ -54,6 +107,7 @@ pub fn gather<'t>(
     topology_path: &str,
     request: Request,
     now: OffsetDateTime,
+    reporter: &dyn Reporter,
 ) -> Result<Inputs<'t>> {
     let record = store.pki()?;
     let ca = record
@@ -83,32 +137,40 @@ pub fn gather<'t>(
         );
     }
 
+    let latest = generations::read_latest(store)?;
+    let found = observe_all(targets, topology, reporter)?;
     let mut manifests = HashMap::new();
     let mut journal = store.journal()?;
     let mut cells = BTreeMap::new();
-    for cell in &topology.cells {
-        // A deploy dir pgbr refuses to use (a `current` pointing outside
-        // it, say) stops that cell only: the plan shows it as a blocker.
-        let (observed, unusable) = match targets
-            .of(&cell.target)
-            .and_then(|t| t.observe(cell.name.as_str(), cell.deploy_dir.as_str()))
-        {
-            Ok(o) => (o, None),
-            Err(e @ super::Error::Refused { .. }) => (
-                crate::plan::Observed {
-                    exists: true,
-                    ..Default::default()
-                },
-                Some(e.to_string()),
-            ),
-            Err(e) => return Err(e.into()),
-        };
+    for (cell, found) in topology.cells.iter().zip(found) {
         let mut now_state = CellNow {
-            observed,
-            unusable,
             journal: journal.remove(cell.name.as_str()),
             ..CellNow::default()
         };
+        match found {
+            Found::Observed(o) => now_state.observed = o,
+            // A deploy dir pgbr refuses to use (a `current` pointing outside
+            // it, say) stops that cell only: the plan shows it as a blocker.
+            Found::Refused(why) => {
+                now_state.observed.exists = true;
+                now_state.unusable = Some(why);
+            }
+            // A deploy dir that cannot be read at all: the cell is listed
+            // as unreachable, and what the store last recorded for it is
+            // carried (a generation built meanwhile keeps its entry).
+            Found::Unobserved(why) => {
+                now_state.unobserved = Some(why);
+                now_state.live = latest
+                    .as_ref()
+                    .and_then(|m| m.cells.get(cell.name.as_str()))
+                    .filter(|e| {
+                        e.deploy_dir == cell.deploy_dir.as_str() && e.settings.target == cell.target
+                    })
+                    .map(|e| (e.dir_generation, e.clone()));
+                cells.insert(cell.name.to_string(), now_state);
+                continue;
+            }
+        }
         if let Some(c) = now_state.observed.current {
             if let std::collections::hash_map::Entry::Vacant(v) = manifests.entry(c) {
                 v.insert(generations::read(store, c)?);
@@ -126,7 +188,7 @@ pub fn gather<'t>(
         }
         cells.insert(cell.name.to_string(), now_state);
     }
-    let removed = match generations::read_latest(store)? {
+    let removed = match latest {
         Some(m) => m
             .cells
             .keys()

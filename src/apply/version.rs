@@ -38,52 +38,52 @@ pub struct ReleaseMismatch {
     pub cells: Vec<String>,
 }
 
-/// Runs `<bin> version` on the target of each cell.
+/// Runs `<bin> version` on the target of each cell, on up to `parallel`
+/// targets at once; the results in the order of `cells`.
 pub fn read_releases<'a>(
     targets: &Targets,
     cells: impl IntoIterator<Item = &'a Cell>,
     pgbackrest: &Pgbackrest,
+    parallel: usize,
 ) -> Vec<CellRelease> {
     let bin = &pgbackrest.bin;
     let command = format!("exec {} version", shell_quote(bin));
-    cells
-        .into_iter()
-        .map(|c| {
-            let cell = c.name.as_str();
-            // PGBR_CELL as for `activate`: says which cell a shared host serves.
-            let mut env = vec![("PGBR_CELL", cell.to_owned())];
-            // From 2.59 pgBackRest refuses to run as root except `restore`
-            // (2.59.0 release notes, IMPORTANT NOTE); pgbr often runs as
-            // root, and reading the release is harmless. Releases before
-            // 2.59 do not know the option, so it is set only for those after.
-            if pgbackrest.version.refuses_root() {
-                env.push(("PGBACKREST_ALLOW_ROOT", "y".to_owned()));
-            }
-            let ran = targets
-                .of(&c.target)
-                .and_then(|target| target.run_hook(&command, &env, TIMEOUT));
-            let found = match ran {
-                Err(e) => Err(super::error_chain(&e)),
-                Ok(out) if out.timed_out => Err(format!("`{command}` timed out")),
-                Ok(out) => match (out.code, release_in(&out.tail)) {
-                    (Some(0), Some(release)) => Ok(release),
-                    (Some(0), None) => Err(format!(
-                        "`{bin} version` printed no release: {}",
-                        out.tail.trim()
-                    )),
-                    (code, _) => Err(format!(
-                        "`{bin} version` exited {}: {}",
-                        code.map_or("by a signal".into(), |c| c.to_string()),
-                        out.tail.trim()
-                    )),
-                },
-            };
-            CellRelease {
-                cell: cell.to_owned(),
-                found,
-            }
-        })
-        .collect()
+    let cells: Vec<&Cell> = cells.into_iter().collect();
+    super::parallel::each(&cells, parallel, |c| {
+        let cell = c.name.as_str();
+        // PGBR_CELL as for `activate`: says which cell a shared host serves.
+        let mut env = vec![("PGBR_CELL", cell.to_owned())];
+        // From 2.59 pgBackRest refuses to run as root except `restore`
+        // (2.59.0 release notes, IMPORTANT NOTE); pgbr often runs as
+        // root, and reading the release is harmless. Releases before
+        // 2.59 do not know the option, so it is set only for those after.
+        if pgbackrest.version.refuses_root() {
+            env.push(("PGBACKREST_ALLOW_ROOT", "y".to_owned()));
+        }
+        let ran = targets
+            .of(&c.target)
+            .and_then(|target| target.run_hook(&command, &env, TIMEOUT));
+        let found = match ran {
+            Err(e) => Err(super::error_chain(&e)),
+            Ok(out) if out.timed_out => Err(format!("`{command}` timed out")),
+            Ok(out) => match (out.code, release_in(&out.tail)) {
+                (Some(0), Some(release)) => Ok(release),
+                (Some(0), None) => Err(format!(
+                    "`{bin} version` printed no release: {}",
+                    out.tail.trim()
+                )),
+                (code, _) => Err(format!(
+                    "`{bin} version` exited {}: {}",
+                    code.map_or("by a signal".into(), |c| c.to_string()),
+                    out.tail.trim()
+                )),
+            },
+        };
+        CellRelease {
+            cell: cell.to_owned(),
+            found,
+        }
+    })
 }
 
 /// `2.55.1` from `pgBackRest 2.55.1` (the output of `pgbackrest version`).

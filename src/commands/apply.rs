@@ -4,7 +4,7 @@ use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
 use crate::apply::{
     build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
-    Targets,
+    DeployReport, Rollout, Targets,
 };
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
@@ -12,7 +12,7 @@ use crate::generations::Cause;
 use crate::output::{out, outln};
 use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
-use crate::progress::Event;
+use crate::progress::{Event, Reporter};
 use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, generations, Error, Result};
@@ -49,6 +49,57 @@ struct Run<'a> {
     adopt: bool,
     /// Deploy even when the cells run another pgBackRest release.
     skip_version_check: bool,
+    /// Where progress goes.
+    reporter: &'a dyn Reporter,
+}
+
+/// The last line of an apply that reached its cells: which cells were
+/// deployed, reverted, failed, not started, unchanged or unreachable
+/// (empty groups left out), e.g. `Cells: 1 deployed (zone1), 1 reverted
+/// (zone2), 1 not started (zone3), 1 unchanged (zone4).`
+fn cells_line(plan: &Plan, report: &DeployReport) -> String {
+    let of = |action: CellAction| -> Vec<String> {
+        plan.cells
+            .iter()
+            .filter(|c| c.action == action)
+            .map(|c| c.cell.clone())
+            .collect()
+    };
+    let groups = [
+        ("deployed", report.deployed.clone()),
+        ("reverted", report.reverted.clone()),
+        ("failed and not reverted", report.revert_failed.clone()),
+        ("failed before its flip", report.failed.clone()),
+        ("not started", report.not_started.clone()),
+        ("unchanged", of(CellAction::Unchanged)),
+        ("unreachable", of(CellAction::Unreachable)),
+    ];
+    let parts: Vec<String> = groups
+        .iter()
+        .filter(|(_, cells)| !cells.is_empty())
+        .map(|(what, cells)| format!("{} {what} ({})", cells.len(), cells.join(", ")))
+        .collect();
+    format!("Cells: {}.", parts.join(", "))
+}
+
+/// Refuses a plan with cells whose deploy dir could not be observed
+/// (after printing which cells that leaves where).
+fn refuse_unobserved(plan: &Plan, inputs: &crate::plan::Inputs<'_>) -> Result<()> {
+    let unobserved = inputs.unobserved();
+    if unobserved.is_empty() {
+        return Ok(());
+    }
+    let pending = DeployReport {
+        not_started: plan
+            .cells
+            .iter()
+            .filter(|c| matches!(c.action, CellAction::Create | CellAction::Update))
+            .map(|c| c.cell.clone())
+            .collect(),
+        ..DeployReport::default()
+    };
+    outln!("{}", cells_line(plan, &pending));
+    Err(Error::Unobserved { cells: unobserved })
 }
 
 /// Builds and deploys a plan's generation; prints the outcome.
@@ -66,6 +117,7 @@ fn execute(
         consumed,
         adopt,
         skip_version_check,
+        reporter: rep,
     } = run;
     let blocked: Vec<String> = plan
         .cells
@@ -76,7 +128,6 @@ fn execute(
     if !blocked.is_empty() && !adopt {
         return Err(Error::Blocked { blockers: blocked });
     }
-    let rep = reporter();
     if let Some(w) = clock.skew_warning() {
         rep.event(Event::Warn(w));
     }
@@ -96,14 +147,24 @@ fn execute(
         outln!("No changes. Nothing to apply.");
         return Ok(exit_codes::SUCCESS);
     };
-    let report = deploy_generation(
+    let rollout = Rollout {
+        adopt,
+        parallel: topo.ssh.parallel,
+    };
+    let report = match deploy_generation(
         store,
         targets,
         &built.manifest,
         &built.previous,
-        adopt,
-        rep.as_ref(),
-    )?;
+        rollout,
+        rep,
+    ) {
+        Ok(report) => report,
+        Err(stopped) => {
+            outln!("{}", cells_line(plan, &stopped.report));
+            return Err(stopped.error);
+        }
+    };
     outln!(
         "Apply complete: generation {} ({} cell(s) deployed{}).",
         built.manifest.number,
@@ -114,6 +175,7 @@ fn execute(
             format!(": {}", report.deployed.join(", "))
         }
     );
+    outln!("{}", cells_line(plan, &report));
     Ok(exit_codes::SUCCESS)
 }
 
@@ -129,6 +191,7 @@ fn cell_releases(targets: &Targets, topo: &Topology, request: &Request) -> Vec<C
         targets,
         topo.cells.iter().filter(|c| covered(c.name.as_str())),
         &topo.pgbackrest,
+        topo.ssh.parallel,
     )
 }
 
@@ -160,6 +223,7 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
             }
             check_request(&topo, &saved.request)?;
             let targets = Targets::new();
+            let rep = reporter();
             let inputs = gather(
                 &store,
                 &targets,
@@ -167,7 +231,9 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
                 &saved.topology,
                 saved.request.clone(),
                 clock.now,
+                rep.as_ref(),
             )?;
+            refuse_unobserved(&saved, &inputs)?;
             if plan::disk_digest(&inputs) != saved.disk_digest {
                 return Err(stale("a deploy dir changed since"));
             }
@@ -184,6 +250,7 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
                     consumed: Some(saved.id.clone()),
                     adopt: args.adopt,
                     skip_version_check: args.skip_version_check,
+                    reporter: rep.as_ref(),
                 },
             )
         }
@@ -241,8 +308,10 @@ fn apply_topology(
 ) -> Result<u8> {
     let topo = topology::load(path)?;
     let targets = Targets::new();
-    let (inputs, plan) = make_plan(store, &targets, &topo, path, request, clock)?;
+    let rep = reporter();
+    let (inputs, plan) = make_plan(store, &targets, &topo, path, request, clock, rep.as_ref())?;
     out!("{}", plan::render(&plan));
+    refuse_unobserved(&plan, &inputs)?;
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
     }
@@ -262,6 +331,7 @@ fn apply_topology(
             consumed: None,
             adopt: deploy.adopt,
             skip_version_check: deploy.skip_version_check,
+            reporter: rep.as_ref(),
         },
     )
 }
@@ -318,7 +388,13 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         &args.topology,
         Request::default(),
         clock,
+        reporter().as_ref(),
     )?;
+    let unobserved = inputs.unobserved();
+    if !unobserved.is_empty() {
+        // Which cells are behind is unknown: no CA step can be chosen.
+        return Err(Error::Unobserved { cells: unobserved });
+    }
     let ca = inputs.ca.as_ref().expect("checked above");
     let live_leaves = inputs
         .cells

@@ -1,10 +1,12 @@
 //! `pgbr plan`.
 
+use super::reporter;
 use crate::apply::{gather, Targets};
 use crate::cli::PlanArgs;
 use crate::clock::Clock;
 use crate::output::{out, outln};
 use crate::plan::{self, Inputs, Plan, Request, PLAN_HEADER};
+use crate::progress::Reporter;
 use crate::store::{Location, Store};
 use crate::topology::{self, Topology};
 use crate::{exit_codes, Error, Result};
@@ -29,7 +31,8 @@ pub(crate) fn check_request(topo: &Topology, request: &Request) -> Result<()> {
     Ok(())
 }
 
-/// Gathers the inputs for `topo` and computes the plan.
+/// Gathers the inputs for `topo` (progress to `reporter`) and computes
+/// the plan.
 pub(crate) fn make_plan<'t>(
     store: &'t Store,
     targets: &Targets,
@@ -37,6 +40,7 @@ pub(crate) fn make_plan<'t>(
     path: &Path,
     request: Request,
     clock: &Clock,
+    reporter: &dyn Reporter,
 ) -> Result<(Inputs<'t>, Plan)> {
     check_request(topo, &request)?;
     let inputs = gather(
@@ -46,6 +50,7 @@ pub(crate) fn make_plan<'t>(
         &path.display().to_string(),
         request,
         clock.now,
+        reporter,
     )?;
     let plan = plan::compute(&inputs);
     Ok((inputs, plan))
@@ -95,7 +100,15 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
         ca_step: None,
     };
     let topo = topology::load(topology)?;
-    let (_, plan) = make_plan(&store, &Targets::new(), &topo, topology, request, &clock)?;
+    let (inputs, plan) = make_plan(
+        &store,
+        &Targets::new(),
+        &topo,
+        topology,
+        request,
+        &clock,
+        reporter().as_ref(),
+    )?;
     if *json {
         outln!(
             "{}",
@@ -103,6 +116,11 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
         );
     } else {
         out!("{}", plan::render(&plan));
+    }
+    // A plan of unseen cells is not a plan: listed, never saved.
+    let unobserved = inputs.unobserved();
+    if !unobserved.is_empty() {
+        return Err(Error::Unobserved { cells: unobserved });
     }
     if let Some(out) = out {
         save(&plan, out)?;

@@ -2,7 +2,7 @@
 
 use super::generations::live_on_disk;
 use super::{confirm_or, reporter};
-use crate::apply::{deploy_generation, Targets};
+use crate::apply::{deploy_generation, Rollout, Targets};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
 use crate::generations::{
@@ -167,12 +167,18 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         .map(|(c, l)| (c.clone(), l.as_ref().map(|l| l.0)))
         .collect();
     let rep = reporter();
+    // The manifests record no `[ssh] parallel`: rollback, which reads no
+    // topology, writes at the default bound.
+    let rollout = Rollout {
+        adopt: false,
+        parallel: crate::topology::DEFAULT_PARALLEL,
+    };
     let report = deploy_generation(
         &store,
         &targets,
         &plan.manifest,
         &previous,
-        false,
+        rollout,
         rep.as_ref(),
     )?;
     outln!(

@@ -1,6 +1,7 @@
 //! `pgbr status`.
 
 use super::plan::make_plan;
+use super::reporter;
 use crate::apply::{
     entry_files, health::probe_tls, health_spec, read_releases, HealthSpec, Targets,
 };
@@ -12,7 +13,7 @@ use crate::plan::{days_until, CellAction, Request};
 use crate::render::Phase;
 use crate::store::{Location, Store};
 use crate::topology::{Health, PgbackrestVersion};
-use crate::{exit_codes, topology, Result};
+use crate::{exit_codes, topology, Error, Result};
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -32,6 +33,7 @@ struct StatusRow {
     probe: Option<Probe>,
     renewal_due: Option<bool>,
     serial: Option<String>,
+    unreachable: Option<String>,
 }
 
 /// The pgBackRest a cell's host runs (`status --probe`).
@@ -178,10 +180,16 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         &args.topology,
         Request::default(),
         &clock,
+        reporter().as_ref(),
     )?;
     // What each host runs, next to what the topology expects.
     let releases = if args.probe {
-        read_releases(&targets, topo.cells.iter(), &topo.pgbackrest)
+        read_releases(
+            &targets,
+            topo.cells.iter(),
+            &topo.pgbackrest,
+            topo.ssh.parallel,
+        )
     } else {
         Vec::new()
     };
@@ -191,7 +199,10 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         let name = cell.name.as_str();
         let now_state = &inputs.cells[name];
         let cp = plan.cells.iter().find(|c| c.cell == name);
-        let live = now_state.live.as_ref();
+        // An unobserved cell's `live` is only what the store last
+        // recorded: probed, but not shown as found.
+        let recorded = now_state.live.as_ref();
+        let live = recorded.filter(|_| now_state.unobserved.is_none());
         let cert = live.and_then(|(_, e)| e.cert.clone());
         let not_after = cert
             .as_ref()
@@ -199,7 +210,7 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         let days_left = cert
             .as_ref()
             .map(|_| days_until(not_after.unwrap_or(OffsetDateTime::UNIX_EPOCH), clock.now));
-        let probe = match (args.probe, live) {
+        let probe = match (args.probe, recorded) {
             (false, _) => None,
             (true, Some((_, entry))) => Some(Probe::of(&store, entry, clock.now)?),
             (true, None) => Some(Probe::failed(None, "not deployed")),
@@ -226,6 +237,7 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
             probe,
             renewal_due: days_left.map(|d| d < i64::from(topo.tls.renew_before_days)),
             serial: cert.map(|c| c.serial),
+            unreachable: now_state.unobserved.clone(),
         });
     }
     let failed = rows
@@ -233,22 +245,32 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         .filter(|r| r.probe.as_ref().is_some_and(|p| !p.ok()))
         .count();
     // Monitoring reads the exit code; the operator reads the last line. A
-    // failed probe outranks pending work: a server is broken now.
+    // cell that could not be observed makes the report incomplete: that is
+    // an error (1). Then a failed probe outranks pending work: a server is
+    // broken now.
+    let unobserved = inputs.unobserved();
     let finish = || {
         if failed > 0 {
             errln!("{failed} of {} TLS probe(s) failed", rows.len());
-            return exit_codes::PROBE_FAILED;
+        }
+        if !unobserved.is_empty() {
+            return Err(Error::Unobserved {
+                cells: unobserved.clone(),
+            });
+        }
+        if failed > 0 {
+            return Ok(exit_codes::PROBE_FAILED);
         }
         if plan.needs_attention() {
             // As `plan --detailed-exitcode`: drift, an interrupted deploy,
             // a certificate to renew, a change not applied yet.
-            return exit_codes::CHANGES;
+            return Ok(exit_codes::CHANGES);
         }
-        exit_codes::SUCCESS
+        Ok(exit_codes::SUCCESS)
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-        return Ok(finish());
+        return finish();
     }
     outln!(
         "{:<16} {:>4}  {:<9}  {:<9}  {:<47}  {:>9}  DRIFT",
@@ -269,7 +291,9 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
             dash(r.pending.map(|a| a.as_str().to_owned())),
             dash(r.serial.clone()),
             dash(r.days_left.map(|d| d.to_string())),
-            if r.drift.is_empty() && r.blockers.is_empty() {
+            if let Some(why) = &r.unreachable {
+                format!("unreachable: {why}")
+            } else if r.drift.is_empty() && r.blockers.is_empty() {
                 "none".to_owned()
             } else {
                 let blocked = r.blockers.iter().map(|b| format!("blocked: {b}"));
@@ -288,7 +312,7 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
             outln!("{}", p.line(&expected));
         }
     }
-    Ok(finish())
+    finish()
 }
 
 /// The version in a pgBackRest server's greeting line, if it states one.

@@ -43,6 +43,9 @@ pub struct CellNow {
     pub journal: Option<CellJournal>,
     /// Why pgbr refuses to use the deploy dir as it is, if it does.
     pub unusable: Option<String>,
+    /// Why the deploy dir could not be observed at all (its target
+    /// failed), if so; `live` then holds what the store last recorded.
+    pub unobserved: Option<String>,
 }
 
 /// The store a plan is made against, as deploy dirs are judged by it:
@@ -96,6 +99,21 @@ pub struct Inputs<'a> {
     pub this_store: ThisStore,
     /// Stored objects, for the diffs of changed configs.
     pub objects: &'a dyn Objects,
+}
+
+impl Inputs<'_> {
+    /// The cells the request targets whose deploy dir could not be
+    /// observed, as `cell: why`, in name order. A plan of unseen cells is
+    /// not a plan: `plan` and `status` exit 1, `apply` changes nothing.
+    pub fn unobserved(&self) -> Vec<String> {
+        targets(self.topology, &self.request)
+            .into_iter()
+            .filter_map(|(cell, _)| {
+                let why = self.cells.get(cell.name.as_str())?.unobserved.as_ref()?;
+                Some(format!("{}: {why}", cell.name))
+            })
+            .collect()
+    }
 }
 
 /// The leaf key of a cell under the topology's key scope.
@@ -232,6 +250,23 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             .get(cell.name.as_str())
             .cloned()
             .unwrap_or_default();
+        if let Some(why) = &now_state.unobserved {
+            summary.unreachable += 1;
+            cells.push(CellPlan {
+                cell: cell.name.to_string(),
+                action: CellAction::Unreachable,
+                phase: *phase,
+                previous_phase: None,
+                live_generation: None,
+                drift: vec![],
+                blockers: vec![],
+                settings_changed: vec![],
+                files: vec![],
+                config_diff: None,
+                unreachable: Some(why.clone()),
+            });
+            continue;
+        }
         let key = leaf_key(topo, cell);
         let leaf = leaves.iter().find(|l| l.key == key).expect("planned above");
         let config = render_cell(topo, cell, *phase);
@@ -387,6 +422,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             CellAction::Update => summary.update += 1,
             CellAction::Unchanged => summary.unchanged += 1,
             CellAction::Remove => summary.remove += 1,
+            CellAction::Unreachable => summary.unreachable += 1,
         }
         if !drift.is_empty() {
             summary.drift += 1;
@@ -402,6 +438,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
             settings_changed,
             files,
             config_diff,
+            unreachable: None,
         });
     }
     if inputs.request.bootstrap.is_none() && inputs.request.cells.is_empty() {
@@ -426,6 +463,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
                 settings_changed: vec![],
                 files: vec![],
                 config_diff: None,
+                unreachable: None,
             });
         }
         cells.sort_by(|a, b| a.cell.cmp(&b.cell));

@@ -82,6 +82,10 @@ pub fn render(plan: &Plan) -> String {
             CellAction::Remove => {
                 "removed from the topology; its deploy dir is left in place".into()
             }
+            CellAction::Unreachable => format!(
+                "unreachable, not planned: {}",
+                cell.unreachable.as_deref().unwrap_or("?")
+            ),
         };
         let _ = writeln!(out, "{} {}: {what}", cell.action.sign(), cell.cell);
         for b in &cell.blockers {
@@ -148,6 +152,19 @@ pub fn render(plan: &Plan) -> String {
 
 /// The one-line summary.
 pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let line = changes_line(plan);
+    if s.unreachable == 0 {
+        return line;
+    }
+    format!(
+        "{}; {} cell(s) unreachable, not planned.",
+        line.trim_end_matches('.'),
+        s.unreachable
+    )
+}
+
+fn changes_line(plan: &Plan) -> String {
     let s = &plan.summary;
     if !plan.has_changes() {
         return format!("No changes. {} cell(s) up to date.", s.unchanged);

@@ -153,26 +153,32 @@ pub enum CellAction {
     Unchanged,
     /// In the store's fleet but no longer in the topology; left in place.
     Remove,
+    /// Its deploy dir could not be observed (the error is in
+    /// [`CellPlan::unreachable`]): nothing can be planned for it.
+    Unreachable,
 }
 
 impl CellAction {
-    /// The name, as in JSON: `create`, `update`, `unchanged`, `remove`.
+    /// The name, as in JSON: `create`, `update`, `unchanged`, `remove`,
+    /// `unreachable`.
     pub fn as_str(self) -> &'static str {
         match self {
             CellAction::Create => "create",
             CellAction::Update => "update",
             CellAction::Unchanged => "unchanged",
             CellAction::Remove => "remove",
+            CellAction::Unreachable => "unreachable",
         }
     }
 
-    /// `+`, `~`, `=`, `-`.
+    /// `+`, `~`, `=`, `-`, `!`.
     pub fn sign(self) -> char {
         match self {
             CellAction::Create => '+',
             CellAction::Update => '~',
             CellAction::Unchanged => '=',
             CellAction::Remove => '-',
+            CellAction::Unreachable => '!',
         }
     }
 }
@@ -226,6 +232,9 @@ pub struct CellPlan {
     pub files: Vec<FilePlan>,
     /// Unified diff of `pgbackrest.conf`, when it changes.
     pub config_diff: Option<String>,
+    /// Why the deploy dir could not be observed (action `unreachable`).
+    #[serde(default)]
+    pub unreachable: Option<String>,
 }
 
 /// The request a plan was made for.
@@ -257,6 +266,9 @@ pub struct Summary {
     pub certificates: usize,
     /// Cells with drift.
     pub drift: usize,
+    /// Cells whose deploy dir could not be observed.
+    #[serde(default)]
+    pub unreachable: usize,
 }
 
 /// A complete plan.

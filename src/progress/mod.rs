@@ -35,14 +35,31 @@ pub enum Event {
         /// What happened, for a human.
         outcome: String,
     },
+    /// Work that runs on several cells at once (observing deploy dirs,
+    /// writing generation dirs) begins, over `total` cells. Its cells
+    /// report [`Event::Working`]; [`Event::Finish`] ends it.
+    Batch {
+        /// What is done to each cell (`observe`, `write`).
+        what: String,
+        /// How many cells.
+        total: usize,
+    },
+    /// A cell of the batch started (`done: false`) or ended (`done:
+    /// true`). Sent from worker threads, in no particular order.
+    Working {
+        /// The cell.
+        cell: String,
+        /// Whether its part is over.
+        done: bool,
+    },
     /// A warning for the operator.
     Warn(String),
     /// The run ended.
     Finish,
 }
 
-/// Receives progress events.
-pub trait Reporter {
+/// Receives progress events. `Sync`: a batch reports from several threads.
+pub trait Reporter: Sync {
     /// Handles one event.
     fn event(&self, event: Event);
 }

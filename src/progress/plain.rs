@@ -3,7 +3,9 @@
 use super::{Event, Reporter};
 use crate::output::errln;
 
-/// Prints one line per cell step to stderr.
+/// Prints one line per cell step to stderr. A batch prints nothing: its
+/// cells finish in any order, and a log must read the same every run (the
+/// rolling steps that follow name each cell in order).
 pub struct PlainReporter;
 
 impl Reporter for PlainReporter {
@@ -13,7 +15,7 @@ impl Reporter for PlainReporter {
             Event::Step { cell, step } => errln!("{cell}: {step}"),
             Event::CellDone { cell, outcome } => errln!("{cell}: {outcome}"),
             Event::Warn(w) => errln!("warning: {w}"),
-            Event::Finish => {}
+            Event::Batch { .. } | Event::Working { .. } | Event::Finish => {}
         }
     }
 }

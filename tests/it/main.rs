@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_macros)]
 
 mod faults;
+mod fleet;
 mod harness;
 mod hostile;
 mod hosts;
