@@ -7,12 +7,14 @@
 mod faults;
 mod fleet;
 mod harness;
+mod hooks;
 mod hostile;
 mod hosts;
 #[path = "../support/pg_server.rs"]
 mod pg_server;
 
 mod binding;
+mod careless;
 mod crash;
 mod environment;
 mod fuzz;
