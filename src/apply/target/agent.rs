@@ -291,6 +291,10 @@ mod tests {
                 owner: None,
                 dirs: vec![],
                 adopt: false,
+                store: "0123456789abcdef0123456789abcdef",
+                store_name: "ops:/srv/pgbr/state",
+                generation: 1,
+                expect_current: None,
             }),
             Request::Materialize {
                 deploy_dir: dd,
@@ -327,6 +331,8 @@ mod tests {
         };
         assert_eq!(o.current, Some(1));
         assert_eq!(o.files["tls/server.key"].1, 0o600);
+        // The store's identity crossed in `Prepare` and is in the marker.
+        assert_eq!(o.store.as_deref(), Some("0123456789abcdef0123456789abcdef"));
         // An error crosses as the same variant, with its hint.
         assert!(
             matches!(&answers[5], Response::Failed(Error::Refused { hint, .. }) if hint.contains("--adopt")),
