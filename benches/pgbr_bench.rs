@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pgbr::apply::{
-    Error as ApplyError, FileContent, HookOutput, Prepare, Rollout, Target, Targets,
+    Error as ApplyError, FileContent, HookOutput, HookRun, HookTimeouts, Prepare, Rollout, Target,
+    Targets,
 };
 use pgbr::generations::Cause;
 use pgbr::plan::Observed;
@@ -728,12 +729,11 @@ impl Target for MemTarget {
         Ok(())
     }
 
-    fn run_hook(
-        &self,
-        _command: &str,
-        _env: &[(&str, String)],
-        _timeout: Duration,
-    ) -> Result<HookOutput, ApplyError> {
+    fn resolve_owner(&self, _owner: &str) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn run_hook(&self, _hook: &HookRun) -> Result<HookOutput, ApplyError> {
         unreachable!("the growth topology has no `activate` or health command")
     }
 
@@ -779,6 +779,7 @@ fn apply_in_process(store: &Store, target: &Targets, topology: &Path) -> u64 {
         Rollout {
             adopt: false,
             parallel: topo.ssh.parallel,
+            hook_timeouts: HookTimeouts::of(&topo),
         },
         &NullReporter,
     )

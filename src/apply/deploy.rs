@@ -5,16 +5,42 @@
 //! after, so that a kill at any instant leaves `current` on the old or the
 //! new generation and the next run can tell which.
 
-use super::target::{FileContent, Prepare, Target};
+use super::target::{FileContent, HookRun, Prepare, Target};
 use super::Error;
 use crate::pki::{self, CertAndKey};
 use crate::progress::{Event, Reporter};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// How long `activate` and a health command may run.
-pub const HOOK_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `activate` and a health command may run when the topology
+/// does not say (`hook_timeout_seconds`), or is not at hand (`rollback`).
+pub const HOOK_TIMEOUT: Duration =
+    Duration::from_secs(crate::topology::DEFAULT_HOOK_TIMEOUT_SECONDS as u64);
 /// How long the TLS health check keeps retrying for the new certificate.
 pub const TLS_HEALTH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long each cell's hooks may run (`hook_timeout_seconds`), by cell.
+/// A cell it does not name gets [`HOOK_TIMEOUT`] (a rollback runs without
+/// the topology, so with the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookTimeouts(BTreeMap<String, Duration>);
+
+impl HookTimeouts {
+    /// What `topology` sets for each of its cells.
+    pub fn of(topology: &crate::topology::Topology) -> HookTimeouts {
+        HookTimeouts(
+            topology
+                .cells
+                .iter()
+                .map(|c| (c.name.as_str().to_owned(), c.hook_timeout))
+                .collect(),
+        )
+    }
+    /// The bound for `cell`'s hooks.
+    pub fn get(&self, cell: &str) -> Duration {
+        self.0.get(cell).copied().unwrap_or(HOOK_TIMEOUT)
+    }
+}
 
 /// How to check a cell after activation.
 #[derive(Debug, Clone)]
@@ -55,6 +81,13 @@ pub struct CellDeploy {
     pub activate: Option<String>,
     /// The check after activation.
     pub health: HealthSpec,
+    /// How long each hook may run. The revert's `activate` gets a budget of
+    /// its own: putting the old generation back matters more than a
+    /// quick failure, and the operator bounds the sum with this value.
+    pub hook_timeout: Duration,
+    /// The cell's log dir, where each hook's whole output is kept
+    /// (`pgbr-activate.log`, `pgbr-health.log`, `pgbr-revert.log`).
+    pub log_dir: Option<String>,
     /// The generation being deployed.
     pub generation: u64,
     /// The generation live before (what a revert returns to).
@@ -205,23 +238,36 @@ fn validate_tls(d: &CellDeploy) -> Result<(), BrokenTls> {
     }
 }
 
-fn hook_env(
+/// The hook `command` of `d`, run as `log` (`activate`, `health`,
+/// `revert`) for `generation`, with `previous` before it.
+fn hook_run(
     d: &CellDeploy,
+    command: &str,
+    log: &str,
     generation: Option<u64>,
     previous: Option<u64>,
-) -> Vec<(&'static str, String)> {
+) -> HookRun {
     let num = |g: Option<u64>| g.map(|g| g.to_string()).unwrap_or_default();
-    vec![
-        ("PGBR_CELL", d.cell.clone()),
-        ("PGBR_DEPLOY_DIR", d.deploy_dir.clone()),
-        ("PGBR_GENERATION", num(generation)),
-        ("PGBR_PREVIOUS_GENERATION", num(previous)),
-    ]
+    HookRun {
+        command: command.to_owned(),
+        env: vec![
+            ("PGBR_CELL".into(), d.cell.clone()),
+            ("PGBR_DEPLOY_DIR".into(), d.deploy_dir.clone()),
+            ("PGBR_GENERATION".into(), num(generation)),
+            ("PGBR_PREVIOUS_GENERATION".into(), num(previous)),
+        ],
+        timeout: d.hook_timeout,
+        log: d
+            .log_dir
+            .as_ref()
+            .map(|dir| format!("{}/pgbr-{log}.log", dir.trim_end_matches('/'))),
+    }
 }
 
 fn run_activate(
     target: &dyn Target,
     d: &CellDeploy,
+    log: &str,
     generation: Option<u64>,
     previous: Option<u64>,
 ) -> Result<(), StepFailure> {
@@ -229,17 +275,27 @@ fn run_activate(
         return Ok(());
     };
     let out = target
-        .run_hook(cmd, &hook_env(d, generation, previous), HOOK_TIMEOUT)
+        .run_hook(&hook_run(d, cmd, log, generation, previous))
         .map_err(|cause| StepFailure::RunActivate { cause })?;
-    hook_result("activate", &out)
+    hook_result("activate", d.hook_timeout, &out)
 }
 
-fn hook_result(hook: &'static str, out: &super::HookOutput) -> Result<(), StepFailure> {
-    let tail = out.tail.clone();
+fn hook_result(
+    hook: &'static str,
+    timeout: Duration,
+    out: &super::HookOutput,
+) -> Result<(), StepFailure> {
+    let mut tail = out.tail.clone();
+    if let Some(log) = &out.log {
+        if !tail.is_empty() {
+            tail.push('\n');
+        }
+        tail.push_str(&format!("(the whole output is in `{log}`)"));
+    }
     if out.timed_out {
         return Err(StepFailure::HookTimedOut {
             hook,
-            secs: HOOK_TIMEOUT.as_secs(),
+            secs: timeout.as_secs(),
             tail,
         });
     }
@@ -255,13 +311,9 @@ fn run_health(target: &dyn Target, d: &CellDeploy) -> Result<(), StepFailure> {
         HealthSpec::None => Ok(()),
         HealthSpec::Command(cmd) => {
             let out = target
-                .run_hook(
-                    cmd,
-                    &hook_env(d, Some(d.generation), d.previous),
-                    HOOK_TIMEOUT,
-                )
+                .run_hook(&hook_run(d, cmd, "health", Some(d.generation), d.previous))
                 .map_err(|cause| StepFailure::RunHealth { cause })?;
-            hook_result("health_command", &out)
+            hook_result("health_command", d.hook_timeout, &out)
         }
         HealthSpec::Tls {
             addr,
@@ -375,7 +427,7 @@ pub fn switch_cell(
     if d.activate.is_some() {
         step("activate");
     }
-    let failure = match run_activate(target, d, Some(d.generation), d.previous) {
+    let failure = match run_activate(target, d, "activate", Some(d.generation), d.previous) {
         Err(reason) => Some(("activate", reason)),
         Ok(()) => {
             if !matches!(d.health, HealthSpec::None) {
@@ -391,7 +443,7 @@ pub fn switch_cell(
     let revert = target
         .flip(&d.deploy_dir, d.previous)
         .map_err(|cause| StepFailure::FlipBack { cause })
-        .and_then(|()| run_activate(target, d, d.previous, Some(d.generation)));
+        .and_then(|()| run_activate(target, d, "revert", d.previous, Some(d.generation)));
     Ok(match revert {
         Ok(()) => CellOutcome::Reverted {
             step: failed_step.into(),
@@ -440,6 +492,8 @@ mod tests {
             config_link: None,
             activate: None,
             health: HealthSpec::None,
+            hook_timeout: HOOK_TIMEOUT,
+            log_dir: None,
             generation,
             previous: generation.checked_sub(1).filter(|g| *g > 0),
             files,

@@ -3,7 +3,9 @@
 //! and one cell at a time, journal → flip → activate → health → journal.
 //! Stops at the first failing cell. Shared by apply, rotate and rollback.
 
-use super::deploy::{file, switch_cell, write_cell, CellDeploy, CellOutcome, HealthSpec};
+use super::deploy::{
+    file, switch_cell, write_cell, CellDeploy, CellOutcome, HealthSpec, HookTimeouts,
+};
 use super::parallel;
 use super::target::{Error as ApplyError, FileContent, Targets};
 use crate::generations::{CellEntry, Manifest};
@@ -84,12 +86,14 @@ pub fn entry_files(store: &Store, entry: &CellEntry) -> Result<Vec<FileContent>>
 }
 
 /// How a generation is rolled out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollout {
     /// Take over non-empty deploy dirs without a marker (`--adopt`).
     pub adopt: bool,
     /// Generation dirs written at once (`[ssh] parallel`).
     pub parallel: usize,
+    /// How long each cell's hooks may run (`hook_timeout_seconds`).
+    pub hook_timeouts: HookTimeouts,
 }
 
 /// A deploy that stopped: what became of each cell so far, and why
@@ -167,6 +171,8 @@ fn deploy_cells(
             config_link: entry.settings.config_link.clone(),
             activate: entry.settings.activate.clone(),
             health: health_spec(entry, &files),
+            hook_timeout: rollout.hook_timeouts.get(cell),
+            log_dir: entry.settings.log_dir().map(str::to_owned),
             generation: n,
             previous: previous.get(*cell).copied().flatten(),
             files,

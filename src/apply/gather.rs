@@ -77,9 +77,15 @@ fn observe_all(
             cell: name.clone(),
             done: false,
         });
-        let result = targets
-            .of(&cell.target)
-            .and_then(|t| t.observe(&name, cell.deploy_dir.as_str()));
+        let result = targets.of(&cell.target).and_then(|t| {
+            let observed = t.observe(&name, cell.deploy_dir.as_str())?;
+            // An owner the cell's machine does not know stops that cell
+            // (a blocker), before anything is committed for it.
+            if let Some(owner) = &cell.owner {
+                t.resolve_owner(owner)?;
+            }
+            Ok(observed)
+        });
         reporter.event(Event::Working {
             cell: name,
             done: true,
@@ -91,7 +97,9 @@ fn observe_all(
         .into_iter()
         .map(|r| match r {
             Ok(o) => Ok(Found::Observed(o)),
-            Err(e @ Error::Refused { .. }) => Ok(Found::Refused(e.to_string())),
+            Err(e @ (Error::Refused { .. } | Error::Owner { .. })) => {
+                Ok(Found::Refused(e.to_string()))
+            }
             Err(e @ Error::Unsupported { .. }) => Err(e.into()),
             Err(e) => Ok(Found::Unobserved(error_chain(&e))),
         })

@@ -16,10 +16,10 @@ pub mod target;
 mod version;
 
 pub use build::{build_generation, Built};
-pub use deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec};
+pub use deploy::{deploy_cell, error_chain, CellDeploy, CellOutcome, HealthSpec, HookTimeouts};
 pub use execute::{
     deploy_generation, entry_files, health_spec, DeployReport, DeployStopped, Rollout,
 };
 pub use gather::{ca_bundle_text, gather, stored_cert};
-pub use target::{Error, FileContent, HookOutput, Prepare, Target, Targets, MARKER};
+pub use target::{Error, FileContent, HookOutput, HookRun, Prepare, Target, Targets, MARKER};
 pub use version::{check_releases, read_releases, release_in, CellRelease, ReleaseMismatch};

@@ -9,7 +9,7 @@
 //! the one whose options pgbr checked. Reading is IO through the target;
 //! deciding is a pure function of what was read.
 
-use super::target::Targets;
+use super::target::{HookRun, Targets};
 use crate::topology::Cell;
 use crate::topology::{Pgbackrest, PgbackrestVersion};
 use std::time::Duration;
@@ -52,17 +52,22 @@ pub fn read_releases<'a>(
     super::parallel::each(&cells, parallel, |c| {
         let cell = c.name.as_str();
         // PGBR_CELL as for `activate`: says which cell a shared host serves.
-        let mut env = vec![("PGBR_CELL", cell.to_owned())];
+        let mut env = vec![("PGBR_CELL".to_owned(), cell.to_owned())];
         // From 2.59 pgBackRest refuses to run as root except `restore`
         // (2.59.0 release notes, IMPORTANT NOTE); pgbr often runs as
         // root, and reading the release is harmless. Releases before
         // 2.59 do not know the option, so it is set only for those after.
         if pgbackrest.version.refuses_root() {
-            env.push(("PGBACKREST_ALLOW_ROOT", "y".to_owned()));
+            env.push(("PGBACKREST_ALLOW_ROOT".to_owned(), "y".to_owned()));
         }
-        let ran = targets
-            .of(&c.target)
-            .and_then(|target| target.run_hook(&command, &env, TIMEOUT));
+        let ran = targets.of(&c.target).and_then(|target| {
+            target.run_hook(&HookRun {
+                command: command.clone(),
+                env: env.clone(),
+                timeout: TIMEOUT,
+                log: None,
+            })
+        });
         let found = match ran {
             Err(e) => Err(super::error_chain(&e)),
             Ok(out) if out.timed_out => Err(format!("`{command}` timed out")),

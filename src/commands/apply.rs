@@ -4,7 +4,7 @@ use super::plan::{check_request, make_plan};
 use super::{confirm, reporter};
 use crate::apply::{
     build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
-    DeployReport, Rollout, Targets,
+    DeployReport, HookTimeouts, Rollout, Targets,
 };
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
@@ -119,6 +119,26 @@ fn execute(
         skip_version_check,
         reporter: rep,
     } = run;
+    // An owner a cell's machine does not know: refused before anything is
+    // committed, `--adopt` or not (it only takes over foreign deploy dirs).
+    for c in plan
+        .cells
+        .iter()
+        .filter(|c| c.action != CellAction::Unchanged)
+    {
+        let Some(cell) = topo.cell(&c.cell) else {
+            continue;
+        };
+        if let Some(owner) = &cell.owner {
+            targets
+                .of(&cell.target)
+                .and_then(|t| t.resolve_owner(owner))
+                .map_err(|source| Error::DeployCell {
+                    cell: c.cell.clone(),
+                    source,
+                })?;
+        }
+    }
     let blocked: Vec<String> = plan
         .cells
         .iter()
@@ -150,6 +170,7 @@ fn execute(
     let rollout = Rollout {
         adopt,
         parallel: topo.ssh.parallel,
+        hook_timeouts: HookTimeouts::of(topo),
     };
     let report = match deploy_generation(
         store,

@@ -174,7 +174,7 @@ fn collect(store: &Store, manifests: &[Manifest]) -> Result<Found> {
 /// `pgbr certs`.
 pub fn certs(state: &Location, json: bool, now: Option<&str>) -> Result<u8> {
     let clock = Clock::resolve(now)?;
-    let store = Store::open(state)?;
+    let store = Store::open_existing(state)?;
     let manifests = generations::read_all(&store)?;
     let found = collect(&store, &manifests)?;
     if json {

@@ -44,7 +44,7 @@ pub(crate) fn live_on_disk(
 
 /// `pgbr generations`.
 pub fn generations(state: &Location, json: bool) -> Result<u8> {
-    let store = Store::open(state)?;
+    let store = Store::open_existing(state)?;
     let manifests = generations::read_all(&store)?;
     let live = live_on_disk(&Targets::new(), &manifests)?;
     let live_on = |n: u64| -> Vec<String> {

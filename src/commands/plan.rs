@@ -92,7 +92,7 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
         bootstrap,
     } = args;
     let clock = Clock::resolve(now.as_deref())?;
-    let store = Store::open(state)?;
+    let store = Store::open_or_empty(state)?;
     let request = Request {
         bootstrap: bootstrap.clone(),
         cells: cells.clone(),

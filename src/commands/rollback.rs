@@ -172,6 +172,8 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
     let rollout = Rollout {
         adopt: false,
         parallel: crate::topology::DEFAULT_PARALLEL,
+        // Without the topology: the default (docs/topology.md, Hooks).
+        hook_timeouts: crate::apply::HookTimeouts::default(),
     };
     let report = deploy_generation(
         &store,

@@ -165,7 +165,7 @@ impl Probe {
 /// `pgbr status`.
 pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let mut store = Store::open(state)?;
+    let mut store = Store::open_existing(state)?;
     store.set_identity(identity);
     if args.probe {
         // The probe is a TLS client with each cell's own key.

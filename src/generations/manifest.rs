@@ -108,6 +108,14 @@ pub struct Settings {
     pub target: TargetSpec,
 }
 
+impl Settings {
+    /// The cell's log dir: the first of [`Settings::dirs`]
+    /// (`plan::Settings::of` lists log, lock, spool).
+    pub fn log_dir(&self) -> Option<&str> {
+        self.dirs.first().map(String::as_str)
+    }
+}
+
 /// [`Health`] as the text manifests have always stored it.
 mod health_text {
     use crate::topology::Health;

@@ -19,6 +19,28 @@ pub enum Error {
         /// Who holds it (pid and command), as known.
         holder: String,
     },
+    /// The store, or the directory it would be made in, belongs to another
+    /// user, who alone may open it.
+    #[error("open state `{store}`: `{}` belongs to `{owner}`, and pgbr runs as `{user}`", owned.display())]
+    NotYours {
+        /// The store.
+        store: String,
+        /// The directory whose owner decides.
+        owned: PathBuf,
+        /// Its owner's name.
+        owner: String,
+        /// Who pgbr runs as.
+        user: String,
+        /// The refusal.
+        #[source]
+        source: Box<Error>,
+    },
+    /// No store exists where a command that only reads one looked.
+    #[error("read state `{store}`: there is no state there")]
+    NoState {
+        /// Where it looked.
+        store: String,
+    },
     /// IO on a local file of the store.
     #[error("{action} `{}`", path.display())]
     Io {
@@ -283,6 +305,14 @@ impl Error {
             Error::Corrupt { .. } => {
                 "the store is damaged; restore the state from a backup".into()
             }
+            Error::NotYours { owner, .. } => format!(
+                "run pgbr as `{owner}` (e.g. `sudo -u {owner} pgbr …`), the user who deploys \
+                 with this store; or give `--state DIR` (or PGBR_STATE) a store of your own"
+            ),
+            Error::NoState { .. } => "pgbr keeps its state in `./state` of the directory it runs in, \
+                 unless `--state DIR` or PGBR_STATE says otherwise: run it where the state is, or \
+                 name it; `pgbr apply TOPOLOGY` makes the first generation"
+                .into(),
             Error::Fenced { .. } | Error::LockLost { .. } => {
                 "nothing was committed; run `pgbr plan` again against the current state".into()
             }

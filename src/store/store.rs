@@ -38,7 +38,30 @@ impl Store {
     /// Opens and locks the store at `location` (a directory is created
     /// with mode 0700 when missing).
     pub fn open(location: &Location) -> Result<Store, Error> {
-        let backend = backend::open(location)?;
+        Store::over(backend::open(location)?)
+    }
+
+    /// Opens and locks the store at `location` for a command that only
+    /// reads it; [`Error::NoState`] where none exists (nothing is created).
+    pub fn open_existing(location: &Location) -> Result<Store, Error> {
+        match backend::open_existing(location)? {
+            Some(backend) => Store::over(backend),
+            None => Err(Error::NoState {
+                store: location.display(),
+            }),
+        }
+    }
+
+    /// The store at `location`, or, where none exists yet, an empty one
+    /// that is not created: `plan` plans a first deployment from it.
+    pub fn open_or_empty(location: &Location) -> Result<Store, Error> {
+        match backend::open_existing(location)? {
+            Some(backend) => Store::over(backend),
+            None => Store::over(backend::empty(location)),
+        }
+    }
+
+    fn over(backend: Box<dyn Backend>) -> Result<Store, Error> {
         let record = backend.get(Keyspace::Meta, SEAL_KEY)?;
         let keys = Keys::from_record(record.as_deref(), backend.name())?;
         Ok(Store { backend, keys })

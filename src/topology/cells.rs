@@ -8,8 +8,8 @@
 //! TLS port base handed in.
 
 use super::fields::{
-    abs_path, check_known_keys, child_key, command, describe, host, one_of, port, suggest, text,
-    unsafe_note, Check, Problems,
+    abs_path, check_known_keys, child_key, command, describe, host, int_in, one_of, port, suggest,
+    text, unsafe_note, Check, Problems,
 };
 use super::load::{Leaf, Node, Table};
 use super::model::{is_valid_name, AbsPath, Cell, CellName, Health};
@@ -33,8 +33,14 @@ pub(crate) const CELL_KEYS: &[&str] = &[
     "activate",
     "health",
     "health_command",
+    "hook_timeout_seconds",
     "target",
 ];
+
+/// How long a hook may run when `hook_timeout_seconds` is not set.
+pub const DEFAULT_HOOK_TIMEOUT_SECONDS: u32 = 120;
+/// The longest `hook_timeout_seconds` accepted (a day).
+const MAX_HOOK_TIMEOUT_SECONDS: i64 = 86_400;
 
 const REQUIRED: &[&str] = &["host", "pg_path", "deploy_dir"];
 const PLACEHOLDERS: &[&str] = &["cell", "index"];
@@ -49,6 +55,7 @@ enum Value {
     Text(String),
     Path(AbsPath),
     Port(u16),
+    Seconds(u32),
 }
 
 /// An effective cell value and where it was set.
@@ -85,6 +92,9 @@ fn cell_check(key: &str) -> Check<Value> {
         "owner" => map(owner(), Value::Text),
         "activate" | "health_command" => map(command(), Value::Text),
         "health" => map(one_of(&["none", "tls"]), |s| Value::Text(s.into())),
+        "hook_timeout_seconds" => map(int_in(1, MAX_HOOK_TIMEOUT_SECONDS), |i| {
+            Value::Seconds(i as u32)
+        }),
         "target" => target(),
         _ => map(abs_path(), Value::Path),
     }
@@ -373,6 +383,12 @@ impl Draft {
             _ => None,
         }
     }
+    fn seconds(&self, key: &str) -> Option<u32> {
+        match self.values.get(key).map(|v| &v.value) {
+            Some(Value::Seconds(x)) => Some(*x),
+            _ => None,
+        }
+    }
     fn port(&self) -> Option<u16> {
         match self.values.get("pg_port").map(|v| &v.value) {
             Some(Value::Port(x)) => Some(*x),
@@ -575,6 +591,10 @@ pub(crate) fn build(d: &Draft, ssh: &SshSettings) -> Option<Cell> {
         config_link: d.path("config_link").cloned(),
         activate: d.text("activate").map(str::to_owned),
         health,
+        hook_timeout: std::time::Duration::from_secs(u64::from(
+            d.seconds("hook_timeout_seconds")
+                .unwrap_or(DEFAULT_HOOK_TIMEOUT_SECONDS),
+        )),
         deploy_dir,
         target: TargetSpec::new(parse_address(&d.place()?)?, ssh),
     })

@@ -51,6 +51,7 @@ pub fn cell(name: &str, index: usize, host: &str, pg_port: u16, root: &str) -> C
         config_link: None,
         activate: None,
         health: Health::Tls,
+        hook_timeout: std::time::Duration::from_secs(120),
         target: super::TargetSpec::Local,
     }
 }

@@ -18,6 +18,7 @@ mod pgbackrest;
 mod target;
 mod validate;
 
+pub use cells::DEFAULT_HOOK_TIMEOUT_SECONDS;
 pub use model::{
     ini_unsafe_char, is_valid_name, AbsPath, Cell, CellName, Health, KeyAlgorithm, KeyScope, Repo,
     StanzaName, Tls, Topology,

@@ -252,6 +252,11 @@ pub struct Cell {
     pub activate: Option<String>,
     /// Health check after activation.
     pub health: Health,
+    /// How long `activate` or a health command may run before its whole
+    /// process group is killed (`hook_timeout_seconds`). How a deploy runs,
+    /// not what it deploys: left out of the topology hash.
+    #[serde(skip)]
+    pub hook_timeout: std::time::Duration,
     /// Where the cell is deployed (`target`). Left out of the topology
     /// hash when local, so hashes from before the key existed still match.
     #[serde(skip_serializing_if = "super::TargetSpec::is_local")]

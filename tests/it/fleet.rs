@@ -219,7 +219,7 @@ zone2: activate
 zone2: revert
 error: failed to activate cell `zone2`: activate failed, the cell is back on generation 1; not started: zone3
 `activate` exited with status 1
-
+(the whole output is in `[TMP]/cells/zone2/pgbackrest/log/pgbr-activate.log`)
 hint: fix the activate problem, then run `pgbr apply` again to resume (deployed so far: zone1)
 ",
         )

@@ -7,11 +7,13 @@
 mod faults;
 mod fleet;
 mod harness;
+mod hooks;
 mod hostile;
 mod hosts;
 #[path = "../support/pg_server.rs"]
 mod pg_server;
 
+mod careless;
 mod crash;
 mod environment;
 mod fuzz;

@@ -7,14 +7,13 @@
 //! rename. It refuses to follow unexpected symlinks inside a deploy dir and
 //! never writes outside it (except the `config_link` the topology names).
 
-use super::{io, Error, FileContent, HookOutput, Prepare, Target};
+use super::{io, Error, FileContent, HookOutput, HookRun, Prepare, Target};
 use crate::plan::Observed;
 use crate::store::ObjectId;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The marker file that says a deploy dir is pgbr's.
 pub const MARKER: &str = ".pgbr-deploy";
@@ -518,13 +517,12 @@ impl Target for LocalTarget {
         fsync_dir(parent)
     }
 
-    fn run_hook(
-        &self,
-        command: &str,
-        env: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<HookOutput, Error> {
-        crate::apply::hook::run(command, env, timeout)
+    fn resolve_owner(&self, owner: &str) -> Result<(), Error> {
+        resolve_owner(Some(owner), Path::new("/")).map(drop)
+    }
+
+    fn run_hook(&self, hook: &HookRun) -> Result<HookOutput, Error> {
+        crate::apply::hook::run(hook)
     }
 
     fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error> {

@@ -35,8 +35,26 @@ pub struct HookOutput {
     pub code: Option<i32>,
     /// Whether the timeout killed it.
     pub timed_out: bool,
-    /// The last lines of stdout and stderr.
+    /// The last lines of stdout and stderr (bounded: at most
+    /// [`crate::apply::hook::TAIL_CHARS`] bytes).
     pub tail: String,
+    /// The file on the cell's machine that holds the whole output, if any.
+    pub log: Option<String>,
+}
+
+/// A hook to run on a cell's machine (`activate`, a health command, the
+/// pgBackRest version check).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HookRun {
+    /// The shell command (`/bin/sh -c`).
+    pub command: String,
+    /// Its environment, besides pgbr's own.
+    pub env: Vec<(String, String)>,
+    /// After this long its whole process group is killed.
+    pub timeout: Duration,
+    /// Where to keep its whole output (replaced on each run); `None`, or a
+    /// missing directory: nowhere once it finished.
+    pub log: Option<String>,
 }
 
 /// Where cells are deployed. `Send + Sync`: observation and writing run on
@@ -47,6 +65,10 @@ pub trait Target: Send + Sync {
     /// Creates the deploy dir (and log/lock/spool dirs) if missing, checks
     /// or writes the marker, refuses foreign content unless `adopt`.
     fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error>;
+    /// Checks that `owner` (`user` or `user:group`) exists on the cell's
+    /// machine ([`Error::Owner`] when not), so that nothing is committed
+    /// for a cell that could not be deployed.
+    fn resolve_owner(&self, owner: &str) -> Result<(), Error>;
     /// Writes `generations/<generation>/` completely and durably.
     fn materialize(
         &self,
@@ -60,13 +82,8 @@ pub trait Target: Send + Sync {
     fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error>;
     /// Makes `link` a symlink to `<deploy_dir>/current/pgbackrest.conf`.
     fn link_config(&self, link: &str, deploy_dir: &str) -> Result<(), Error>;
-    /// Runs a shell command with `env`, bounded by `timeout`.
-    fn run_hook(
-        &self,
-        command: &str,
-        env: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<HookOutput, Error>;
+    /// Runs a hook in a process group of its own, bounded by its timeout.
+    fn run_hook(&self, hook: &HookRun) -> Result<HookOutput, Error>;
     /// Bytes held by `generations/<generation>`.
     fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, Error>;
     /// Removes `generations/<generation>` (never the one `current` names).

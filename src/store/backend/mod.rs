@@ -8,6 +8,7 @@
 //! [`Location`]; nothing outside this folder names one. A directory is
 //! served by `sled.rs`, a `postgresql://` URL by `postgres.rs`.
 
+mod empty;
 mod pg_connect;
 mod pg_lock;
 mod pg_url;
@@ -95,8 +96,66 @@ pub(crate) trait Backend: Send {
 /// Opens and locks the store at `location`: a directory is a sled store.
 pub(crate) fn open(location: &Location) -> Result<Box<dyn Backend>, Error> {
     match location.resolve()? {
-        Resolved::Dir(dir) => Ok(Box::new(sled::SledBackend::open(&dir)?)),
+        Resolved::Dir(dir) => match sled::SledBackend::open(&dir) {
+            Ok(backend) => Ok(Box::new(backend)),
+            Err(e) => Err(not_yours(&dir, e)),
+        },
         Resolved::Postgres(url) => Ok(Box::new(postgres::PostgresBackend::open(&url)?)),
+    }
+}
+
+/// Like [`open`], but `None` where no directory store was ever made:
+/// nothing is created. (A PostgreSQL store is always opened.)
+pub(crate) fn open_existing(location: &Location) -> Result<Option<Box<dyn Backend>>, Error> {
+    if let Resolved::Dir(dir) = location.resolve()? {
+        let exists = |name: &str| match std::fs::symlink_metadata(dir.join(name)) {
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        };
+        // `db.next` alone: a rewrite was cut short, and opening finishes it.
+        if !exists("db") && !exists("db.next") {
+            return Ok(None);
+        }
+    }
+    open(location).map(Some)
+}
+
+/// A store that holds nothing and takes nothing, named after `location`.
+pub(crate) fn empty(location: &Location) -> Box<dyn Backend> {
+    Box::new(empty::EmptyBackend {
+        name: location.display(),
+    })
+}
+
+/// An open that failed for lack of permission, told as whose store (or
+/// directory) it is and who pgbr runs as.
+fn not_yours(dir: &std::path::Path, e: Error) -> Error {
+    use std::os::unix::fs::MetadataExt;
+    let denied = matches!(&e, Error::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::PermissionDenied);
+    if !denied {
+        return e;
+    }
+    // The store dir, or the nearest directory above it that exists.
+    let Some((owned, meta)) = dir
+        .ancestors()
+        .find_map(|d| std::fs::metadata(d).ok().map(|m| (d.to_path_buf(), m)))
+    else {
+        return e;
+    };
+    let name = |uid: u32| {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| format!("uid {uid}"))
+    };
+    Error::NotYours {
+        store: dir.display().to_string(),
+        owned,
+        owner: name(meta.uid()),
+        user: name(nix::unistd::geteuid().as_raw()),
+        source: Box::new(e),
     }
 }
 
