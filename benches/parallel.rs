@@ -17,7 +17,8 @@
 #![allow(clippy::disallowed_macros)]
 
 use pgbr::apply::{
-    Error as ApplyError, FileContent, HookOutput, Prepare, Rollout, Target, Targets,
+    Error as ApplyError, FileContent, HookOutput, HookRun, HookTimeouts, Prepare, Rollout, Target,
+    Targets,
 };
 use pgbr::generations::Cause;
 use pgbr::plan::{Observed, Request};
@@ -69,14 +70,13 @@ impl Target for Delayed {
         self.wait();
         self.inner.link_config(link, deploy_dir)
     }
-    fn run_hook(
-        &self,
-        command: &str,
-        env: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<HookOutput, ApplyError> {
+    fn resolve_owner(&self, owner: &str) -> Result<(), ApplyError> {
         self.wait();
-        self.inner.run_hook(command, env, timeout)
+        self.inner.resolve_owner(owner)
+    }
+    fn run_hook(&self, hook: &HookRun) -> Result<HookOutput, ApplyError> {
+        self.wait();
+        self.inner.run_hook(hook)
     }
     fn generation_size(&self, deploy_dir: &str, generation: u64) -> Result<u64, ApplyError> {
         self.wait();
@@ -165,6 +165,7 @@ fn one_fleet(
         Rollout {
             adopt: false,
             parallel,
+            hook_timeouts: HookTimeouts::of(&topo),
         },
         &NullReporter,
     )
