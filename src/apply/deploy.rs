@@ -20,8 +20,8 @@ pub const HOOK_TIMEOUT: Duration =
 pub const TLS_HEALTH_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long each cell's hooks may run (`hook_timeout_seconds`), by cell.
-/// A cell it does not name gets [`HOOK_TIMEOUT`] (a rollback runs without
-/// the topology, so with the default).
+/// A cell it does not name gets [`HOOK_TIMEOUT`]. A rollback runs without
+/// the topology: it uses those of the last apply, which the store records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HookTimeouts(BTreeMap<String, Duration>);
 
@@ -33,6 +33,22 @@ impl HookTimeouts {
                 .cells
                 .iter()
                 .map(|c| (c.name.as_str().to_owned(), c.hook_timeout))
+                .collect(),
+        )
+    }
+    /// In whole seconds, as the store records them.
+    pub fn seconds(&self) -> BTreeMap<String, u32> {
+        self.0
+            .iter()
+            .map(|(c, d)| (c.clone(), u32::try_from(d.as_secs()).unwrap_or(u32::MAX)))
+            .collect()
+    }
+    /// From whole seconds, as the store records them.
+    pub fn from_seconds(seconds: BTreeMap<String, u32>) -> HookTimeouts {
+        HookTimeouts(
+            seconds
+                .into_iter()
+                .map(|(c, s)| (c, Duration::from_secs(u64::from(s))))
                 .collect(),
         )
     }

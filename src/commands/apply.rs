@@ -172,6 +172,8 @@ fn execute(
         parallel: topo.ssh.parallel,
         hook_timeouts: HookTimeouts::of(topo),
     };
+    // For a later `rollback`, which runs without the topology.
+    store.set_hook_timeouts(&rollout.hook_timeouts.seconds())?;
     let report = match deploy_generation(
         store,
         targets,

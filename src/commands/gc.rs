@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 /// `pgbr gc`.
 pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
-    let store = Store::open(state)?;
+    let store = Store::open_existing(state)?;
     let manifests = generations::read_all(&store)?;
     let targets = Targets::new();
     let live = live_on_disk(&targets, &manifests)?;

@@ -19,7 +19,7 @@ use std::path::Path;
 /// `pgbr rollback`.
 pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
-    let mut store = Store::open(state)?;
+    let mut store = Store::open_existing(state)?;
     store.set_identity(identity);
     let manifests = generations::read_all(&store)?;
     let Some(latest) = manifests.last() else {
@@ -172,8 +172,8 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
     let rollout = Rollout {
         adopt: false,
         parallel: crate::topology::DEFAULT_PARALLEL,
-        // Without the topology: the default (docs/topology.md, Hooks).
-        hook_timeouts: crate::apply::HookTimeouts::default(),
+        // Without the topology: those of the last apply.
+        hook_timeouts: crate::apply::HookTimeouts::from_seconds(store.hook_timeouts()?),
     };
     let report = deploy_generation(
         &store,

@@ -16,6 +16,9 @@ use super::{
 };
 use std::collections::BTreeMap;
 
+/// The key of the last apply's hook timeouts in [`Keyspace::Meta`].
+const HOOK_TIMEOUTS_KEY: &[u8] = b"hook_timeouts";
+
 /// The key of the PKI record in [`Keyspace::Meta`].
 pub(super) const PKI_KEY: &[u8] = b"pki";
 
@@ -152,6 +155,25 @@ impl Store {
             Ok(())
         })?;
         Ok(journal)
+    }
+
+    /// Each cell's `hook_timeout_seconds` as the last apply's topology set
+    /// it (empty before any): `rollback` runs without the topology. How a
+    /// deploy runs, not what it deploys: not in the state digest.
+    pub fn hook_timeouts(&self) -> Result<BTreeMap<String, u32>, Error> {
+        match self.backend.get(Keyspace::Meta, HOOK_TIMEOUTS_KEY)? {
+            Some(value) => format::decode(&value, "hook timeouts", self.name()),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Records the hook timeouts of the topology being applied.
+    pub fn set_hook_timeouts(&self, seconds: &BTreeMap<String, u32>) -> Result<(), Error> {
+        if self.hook_timeouts()? == *seconds {
+            return Ok(());
+        }
+        let value = format::encode(seconds, "hook timeouts")?;
+        self.backend.put(Keyspace::Meta, HOOK_TIMEOUTS_KEY, &value)
     }
 
     /// Durably records one cell's journal entry.

@@ -47,15 +47,23 @@ fn an_unknown_owner_is_refused_before_anything_is_committed() {
     }
 }
 
-/// `generations`, `certs` and `status` where no store exists say so and
-/// create nothing; `plan` plans the first deployment without creating one.
+/// `generations`, `certs`, `status`, `gc` and `rollback` where no store
+/// exists say so and create nothing; `plan` plans the first deployment without creating one.
 #[test]
 fn read_only_commands_create_no_store() {
     let p = Pgbr::new();
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     let state = p.state().display().to_string();
-    for args in [&["generations"][..], &["certs"], &["status", t]] {
+    let read_only: [&[&str]; 6] = [
+        &["generations"],
+        &["certs"],
+        &["status", t],
+        &["gc", "--dry-run"],
+        &["gc"],
+        &["rollback", "--dry-run"],
+    ];
+    for args in read_only {
         let out = p.run(args).expect_code(1);
         assert!(
             out.stderr.starts_with(&format!(

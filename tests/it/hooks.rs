@@ -168,3 +168,25 @@ fn a_bad_hook_timeout_is_reported_with_its_key() {
         assert!(out.stderr.contains(&want), "{want}\n{}", out.stderr);
     }
 }
+
+/// `rollback` runs without the topology, yet bounds its hooks by the
+/// `hook_timeout_seconds` of the last apply (the store records them), not
+/// by the default 120 s.
+#[test]
+fn rollback_uses_the_hook_timeout_of_the_last_apply() {
+    let p = Pgbr::new();
+    let arm = armed_hook(&p, "sleep 300", "hook_timeout_seconds = 1");
+    let t = arm();
+    // Generation 2 deploys before the trigger is armed again.
+    fs::remove_file(p.path().join("trigger")).unwrap();
+    p.run(&["apply", &t, "--yes"]).expect_code(0);
+    fs::write(p.path().join("trigger"), "").unwrap();
+    let started = Instant::now();
+    let out = p.run(&["rollback", "--yes"]).expect_code(5);
+    assert!(
+        out.stderr.contains("`activate` did not finish within 1s"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
