@@ -18,11 +18,13 @@ unit:
 	$(CARGO) test --locked
 
 ## The end-to-end scenario against real PostgreSQL and pgBackRest: 15 + 2.45
-## (this machine), then 17 + 2.55.1 in a cached debootstrapped Debian 13 root.
+## (this machine), then 17 + 2.55.1 in a cached debootstrapped Debian 13 root,
+## then 15 + 2.45 with each cell on a test host of its own, deployed over SSH.
 e2e:
-	$(CARGO) build --locked --bin pgbr
+	$(CARGO) build --locked --bin pgbr --example testhosts
 	tests/e2e/run.sh
 	tests/e2e/run.sh --trixie
+	tests/e2e/run.sh --hosts
 
 ## Everything CI runs: lints, unit/integration tests, end-to-end.
 test: check unit e2e

@@ -222,6 +222,9 @@ pub enum Error {
     /// `rotate --ca` before any CA exists.
     #[error("rotate the CA: there is no CA yet")]
     NoCa,
+    /// `pgbr agent` (on a cell's host) could not read or answer a request.
+    #[error("serve the operator's requests")]
+    Agent(#[source] std::io::Error),
     /// `rollback` with no generations in the store.
     #[error("roll back: there are no generations yet")]
     NoGenerations,
@@ -264,6 +267,7 @@ fn not_started_text(not_started: &[String]) -> String {
 
 /// The hint for a failure to write or check a deploy dir.
 fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
+    use crate::apply::target::Reach;
     use crate::apply::Error as A;
     match e {
         A::Refused { hint, .. } => Some(hint.clone()),
@@ -275,6 +279,27 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
             Some("check the permissions of the deploy dir and its parents".into())
         }
         A::Unsupported { .. } => Some("set `target = \"local\"` for this cell".into()),
+        A::Unreachable { why, .. } => Some(
+            match why {
+                Reach::Network => "check that the host is up and its sshd reachable (`ssh` to it by hand shows the same); `--cells` leaves its cells out of `plan` and `status`",
+                Reach::HostKey => "pgbr never accepts a host key by itself: check the host's key, then update `known_hosts` (`ssh-keygen -R HOST`, then `ssh HOST` once)",
+                Reach::Login => "check the login user of `target` and the key ssh offers (ssh-agent, `IdentityFile` in `[ssh] config_file`)",
+                Reach::Ssh => "fix `[ssh] config_file` or `[ssh] options` (ssh's words above say which)",
+            }
+            .into(),
+        ),
+        A::Lost { .. } => Some(
+            "cells already switched stay on their new generation; once the host is back, run `pgbr apply` again to converge".into(),
+        ),
+        A::Agent { .. } => Some(
+            "the host needs a POSIX sh and a writable home where pgbr keeps a copy of itself (`~/.cache/pgbr`); run the same pgbr on the host with `target = \"local\"` if it cannot".into(),
+        ),
+        A::Sudo { .. } => Some(
+            "give the login user passwordless sudo (`NOPASSWD`) on the host, or log in as root and drop `[ssh] sudo`".into(),
+        ),
+        A::Platform { host, .. } => Some(format!(
+            "run pgbr from a machine that is `{host}` too, or on the host itself with `target = \"local\"`"
+        )),
         _ => None,
     }
 }
@@ -293,6 +318,9 @@ impl Error {
             Error::StalePlan { .. } => exit_codes::STALE_PLAN,
             Error::CellReverted { .. } => exit_codes::CELL_REVERTED,
             Error::RevertFailed { .. } => exit_codes::REVERT_FAILED,
+            Error::Deploy(e) | Error::DeployCell { source: e, .. } if e.is_lost() => {
+                exit_codes::HOST_LOST
+            }
             _ => exit_codes::ERROR,
         }
     }
@@ -380,6 +408,7 @@ impl Error {
                     "the cell needs an operator: check `{deploy_dir}/current` and its pgBackRest server"
                 ))
             }
+            Error::Agent(_) => "this is pgbr's own agent on a cell's host; it is started by pgbr over SSH",
             Error::CaRotationForSomeCells => "a CA rotation covers every cell: drop `--cells`",
             Error::NoCa => "`pgbr apply` creates it",
             Error::NoGenerations => "run `pgbr apply` first",

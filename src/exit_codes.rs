@@ -19,5 +19,10 @@ pub const CELL_REVERTED: u8 = 5;
 pub const REVERT_FAILED: u8 = 6;
 /// `status --probe`: at least one cell's TLS probe failed (monitoring).
 pub const PROBE_FAILED: u8 = 7;
+/// A cell's host was lost during `apply` (SSH connection broken, or an
+/// operation on it got no answer in time): cells already switched stay on
+/// their new generation, later cells were not started; `apply` again
+/// converges once the host is back.
+pub const HOST_LOST: u8 = 8;
 /// The command line was malformed (clap's usage errors).
 pub const USAGE: u8 = 64;

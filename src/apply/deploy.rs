@@ -419,7 +419,8 @@ pub fn write_cell(target: &dyn Target, d: &CellDeploy) -> Result<(), Error> {
 /// Switches a cell whose generation dir [`write_cell`] wrote: links the
 /// config, flips `current`, runs `activate` and the health check, and on
 /// failure flips back. One cell at a time. `Err` means nothing was
-/// flipped.
+/// flipped; or, for a lost host ([`Error::is_lost`]), that `current` may
+/// name either generation (nothing can be reverted over a dead link).
 pub fn switch_cell(
     target: &dyn Target,
     d: &CellDeploy,
@@ -454,6 +455,17 @@ pub fn switch_cell(
     };
     let Some((failed_step, reason)) = failure else {
         return Ok(CellOutcome::Deployed);
+    };
+    // A lost host cannot be reverted either: stop as a killed run would
+    // (the caller's journal keeps the cell in flight; the next apply sees
+    // where `current` is and runs `activate` and the health check again).
+    let reason = match reason {
+        StepFailure::RunActivate { cause } | StepFailure::RunHealth { cause }
+            if cause.is_lost() =>
+        {
+            return Err(cause)
+        }
+        other => other,
     };
     step("revert");
     let revert = target

@@ -219,13 +219,17 @@ fn deploy_cells(
         {
             Ok(outcome) => outcome,
             Err(source) => {
-                let _ = store.note_journal(
-                    cell,
-                    &CellJournal {
-                        live: prev,
-                        in_flight: None,
-                    },
-                );
+                // A lost host may have flipped: the journal keeps the cell
+                // in flight, as a killed run leaves it.
+                if !source.is_lost() {
+                    let _ = store.note_journal(
+                        cell,
+                        &CellJournal {
+                            live: prev,
+                            in_flight: None,
+                        },
+                    );
+                }
                 return Err(deploy_failed(source));
             }
         };

@@ -90,6 +90,10 @@ pub enum Command {
     /// Work on the state store as a whole: copy, verify, unlock, seal, rekey.
     #[command(subcommand)]
     State(StateCommand),
+    /// Serve a remote target's operations on stdin/stdout (started on a
+    /// cell's host by pgbr itself over SSH; not for people).
+    #[command(hide = true)]
+    Agent,
 }
 
 /// `pgbr state …`.

@@ -38,6 +38,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Rollback(args) => rollback::rollback(&state, identity, &args),
         Command::Gc { keep, dry_run } => gc::gc(&state, keep, dry_run),
         Command::State(command) => state::state(&state, identity, command),
+        Command::Agent => {
+            crate::apply::target::agent::serve_stdio().map_err(Error::Agent)?;
+            Ok(crate::exit_codes::SUCCESS)
+        }
     }
 }
 

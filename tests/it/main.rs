@@ -19,6 +19,7 @@ mod environment;
 mod fuzz;
 
 mod remote;
+mod remote_ssh;
 mod render;
 mod rotation;
 mod sealing;

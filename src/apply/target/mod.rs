@@ -4,9 +4,14 @@
 //! plan and apply never learn which one they got.
 //!
 //! Errors are transport-neutral: a failure names a path on the cell's
-//! machine and what was done, whichever machine that is.
+//! machine and what was done, whichever machine that is; a remote target
+//! adds the failures of reaching a host (unreachable, lost, no agent).
+//! They are serde values: the agent sends the local target's errors back
+//! as they are.
 
+pub mod agent;
 mod local;
+mod ssh;
 
 pub use local::MARKER;
 
@@ -92,16 +97,20 @@ pub trait Target: Send + Sync {
     fn remove_partial(&self, deploy_dir: &str, generation: u64) -> Result<(), Error>;
 }
 
-/// What [`Target::prepare`] needs.
-#[derive(Debug, Clone)]
+/// What [`Target::prepare`] needs. Sent as it is to a remote host's agent
+/// (`agent.rs`): a borrowed field other than a plain `&str` needs
+/// `#[serde(borrow)]`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Prepare<'a> {
     /// The cell.
     pub cell: &'a str,
     /// Its deploy dir.
     pub deploy_dir: &'a str,
     /// Owner (`user` or `user:group`), if set.
+    #[serde(borrow)]
     pub owner: Option<&'a str>,
     /// Further directories pgbr creates for the cell (log, lock, spool).
+    #[serde(borrow)]
     pub dirs: Vec<&'a str>,
     /// Take over a non-empty dir without marker.
     pub adopt: bool,
@@ -150,20 +159,16 @@ impl Targets {
         }
         let target: Arc<dyn Target> = match spec {
             TargetSpec::Local => Arc::new(local::LocalTarget),
-            TargetSpec::Ssh(s) => {
-                return Err(Error::Unsupported {
-                    target: spec.to_string(),
-                    reason: format!("this pgbr cannot deploy to `{}` over SSH", s.address()),
-                })
-            }
+            TargetSpec::Ssh(s) => Arc::new(ssh::SshTarget::new(s.clone())),
         };
         open.insert(spec.clone(), Arc::clone(&target));
         Ok(target)
     }
 }
 
-/// Failures of a target operation, the same for every transport.
-#[derive(Debug, thiserror::Error)]
+/// Failures of a target operation, the same for every transport. (The
+/// remote variants box their strings: this error is carried by others.)
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// A filesystem operation failed.
     #[error("{action} `{}`", path.display())]
@@ -174,6 +179,7 @@ pub enum Error {
         path: PathBuf,
         /// The cause.
         #[source]
+        #[serde(with = "agent::io_error")]
         source: std::io::Error,
     },
     /// pgbr refused to touch a path.
@@ -205,6 +211,7 @@ pub enum Error {
         gid: u32,
         /// The cause.
         #[source]
+        #[serde(with = "agent::io_error")]
         source: std::io::Error,
     },
     /// This pgbr cannot serve the cell's target.
@@ -215,6 +222,115 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The host could not be reached, or refused the login (SPEC §9).
+    #[error("reach `{target}`{}: {detail}", for_cells(cells))]
+    Unreachable {
+        /// The target, as the topology writes it.
+        target: Box<str>,
+        /// The cells on it that this run has named so far.
+        cells: Box<[String]>,
+        /// What kind of failure (decides the hint).
+        why: Reach,
+        /// ssh's own words.
+        detail: Box<str>,
+    },
+    /// The connection to the host broke, or an answer did not come in time.
+    #[error(
+        "{action} on `{target}`{}: the host was lost: {detail}",
+        for_cells(cells)
+    )]
+    Lost {
+        /// The target.
+        target: Box<str>,
+        /// The cells on it that this run has named so far.
+        cells: Box<[String]>,
+        /// What was being done.
+        action: Box<str>,
+        /// ssh's own words, or the bound that ran out.
+        detail: Box<str>,
+    },
+    /// pgbr's agent could not be installed or started on the host.
+    #[error("start pgbr's agent on `{target}`{}: {detail}", for_cells(cells))]
+    Agent {
+        /// The target.
+        target: Box<str>,
+        /// The cells on it that this run has named so far.
+        cells: Box<[String]>,
+        /// What went wrong, in the host's words.
+        detail: Box<str>,
+    },
+    /// `[ssh] sudo = true`, and `sudo -n` refused (it wants a password).
+    #[error(
+        "run pgbr's agent through `sudo -n` on `{target}`{}: {detail}",
+        for_cells(cells)
+    )]
+    Sudo {
+        /// The target.
+        target: Box<str>,
+        /// The cells on it that this run has named so far.
+        cells: Box<[String]>,
+        /// sudo's own words.
+        detail: Box<str>,
+    },
+    /// The host cannot run this pgbr binary (another OS or architecture).
+    #[error(
+        "run pgbr on `{target}`{}: the host is `{host}`, this pgbr is built for `{ours}`",
+        for_cells(cells)
+    )]
+    Platform {
+        /// The target.
+        target: Box<str>,
+        /// The cells on it that this run has named so far.
+        cells: Box<[String]>,
+        /// `uname -sm` on the host.
+        host: Box<str>,
+        /// This binary's OS and architecture.
+        ours: Box<str>,
+    },
+}
+
+/// Why a host could not be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Reach {
+    /// No answer, refused, no route, name not resolved.
+    Network,
+    /// An unknown or changed host key.
+    HostKey,
+    /// The login was refused (key, user).
+    Login,
+    /// ssh itself refused to start (its config, an option).
+    Ssh,
+}
+
+impl Error {
+    /// Whether the host went away during the operation (exit code
+    /// `HOST_LOST`).
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Error::Lost { .. })
+    }
+
+    /// Whether the cell's host could not be used at all (unreachable, lost,
+    /// no agent): nothing about its deploy dir is known.
+    pub fn is_host_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Unreachable { .. }
+                | Error::Lost { .. }
+                | Error::Agent { .. }
+                | Error::Sudo { .. }
+                | Error::Platform { .. }
+        )
+    }
+}
+
+/// ` (cell `a`)`, ` (cells `a`, `b`)`, or nothing.
+fn for_cells(cells: &[String]) -> String {
+    let names: Vec<String> = cells.iter().map(|c| format!("`{c}`")).collect();
+    match names.len() {
+        0 => String::new(),
+        1 => format!(" (cell {})", names[0]),
+        _ => format!(" (cells {})", names.join(", ")),
+    }
 }
 
 /// `Error::Io` for `action` on `path`, as a `map_err` argument.
