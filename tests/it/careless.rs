@@ -149,3 +149,35 @@ fn an_unprivileged_user_is_told_whose_store_it_is() {
         out.stderr
     );
 }
+
+/// The same on PostgreSQL: a database without pgbr's schema has no state,
+/// and read-only commands do not create the schema.
+#[test]
+fn read_only_commands_create_no_schema_in_postgresql() {
+    let server = crate::pg_server::server();
+    let db = server.fresh_db();
+    let p = Pgbr {
+        dir: tempfile::tempdir().unwrap(),
+        state_url: Some(server.url(&db)),
+    };
+    let topo = three_cells(&p, 5433, "");
+    let t = topo.to_str().unwrap();
+    for args in [&["generations"][..], &["certs"], &["status", t]] {
+        let out = p.run(args).expect_code(1);
+        assert!(
+            out.stderr.contains("there is no state there"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
+    let schema = server
+        .psql(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbr'",
+        )
+        .unwrap();
+    assert_eq!(schema.trim(), "0", "a read-only command made the schema");
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    p.run(&["generations"]).expect_code(0);
+}

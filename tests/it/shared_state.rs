@@ -239,7 +239,7 @@ fn tls_require_and_verify_full_work_and_a_foreign_ca_is_refused() {
     let mut p = Pgbr::new();
     let base = format!("postgresql://postgres@localhost:{}/{db}", server.port);
     p.state_url = Some(format!("{base}?sslmode=require"));
-    p.run(&["generations"]).expect_code(0);
+    p.run(&["state", "verify"]).expect_code(0);
     p.state_url = Some(format!(
         "{base}?sslmode=verify-full&sslrootcert={}",
         server.ca_file.display()
@@ -486,7 +486,7 @@ fn a_transaction_pooler_is_refused_and_a_session_pooler_works() {
             "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
             pooler.port
         ));
-        let out = p.run(&["generations"]);
+        let out = p.run(&["state", "verify"]);
         assert_eq!(out.code, code, "{mode}: {}", out.stderr);
         if code == 1 {
             assert!(
@@ -640,8 +640,10 @@ fn a_full_disk_on_the_database_is_a_clear_error_and_commits_nothing() {
             .url("state")
             .replace("postgres@", "postgres:db-secret@"),
     );
-    // Creates schema `pgbr`, its tables in the tablespace on the tmpfs.
-    p.run(&["generations"]).expect_code(0);
+    // Creates schema `pgbr`, its tables in the tablespace on the tmpfs
+    // (`state verify` opens the store as apply does; read-only commands
+    // create no schema).
+    p.run(&["state", "verify"]).expect_code(0);
     // Fill the rest of the tmpfs.
     let filler = disk.dir.path().join("filler");
     {

@@ -104,9 +104,15 @@ pub(crate) fn open(location: &Location) -> Result<Box<dyn Backend>, Error> {
     }
 }
 
-/// Like [`open`], but `None` where no directory store was ever made:
-/// nothing is created. (A PostgreSQL store is always opened.)
+/// Like [`open`], but `None` where no store was ever made (a directory
+/// without a database, a database without pgbr's schema): nothing is
+/// created.
 pub(crate) fn open_existing(location: &Location) -> Result<Option<Box<dyn Backend>>, Error> {
+    if let Resolved::Postgres(url) = location.resolve()? {
+        if !postgres::PostgresBackend::exists(&url)? {
+            return Ok(None);
+        }
+    }
     if let Resolved::Dir(dir) = location.resolve()? {
         let exists = |name: &str| match std::fs::symlink_metadata(dir.join(name)) {
             Ok(_) => true,

@@ -108,6 +108,21 @@ impl PostgresBackend {
         })
     }
 
+    /// Whether a store exists at `raw` (its schema was made): connects
+    /// once, takes no lock and creates nothing.
+    pub(super) fn exists(raw: &str) -> Result<bool, Error> {
+        let env = |k: &str| std::env::var(k).ok();
+        let url = PgUrl::parse(raw, &env)?;
+        let mut client = connect(&url)?;
+        client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("{}.format", url.schema)],
+            )
+            .map(|row| row.get(0))
+            .map_err(|e| classify(url.redacted(), &url.schema, e))
+    }
+
     fn err(&self, source: postgres::Error) -> Error {
         classify(&self.name, &self.schema, source)
     }
