@@ -275,7 +275,7 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
             "run pgbr as root or as the deploy dir's owner, or set `owner` in the topology".into(),
         ),
         A::Owner { .. } => Some("set `owner` to an existing `user` or `user:group`".into()),
-        A::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+        A::Io(e) if e.source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("check the permissions of the deploy dir and its parents".into())
         }
         A::Unsupported { .. } => Some("set `target = \"local\"` for this cell".into()),
@@ -538,11 +538,11 @@ mod tests {
     fn a_deploy_failure_keeps_the_cause_and_has_a_hint() {
         let e = Error::DeployCell {
             cell: "zone1".into(),
-            source: crate::apply::Error::Io {
+            source: crate::apply::Error::Io(crate::io_error::IoError {
                 action: "write".into(),
                 path: "/srv/x".into(),
                 source: std::io::Error::other("disk full"),
-            },
+            }),
         };
         assert_eq!(
             report(&e),

@@ -13,6 +13,7 @@ pub mod exit_codes;
 pub mod failpoint;
 pub mod generations;
 pub mod harden;
+pub mod io_error;
 pub mod layout;
 pub mod output;
 pub mod pki;

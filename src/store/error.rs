@@ -3,6 +3,7 @@
 //! display string (a directory path, or a URL without its password), so
 //! these errors read the same whichever backend served the store.
 
+use crate::io_error::IoError;
 use std::path::{Path, PathBuf};
 
 /// The cause a backend reports, without naming the backend's types.
@@ -42,16 +43,8 @@ pub enum Error {
         store: String,
     },
     /// IO on a local file of the store.
-    #[error("{action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: String,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The database behind the store failed.
     #[error("access state database `{store}`")]
     Backend {
@@ -373,12 +366,8 @@ impl Error {
 
     /// An IO failure doing `action` on `path`.
     pub(crate) fn io(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-        let (action, path) = (action.to_owned(), path.to_owned());
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
+        let io = IoError::of(action, path);
+        move |source| Error::Io(io(source))
     }
 
     /// A corrupt value `what` in the store named `store`.

@@ -31,11 +31,8 @@ impl Recipients {
             all.push(parse_recipient(text.trim(), "given with `--recipient`")?);
         }
         for path in files {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-                action: "read recipients file".into(),
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(Error::io("read recipients file", path))?;
             let before = all.len();
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
@@ -125,12 +122,9 @@ impl Identity {
     /// blank lines and one or more `AGE-SECRET-KEY-1…` lines. Errors name
     /// the file and line, never the line's content.
     pub fn load(path: &Path) -> Result<Identity, Error> {
-        let mut text =
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
-                action: "read identity file".into(),
-                path: path.to_owned(),
-                source,
-            })?);
+        let mut text = Zeroizing::new(
+            std::fs::read_to_string(path).map_err(Error::io("read identity file", path))?,
+        );
         let mut keys = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -366,7 +360,7 @@ mod tests {
         ));
         assert!(matches!(
             Identity::load(&dir.path().join("missing")).unwrap_err(),
-            Error::Io { .. }
+            Error::Io(_)
         ));
     }
 

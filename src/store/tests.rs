@@ -397,7 +397,7 @@ fn a_file_in_place_of_the_dir_is_an_io_error() {
     let file = temp.path().join("state");
     std::fs::write(&file, "not a store").unwrap();
     let err = open(&file).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("open state directory `{}`", file.display())

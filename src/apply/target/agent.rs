@@ -232,24 +232,6 @@ pub fn serve_stdio() -> std::io::Result<()> {
     serve(std::io::stdin().lock(), output)
 }
 
-/// Serializes an [`std::io::Error`] as its OS error number and text, so
-/// that a remote target's errors read (and hint) like local ones.
-pub(super) mod io_error {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(e: &std::io::Error, s: S) -> Result<S::Ok, S::Error> {
-        (e.raw_os_error(), e.to_string()).serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::io::Error, D::Error> {
-        let (os, text) = <(Option<i32>, String)>::deserialize(d)?;
-        Ok(match os {
-            Some(code) => std::io::Error::from_raw_os_error(code),
-            None => std::io::Error::other(text),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,17 +315,14 @@ mod tests {
 
     #[test]
     fn io_errors_keep_their_kind() {
-        let e = Error::Io {
-            action: "create".into(),
-            path: "/x".into(),
-            source: std::io::Error::from_raw_os_error(13),
-        };
+        let e = super::super::io("create", std::path::Path::new("/x"))(
+            std::io::Error::from_raw_os_error(13),
+        );
         let bytes = postcard::to_stdvec(&Response::Failed(e)).unwrap();
-        let Response::Failed(Error::Io { source, .. }) = postcard::from_bytes(&bytes).unwrap()
-        else {
+        let Response::Failed(Error::Io(io)) = postcard::from_bytes(&bytes).unwrap() else {
             panic!()
         };
-        assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(io.source.kind(), std::io::ErrorKind::PermissionDenied);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod ssh;
 
 pub use local::MARKER;
 
+use crate::io_error::IoError;
 use crate::plan::Observed;
 use crate::topology::TargetSpec;
 use std::collections::BTreeMap;
@@ -171,17 +172,8 @@ impl Targets {
 #[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// A filesystem operation failed.
-    #[error("{action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: String,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        #[serde(with = "agent::io_error")]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// pgbr refused to touch a path.
     #[error("use `{}`: {reason}", path.display())]
     Refused {
@@ -211,7 +203,7 @@ pub enum Error {
         gid: u32,
         /// The cause.
         #[source]
-        #[serde(with = "agent::io_error")]
+        #[serde(with = "crate::io_error::system_error")]
         source: std::io::Error,
     },
     /// This pgbr cannot serve the cell's target.
@@ -338,12 +330,8 @@ pub(crate) fn io<'a>(
     action: &str,
     path: &'a std::path::Path,
 ) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    let action = action.to_owned();
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    let io = IoError::of(action, path);
+    move |source| Error::Io(io(source))
 }
 
 #[cfg(test)]

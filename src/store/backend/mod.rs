@@ -137,8 +137,8 @@ pub(crate) fn empty(location: &Location) -> Box<dyn Backend> {
 /// directory) it is and who pgbr runs as.
 fn not_yours(dir: &std::path::Path, e: Error) -> Error {
     use std::os::unix::fs::MetadataExt;
-    let denied = matches!(&e, Error::Io { source, .. }
-        if source.kind() == std::io::ErrorKind::PermissionDenied);
+    let denied = matches!(&e, Error::Io(io)
+        if io.source.kind() == std::io::ErrorKind::PermissionDenied);
     if !denied {
         return e;
     }

@@ -128,11 +128,9 @@ fn private_dir(dir: &Path, what: &str, follow: bool) -> Result<(), Error> {
             path: dir.to_owned(),
             why: Distrust::Symlink,
         }),
-        Ok(meta) if !meta.is_dir() => Err(Error::Io {
-            action: format!("open {what}"),
-            path: dir.to_owned(),
-            source: std::io::Error::other("it exists and is not a directory"),
-        }),
+        Ok(meta) if !meta.is_dir() => Err(Error::io(&format!("open {what}"), dir)(
+            std::io::Error::other("it exists and is not a directory"),
+        )),
         Ok(meta) => {
             trusted(dir, &meta)?;
             if meta.permissions().mode() & 0o077 != 0 {
