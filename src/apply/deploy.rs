@@ -7,6 +7,7 @@
 
 use super::target::{FileContent, HookRun, Prepare, Target};
 use super::Error;
+use crate::layout;
 use crate::pki::{self, CertAndKey};
 use crate::progress::{Event, Reporter};
 use std::collections::BTreeMap;
@@ -240,9 +241,9 @@ pub(super) fn file<'a>(files: &'a [FileContent], path: &str) -> Option<&'a str> 
 /// reloading a broken cert/key dies.
 fn validate_tls(d: &CellDeploy) -> Result<(), BrokenTls> {
     let (Some(ca), Some(cert), Some(key)) = (
-        file(&d.files, "tls/ca.crt"),
-        file(&d.files, "tls/server.crt"),
-        file(&d.files, "tls/server.key"),
+        file(&d.files, layout::CA_BUNDLE),
+        file(&d.files, layout::SERVER_CERT),
+        file(&d.files, layout::SERVER_KEY),
     ) else {
         return Ok(()); // a generation without TLS files has nothing to check
     };
@@ -252,7 +253,7 @@ fn validate_tls(d: &CellDeploy) -> Result<(), BrokenTls> {
     if !pki::ca_bundle(ca).iter().any(|c| pki::signed_by(cert, c)) {
         return Err(BrokenTls::ForeignCa);
     }
-    match d.files.iter().find(|f| f.path == "tls/server.key") {
+    match d.files.iter().find(|f| f.path == layout::SERVER_KEY) {
         Some(f) if f.mode & 0o077 != 0 => Err(BrokenTls::KeyMode { mode: f.mode }),
         _ => Ok(()),
     }

@@ -9,7 +9,7 @@ use crate::output::outln;
 use crate::pki::{self, CertInfo};
 use crate::plan::{days_until, LeafKey};
 use crate::store::{Location, ObjectId, Store};
-use crate::{exit_codes, generations, Result};
+use crate::{exit_codes, generations, layout, Result};
 use std::collections::{BTreeSet, HashMap};
 
 /// What a certificate is.
@@ -138,8 +138,8 @@ fn collect(store: &Store, manifests: &[Manifest]) -> Result<Found> {
                 && live.get(cell).and_then(|l| l.current) == Some(m.number);
             for f in &entry.files {
                 let kind = match f.path.as_str() {
-                    "tls/server.crt" => Kind::Leaf,
-                    "tls/ca.crt" => Kind::Ca,
+                    layout::SERVER_CERT => Kind::Leaf,
+                    layout::CA_BUNDLE => Kind::Ca,
                     _ => continue,
                 };
                 let text = texts.get(&f.object)?;
