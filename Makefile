@@ -33,6 +33,7 @@ test: check unit e2e
 bench:
 	$(CARGO) bench --locked --bench pgbr_bench
 	$(CARGO) bench --locked --bench remote
+	$(CARGO) bench --locked --bench parallel
 
 ## Crash soak: 200 random SIGKILLs of a 16-cell apply, plus every
 ## failpoint (report: docs/soak.md). PGBR_SOAK_SEED=<n> replays a run.

@@ -144,6 +144,22 @@ pub fn build_generation(
     let parent = generations::read_latest(store)?.map(|m| m.number);
     // Never reused, even after gc dropped a newer manifest: cells may still
     // hold a `generations/<N>` of that number.
+    // Nor may it collide with a generation dir another store left in a
+    // deploy dir this apply takes over (`--adopt`; without it such a dir is
+    // blocked): numbers up to the highest found there are skipped.
+    let found = plan
+        .cells
+        .iter()
+        .filter(|c| matches!(c.action, CellAction::Create | CellAction::Update))
+        .filter_map(|c| inputs.cells.get(&c.cell))
+        .flat_map(|now| {
+            let o = &now.observed;
+            o.generations.iter().chain(&o.partials).chain(&o.current)
+        })
+        .copied()
+        .max()
+        .unwrap_or(0);
+    store.skip_numbers_through(found)?;
     let number = store.next_generation()?;
     let mut cells = BTreeMap::new();
     let mut previous = BTreeMap::new();

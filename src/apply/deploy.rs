@@ -111,8 +111,12 @@ pub struct CellDeploy {
     pub previous: Option<u64>,
     /// The files of the generation.
     pub files: Vec<FileContent>,
-    /// Take over a non-empty foreign deploy dir.
+    /// Take over a non-empty foreign deploy dir, or another store's.
     pub adopt: bool,
+    /// The id of the store that deploys (see [`Prepare::store`]).
+    pub store: String,
+    /// How that store is named (a path or URL without password).
+    pub store_name: String,
 }
 
 /// How a cell's deploy ended.
@@ -408,6 +412,10 @@ pub fn write_cell(target: &dyn Target, d: &CellDeploy) -> Result<(), Error> {
         owner: d.owner.as_deref(),
         dirs: d.dirs.iter().map(String::as_str).collect(),
         adopt: d.adopt,
+        store: &d.store,
+        store_name: &d.store_name,
+        generation: d.generation,
+        expect_current: d.previous,
     })?;
     validate_tls(d).map_err(|broken| Error::Refused {
         path: format!("{}/generations/{}", d.deploy_dir, d.generation).into(),
@@ -511,6 +519,7 @@ mod tests {
     fn deploy(
         dir: &std::path::Path,
         generation: u64,
+        previous: Option<u64>,
         files: Vec<FileContent>,
     ) -> Result<CellOutcome, Error> {
         let d = CellDeploy {
@@ -524,9 +533,11 @@ mod tests {
             hook_timeout: HOOK_TIMEOUT,
             log_dir: None,
             generation,
-            previous: generation.checked_sub(1).filter(|g| *g > 0),
+            previous,
             files,
             adopt: false,
+            store: "0123456789abcdef0123456789abcdef".into(),
+            store_name: "test".into(),
         };
         let target = Targets::new().of(&TargetSpec::Local).unwrap();
         deploy_cell(target.as_ref(), &d, &NullReporter)
@@ -545,7 +556,13 @@ mod tests {
         let leaf = pki::issue_leaf(&ca, &tls, &sans, now).unwrap();
         let stranger = pki::issue_leaf(&other_ca, &tls, &sans, now).unwrap();
         assert!(matches!(
-            deploy(dir.path(), 1, files(&ca, &leaf, &leaf.key_pem.0, 0o600)).unwrap(),
+            deploy(
+                dir.path(),
+                1,
+                None,
+                files(&ca, &leaf, &leaf.key_pem.0, 0o600)
+            )
+            .unwrap(),
             CellOutcome::Deployed
         ));
         let current = dir.path().join("zone1/current");
@@ -564,7 +581,7 @@ mod tests {
             ),
         ];
         for (i, (broken, why)) in cases.into_iter().enumerate() {
-            let err = deploy(dir.path(), 2 + i as u64, broken).unwrap_err();
+            let err = deploy(dir.path(), 2 + i as u64, Some(1), broken).unwrap_err();
             assert!(err.to_string().contains(why), "{err}");
             assert_eq!(
                 std::fs::read_link(&current).unwrap().to_str(),

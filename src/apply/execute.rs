@@ -154,6 +154,9 @@ fn deploy_cells(
     report: &mut DeployReport,
 ) -> Result<()> {
     let n = manifest.number;
+    // Every deploy dir's marker names the store that deploys it.
+    let store_id = store.ensure_id()?;
+    let store_name = super::gather::store_label(store.name());
     let work: Vec<(&String, &CellEntry)> = manifest
         .cells
         .iter()
@@ -177,6 +180,8 @@ fn deploy_cells(
             previous: previous.get(*cell).copied().flatten(),
             files,
             adopt: rollout.adopt,
+            store: store_id.clone(),
+            store_name: store_name.clone(),
         });
     }
     let written = write_all(targets, &work, &deploys, rollout.parallel, reporter);

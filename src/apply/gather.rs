@@ -217,7 +217,28 @@ pub fn gather<'t>(
         leaves,
         cells,
         store_digest: generations::state_digest(store)?,
+        this_store: crate::plan::ThisStore {
+            id: store.id()?,
+            name: store_label(store.name()),
+            newest: store.next_generation()? - 1,
+        },
         removed,
         objects: store,
     })
+}
+
+/// How a deploy dir's marker names a store: a URL as it is (without its
+/// password), a directory as `host:/absolute/path`, so that whoever meets
+/// the marker can tell which store, on which machine, deployed it.
+pub fn store_label(name: &str) -> String {
+    if name.contains("://") {
+        return name.to_owned();
+    }
+    let path = std::path::absolute(name)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| name.to_owned());
+    match nix::unistd::gethostname() {
+        Ok(host) => format!("{}:{path}", host.to_string_lossy()),
+        Err(_) => path,
+    }
 }

@@ -178,7 +178,9 @@ pub struct ApplyArgs {
     /// the certificates issued are not valid on real servers now (default: off).
     #[arg(long)]
     pub allow_clock_skew: bool,
-    /// Take over non-empty deploy dirs that pgbr did not create.
+    /// Take over non-empty deploy dirs that pgbr did not create, and deploy
+    /// dirs another store (or another copy of this state) deploys; their
+    /// markers then name this store (default: off).
     #[arg(long)]
     pub adopt: bool,
     /// Deploy even when a cell runs another pgBackRest release than

@@ -23,9 +23,27 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let mut dirs = Vec::new();
     // Stale `.<N>.partial` dirs of killed runs: no manifest knows them.
     let mut partials = Vec::new();
+    let (id, newest) = (store.id()?, store.next_generation()? - 1);
+    let mut skipped = Vec::new();
     for (cell, l) in &live {
         let target = targets.of(&l.target)?;
         let observed = target.observe(cell, &l.deploy_dir)?;
+        // A dir another store deploys (or a newer copy of this one) is not
+        // this store's to collect.
+        if let Some(other) = observed.store.as_ref().filter(|s| Some(*s) != id.as_ref()) {
+            skipped.push(format!(
+                "gc leaves `{}` alone: it is deployed by store `{other}`",
+                l.deploy_dir
+            ));
+            continue;
+        }
+        if let Some(n) = observed.generations.iter().find(|n| **n > newest) {
+            skipped.push(format!(
+                "gc leaves `{}` alone: it holds generation {n}, newer than any this store made",
+                l.deploy_dir
+            ));
+            continue;
+        }
         partials.extend(
             observed
                 .partials
@@ -62,6 +80,9 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
         }
     }
     out!("{}", plan.render(dry_run));
+    for line in &skipped {
+        outln!("{line}");
+    }
     for (_, dir, n) in &partials {
         outln!(
             "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",

@@ -22,6 +22,9 @@ fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
     let mut source = Store::open(from)?;
     source.set_identity(identity);
     let destination = Store::open(to)?;
+    // The copy is the same state, moved: it keeps the identity that the
+    // deploy dirs' markers name (made now if the source has none yet).
+    source.ensure_id()?;
     let references = |record: &_| generations::references(record, source.name());
     let report = source.copy_into(&destination, &references)?;
     outln!(

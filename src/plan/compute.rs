@@ -48,6 +48,19 @@ pub struct CellNow {
     pub unobserved: Option<String>,
 }
 
+/// The store a plan is made against, as deploy dirs are judged by it:
+/// their markers name the store that deploys them, and their generation
+/// numbers must be ones it made.
+#[derive(Debug, Clone, Default)]
+pub struct ThisStore {
+    /// Its id (`None`: it never deployed since stores had one).
+    pub id: Option<String>,
+    /// How it is named (a path or a URL without password).
+    pub name: String,
+    /// The highest generation number it ever committed.
+    pub newest: u64,
+}
+
 /// Object contents by id: where old configs are read from for diffs.
 /// A content-addressed lookup, so `compute` stays a pure function of its
 /// inputs; it is only consulted for configs that differ.
@@ -82,6 +95,8 @@ pub struct Inputs<'a> {
     pub store_digest: String,
     /// Cells that were live in the latest generation but left the topology.
     pub removed: Vec<String>,
+    /// The store, as deploy dirs are bound to it.
+    pub this_store: ThisStore,
     /// Stored objects, for the diffs of changed configs.
     pub objects: &'a dyn Objects,
 }
@@ -325,14 +340,12 @@ pub fn compute(inputs: &Inputs<'_>) -> Plan {
                 cell.deploy_dir
             ));
         }
+        blockers.extend(binding_blockers(inputs, cell, &now_state));
         match (&now_state.live, obs.current) {
             (Some((n, _)), Some(c)) if *n != c => {
                 drift.push(format!("`current` points at generation {c}, expected {n}"))
             }
             (Some(_), None) => drift.push("`current` is missing".into()),
-            (None, Some(c)) => drift.push(format!(
-                "`current` points at generation {c}, which the store does not know"
-            )),
             _ => {}
         }
         drift.extend(journal_drift(&now_state));
@@ -491,6 +504,9 @@ pub fn disk_digest(inputs: &Inputs<'_>) -> String {
             let o = &c.observed;
             h.update(&[o.exists as u8, o.managed as u8, o.foreign as u8]);
             h.update(&o.current.unwrap_or(0).to_le_bytes());
+            if let Some(store) = &o.store {
+                h.update(store.as_bytes());
+            }
             for (path, (id, mode)) in &o.files {
                 h.update(path.as_bytes());
                 h.update(&id.0);
@@ -499,6 +515,54 @@ pub fn disk_digest(inputs: &Inputs<'_>) -> String {
         }
     }
     h.finalize().to_hex()[..32].to_owned()
+}
+
+/// Why a deploy dir is not this store's to deploy: its marker names
+/// another store, or it shows work this store did not do (a `current` it
+/// does not know, a generation newer than any it made). A stale copy of
+/// the state, or a fresh store run from another directory, must not take
+/// over a fleet; `apply --adopt` does so on purpose.
+fn binding_blockers(inputs: &Inputs<'_>, cell: &Cell, now_state: &CellNow) -> Vec<String> {
+    let obs = &now_state.observed;
+    let me = &inputs.this_store;
+    let this = match &me.id {
+        Some(id) => format!("this store `{id}` (`{}`)", me.name),
+        None => format!("this store (`{}`)", me.name),
+    };
+    let adopt = "use the store that deploys it (`--state`), or take the cell over \
+                 with `pgbr apply --adopt` (the other store must then stop deploying it)";
+    let mut blockers = Vec::new();
+    if !obs.managed {
+        return blockers;
+    }
+    match &obs.store {
+        Some(other) if me.id.as_ref() != Some(other) => {
+            let where_ = match &obs.store_name {
+                Some(name) => format!(" (`{name}`)"),
+                None => String::new(),
+            };
+            blockers.push(format!(
+                "`{}` is deployed by store `{other}`{where_}, not by {this}; {adopt}",
+                cell.deploy_dir
+            ));
+            return blockers;
+        }
+        _ => {}
+    }
+    if let (None, Some(c)) = (&now_state.live, obs.current) {
+        blockers.push(format!(
+            "`current` points at generation {c}, which {this} did not deploy there \
+             (another store, or another copy of this one, did); {adopt}"
+        ));
+    }
+    if let Some(n) = obs.generations.iter().find(|n| **n > me.newest) {
+        blockers.push(format!(
+            "`{}` holds generation {n}, but the newest {this} made is {}: another store, \
+             or another copy of this one, deploys there; {adopt}",
+            cell.deploy_dir, me.newest
+        ));
+    }
+    blockers
 }
 
 /// What a CA rotation step does.

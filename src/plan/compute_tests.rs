@@ -142,6 +142,10 @@ impl Fleet {
             cells: self.cells.clone(),
             store_digest: "digest".into(),
             removed: vec![],
+            this_store: ThisStore {
+                newest: 1000,
+                ..ThisStore::default()
+            },
             objects: &self.objects,
         }
     }

@@ -13,7 +13,7 @@ mod settings;
 
 pub use compute::{
     compute, days_until, disk_digest, leaf_key, leaf_sans, targets, CellNow, Inputs, Objects,
-    StoredCert, FILES,
+    StoredCert, ThisStore, FILES,
 };
 pub use diff::unified_diff;
 pub use display::{render, summary_line};

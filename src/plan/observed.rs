@@ -22,4 +22,11 @@ pub struct Observed {
     /// Stale `generations/.<N>.partial` dirs a killed run left behind.
     #[serde(default)]
     pub partials: Vec<u64>,
+    /// The store the marker names (`None`: no marker, or one written by a
+    /// pgbr from before deploy dirs were bound to a store).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// How the marker names that store (a path or URL), for messages.
+    #[serde(default)]
+    pub store_name: Option<String>,
 }

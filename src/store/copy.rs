@@ -158,6 +158,9 @@ impl Store {
             Keyspace::Meta if key == b"pki" => {
                 format::decode::<PkiRecord>(value, "pki record", self.name()).map(drop)
             }
+            Keyspace::Meta if key == super::store::ID_KEY => {
+                format::decode::<String>(value, "store id", self.name()).map(drop)
+            }
             Keyspace::Meta => Ok(()),
             Keyspace::Journal => format::decode::<CellJournal>(
                 value,

@@ -22,6 +22,9 @@ const HOOK_TIMEOUTS_KEY: &[u8] = b"hook_timeouts";
 /// The key of the PKI record in [`Keyspace::Meta`].
 pub(super) const PKI_KEY: &[u8] = b"pki";
 
+/// The key of the store's identity in [`Keyspace::Meta`].
+pub(super) const ID_KEY: &[u8] = b"id";
+
 /// An open, locked store.
 pub struct Store {
     pub(super) backend: Box<dyn Backend>,
@@ -135,6 +138,49 @@ impl Store {
     /// `gc` removed the latest manifest.
     pub fn next_generation(&self) -> Result<u64, Error> {
         Ok(self.backend.head()?.max(self.highest_kept()?) + 1)
+    }
+
+    /// Makes the next generation number greater than `number` (durably),
+    /// as if generations up to it had been committed and collected: a
+    /// deploy dir taken over from another store may hold generation dirs
+    /// of those numbers.
+    pub fn skip_numbers_through(&self, number: u64) -> Result<(), Error> {
+        if self.next_generation()? > number {
+            return Ok(());
+        }
+        let recorded = self.backend.head()?;
+        self.backend.commit(Transaction {
+            head: Some((recorded, number)),
+            puts: vec![],
+        })
+    }
+
+    /// This store's identity, if it has one yet: a random id that deploy
+    /// dirs record in their marker, so that another store (or a stale copy
+    /// of this one) never takes them over unnoticed. A copy made with
+    /// `pgbr state copy` keeps it: it is the same state, moved.
+    pub fn id(&self) -> Result<Option<String>, Error> {
+        match self.backend.get(Keyspace::Meta, ID_KEY)? {
+            Some(value) => format::decode(&value, "store id", self.name()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// This store's identity, created (durably) on first use: by the first
+    /// command that deploys, so that read-only commands write nothing.
+    pub fn ensure_id(&self) -> Result<String, Error> {
+        if let Some(id) = self.id()? {
+            return Ok(id);
+        }
+        let bytes: [u8; 16] = rand::random();
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut transaction = Transaction::default();
+        let value = format::encode(&id, "store id")?;
+        transaction
+            .puts
+            .push((Keyspace::Meta, ID_KEY.to_vec(), value));
+        self.backend.commit(transaction)?;
+        Ok(id)
     }
 
     /// The PKI record (default when none yet).

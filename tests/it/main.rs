@@ -13,6 +13,7 @@ mod hosts;
 #[path = "../support/pg_server.rs"]
 mod pg_server;
 
+mod binding;
 mod careless;
 mod crash;
 mod environment;

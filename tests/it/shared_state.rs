@@ -328,6 +328,9 @@ fn state_copy_round_trips_sled_postgres_sled() {
         open(pgbr::store::Location::from(back.clone())),
     );
     for other in [&b, &c] {
+        // The same state, moved: deploy dirs bound to it stay bound.
+        assert!(a.id().unwrap().is_some());
+        assert_eq!(a.id().unwrap(), other.id().unwrap());
         assert_eq!(
             pgbr::generations::read_all(&a).unwrap(),
             pgbr::generations::read_all(other).unwrap()

@@ -156,9 +156,9 @@ pub(super) fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Vec<u8
     Ok(Some(bytes))
 }
 
-/// Runs one request on this machine.
-fn answer(request: Request<'_>) -> Response {
-    let t = LocalTarget;
+/// Runs one request on this machine, on the session's one target: it
+/// holds the lock of every deploy dir it prepared until the session ends.
+fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
     let done = |r: Result<(), Error>| r.map_or_else(Response::Failed, |()| Response::Done);
     match request {
         Request::Hello { .. } => Response::Hello {
@@ -203,6 +203,10 @@ fn answer(request: Request<'_>) -> Response {
 
 /// Answers requests from `input` on `output` until `input` ends.
 pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()> {
+    // One target for the whole session (the run): deploy-dir locks taken by
+    // `prepare` are held across materialize, flip, hooks and revert, and
+    // dropped when the operator's pgbr closes the connection or is gone.
+    let target = LocalTarget::default();
     while let Some(bytes) = read_frame(&mut input)? {
         let request: Request<'_> = postcard::from_bytes(&bytes).map_err(|e| {
             std::io::Error::new(
@@ -217,7 +221,7 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()
                 )));
             }
         }
-        write_frame(&mut output, &answer(request))?;
+        write_frame(&mut output, &answer(&target, request))?;
     }
     Ok(())
 }
@@ -269,6 +273,10 @@ mod tests {
                 owner: None,
                 dirs: vec![],
                 adopt: false,
+                store: "0123456789abcdef0123456789abcdef",
+                store_name: "ops:/srv/pgbr/state",
+                generation: 1,
+                expect_current: None,
             }),
             Request::Materialize {
                 deploy_dir: dd,
@@ -305,6 +313,8 @@ mod tests {
         };
         assert_eq!(o.current, Some(1));
         assert_eq!(o.files["tls/server.key"].1, 0o600);
+        // The store's identity crossed in `Prepare` and is in the marker.
+        assert_eq!(o.store.as_deref(), Some("0123456789abcdef0123456789abcdef"));
         // An error crosses as the same variant, with its hint.
         assert!(
             matches!(&answers[5], Response::Failed(Error::Refused { hint, .. }) if hint.contains("--adopt")),

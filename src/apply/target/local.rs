@@ -10,17 +10,56 @@
 use super::{io, Error, FileContent, HookOutput, HookRun, Prepare, Target};
 use crate::plan::Observed;
 use crate::store::ObjectId;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The marker file that says a deploy dir is pgbr's.
 pub const MARKER: &str = ".pgbr-deploy";
 
-/// Deploys to the local filesystem.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct LocalTarget;
+/// Deploys to the local filesystem. Holds a lock on every deploy dir it
+/// prepared (or removed from) until it is dropped, at the end of the run:
+/// another pgbr cannot write the dir in between.
+#[derive(Debug, Default)]
+pub(super) struct LocalTarget {
+    held: Mutex<BTreeMap<PathBuf, Flock<File>>>,
+}
+
+impl LocalTarget {
+    /// Locks `dd` (`flock` on the directory itself, no lock file) unless
+    /// this target holds it already; fails at once when another process
+    /// holds it. The descriptor is close-on-exec: hooks do not inherit it.
+    fn hold(&self, dd: &Path) -> Result<(), Error> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.contains_key(dd) {
+            return Ok(());
+        }
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW)
+            .open(dd)
+            .map_err(io("open", dd))?;
+        let lock = match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(refuse(
+                    dd,
+                    "another pgbr is deploying it right now (it holds the deploy dir's lock)",
+                    "wait for it to finish; if it deploys from another store, only one of the \
+                     two stores may keep this cell (see `pgbr status`)",
+                ))
+            }
+            Err((_, errno)) => return Err(io("lock", dd)(errno.into())),
+        };
+        held.insert(dd.to_path_buf(), lock);
+        Ok(())
+    }
+}
 
 fn refuse(path: &Path, reason: impl Into<String>, hint: impl Into<String>) -> Error {
     Error::Refused {
@@ -284,19 +323,38 @@ fn hash_tree(root: &Path, rel: &str, out: &mut Observed) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether `dd` exists, holds pgbr's marker for `cell`, or is a non-empty
-/// directory without one. Reads only the marker (and one directory entry).
-fn claim(cell: &str, dd: &Path) -> Result<(bool, bool, bool), Error> {
+/// What a deploy dir's marker says, as found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Claim {
+    exists: bool,
+    /// It holds pgbr's marker for this cell.
+    managed: bool,
+    /// It is not empty and holds no marker.
+    foreign: bool,
+    /// The store the marker names (`None`: a marker of an older pgbr,
+    /// which recorded only the cell).
+    store: Option<String>,
+    /// How that store was named when it bound the dir (a path or URL).
+    store_name: Option<String>,
+}
+
+/// The value of `key=` in a marker's text.
+fn marker_value<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// What `dd` holds: nothing, pgbr's marker for `cell` (and which store
+/// wrote it), or a non-empty directory without one. Reads only the marker
+/// (and one directory entry).
+fn claim(cell: &str, dd: &Path) -> Result<Claim, Error> {
     if !expect_dir(dd)? {
-        return Ok((false, false, false));
+        return Ok(Claim::default());
     }
     let marker = dd.join(MARKER);
     match fs::read_to_string(&marker) {
         Ok(text) => {
-            let named = text
-                .lines()
-                .find_map(|l| l.strip_prefix("cell="))
-                .unwrap_or_default();
+            let named = marker_value(&text, "cell").unwrap_or_default();
             if named != cell {
                 return Err(refuse(
                     dd,
@@ -304,21 +362,132 @@ fn claim(cell: &str, dd: &Path) -> Result<(bool, bool, bool), Error> {
                     "two cells cannot share a deploy dir; use `--adopt` if the cell was renamed",
                 ));
             }
-            Ok((true, true, false))
+            Ok(Claim {
+                exists: true,
+                managed: true,
+                foreign: false,
+                store: marker_value(&text, "store").map(str::to_owned),
+                store_name: marker_value(&text, "store-name").map(str::to_owned),
+            })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut entries = fs::read_dir(dd).map_err(io("read directory", dd))?;
-            Ok((true, false, entries.next().is_some()))
+            Ok(Claim {
+                exists: true,
+                foreign: entries.next().is_some(),
+                ..Claim::default()
+            })
         }
         Err(e) => Err(io("read", &marker)(e)),
     }
+}
+
+/// The marker's text: the cell and the store that deploys it.
+fn marker_text(req: &Prepare<'_>) -> String {
+    format!(
+        "# deployed by pgbr; do not remove\ncell={}\nstore={}\nstore-name={}\n",
+        req.cell,
+        req.store,
+        req.store_name.replace(['\n', '\r'], " ")
+    )
+}
+
+/// How messages name a store: its id and, when known, where it was.
+fn describe_store(id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) if !name.is_empty() => format!("`{id}` (`{name}`)"),
+        _ => format!("`{id}`"),
+    }
+}
+
+/// Refuses to deploy `req` into `dd` when its marker, its `current` or its
+/// generation dirs show that another store (or a copy of this one) deploys
+/// there. Called under the deploy dir's lock. `Ok(true)`: the marker must
+/// be (re)written to name this store.
+fn check_binding(req: &Prepare<'_>, dd: &Path, found: &Claim) -> Result<bool, Error> {
+    if !found.managed {
+        return Ok(true);
+    }
+    let adopt_hint = |what: &str| {
+        format!(
+            "{what}; if this store is the one that should deploy the cell from now on, \
+             run `pgbr apply --adopt` (the other store must then stop deploying it)"
+        )
+    };
+    let current = read_current(dd)?;
+    if !req.adopt {
+        let this = describe_store(req.store, Some(req.store_name));
+        match &found.store {
+            Some(other) if other != req.store => {
+                return Err(refuse(
+                    dd,
+                    format!(
+                        "it is deployed by store {}, not by this store {this}",
+                        describe_store(other, found.store_name.as_deref())
+                    ),
+                    adopt_hint("use the store that deployed it (`--state`)"),
+                ))
+            }
+            _ => {}
+        }
+        if current != req.expect_current {
+            let shown = |g: Option<u64>| match g {
+                Some(n) => format!("generation {n}"),
+                None => "nothing".to_owned(),
+            };
+            return Err(refuse(
+                dd,
+                format!(
+                    "its `current` is {}, but this store {this} has {} live there: \
+                     another store, or another copy of this one, deployed it",
+                    shown(current),
+                    shown(req.expect_current)
+                ),
+                adopt_hint("run `pgbr plan` with the newest copy of the state"),
+            ));
+        }
+        if let Some(n) = generation_numbers(dd)?
+            .into_iter()
+            .find(|n| *n > req.generation)
+        {
+            return Err(refuse(
+                dd,
+                format!(
+                    "it holds generation {n}, newer than the generation {} this store {this} \
+                     deploys: another store, or another copy of this one, deployed it",
+                    req.generation
+                ),
+                adopt_hint("run `pgbr plan` with the newest copy of the state"),
+            ));
+        }
+    }
+    Ok(found.store.as_deref() != Some(req.store)
+        || found.store_name.as_deref() != Some(req.store_name))
+}
+
+/// The numbers of the `generations/<N>` dirs in `dd`.
+fn generation_numbers(dd: &Path) -> Result<Vec<u64>, Error> {
+    let gens = generations_dir(dd);
+    let mut numbers = Vec::new();
+    if expect_dir(&gens)? {
+        for e in fs::read_dir(&gens).map_err(io("read directory", &gens))? {
+            let e = e.map_err(io("read directory", &gens))?;
+            if let Ok(n) = e.file_name().to_string_lossy().parse::<u64>() {
+                numbers.push(n);
+            }
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
 }
 
 impl Target for LocalTarget {
     fn observe(&self, cell: &str, deploy_dir: &str) -> Result<Observed, Error> {
         let dd = Path::new(deploy_dir);
         let mut out = Observed::default();
-        (out.exists, out.managed, out.foreign) = claim(cell, dd)?;
+        let found = claim(cell, dd)?;
+        (out.exists, out.managed, out.foreign) = (found.exists, found.managed, found.foreign);
+        (out.store, out.store_name) = (found.store, found.store_name);
         if !out.managed {
             return Ok(out);
         }
@@ -350,8 +519,7 @@ impl Target for LocalTarget {
         let dd = Path::new(req.deploy_dir);
         let owner = resolve_owner(req.owner, dd)?;
         // Only the marker matters here: the live files were read by gather.
-        let (_, managed, foreign) = claim(req.cell, dd)?;
-        if foreign && !req.adopt {
+        if claim(req.cell, dd)?.foreign && !req.adopt {
             return Err(refuse(
                 dd,
                 "it is not empty and does not hold a pgbr deployment (no marker file)",
@@ -359,14 +527,20 @@ impl Target for LocalTarget {
             ));
         }
         create_dir(dd, owner, Sync::Now)?;
-        if !managed {
-            write_file(
+        // Held until the run ends: from here to the flip (and the revert),
+        // no other pgbr writes this dir. What was read before the lock is
+        // read again under it.
+        self.hold(dd)?;
+        let found = claim(req.cell, dd)?;
+        if found.foreign && !req.adopt {
+            return Err(refuse(
                 dd,
-                MARKER,
-                format!("# deployed by pgbr; do not remove\ncell={}\n", req.cell).as_bytes(),
-                0o644,
-                owner,
-            )?;
+                "it is not empty and does not hold a pgbr deployment (no marker file)",
+                "check the path; to take it over as it is, run again with `--adopt`",
+            ));
+        }
+        if check_binding(req, dd, &found)? {
+            write_file(dd, MARKER, marker_text(req).as_bytes(), 0o644, owner)?;
         }
         create_dir(&generations_dir(dd), owner, Sync::Later)?;
         for d in &req.dirs {
@@ -534,10 +708,16 @@ impl Target for LocalTarget {
     }
 
     fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error> {
+        if expect_dir(Path::new(deploy_dir))? {
+            self.hold(Path::new(deploy_dir))?;
+        }
         remove_generation_dir(deploy_dir, generation)
     }
 
     fn remove_partial(&self, deploy_dir: &str, generation: u64) -> Result<(), Error> {
+        if expect_dir(Path::new(deploy_dir))? {
+            self.hold(Path::new(deploy_dir))?;
+        }
         let gens = generations_dir(Path::new(deploy_dir));
         let dir = gens.join(format!(".{generation}.partial"));
         if expect_dir(&dir)? {

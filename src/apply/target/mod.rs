@@ -68,8 +68,11 @@ pub struct HookRun {
 pub trait Target: Send + Sync {
     /// Reads the state of a deploy dir without changing anything.
     fn observe(&self, cell: &str, deploy_dir: &str) -> Result<Observed, Error>;
-    /// Creates the deploy dir (and log/lock/spool dirs) if missing, checks
-    /// or writes the marker, refuses foreign content unless `adopt`.
+    /// Creates the deploy dir (and log/lock/spool dirs) if missing, takes
+    /// the deploy dir's lock for the rest of the run, checks or writes the
+    /// marker (which names the store), refuses foreign content, another
+    /// store's dir, or a `current` this store did not leave there, unless
+    /// `adopt`.
     fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error>;
     /// Checks that `owner` (`user` or `user:group`) exists on the cell's
     /// machine ([`Error::Owner`] when not), so that nothing is committed
@@ -113,8 +116,21 @@ pub struct Prepare<'a> {
     /// Further directories pgbr creates for the cell (log, lock, spool).
     #[serde(borrow)]
     pub dirs: Vec<&'a str>,
-    /// Take over a non-empty dir without marker.
+    /// Take over a non-empty dir without marker, or one another store
+    /// deploys (the marker is rewritten to name this store).
     pub adopt: bool,
+    /// The id of the store that deploys (recorded in the marker; a dir
+    /// whose marker names another store is refused unless `adopt`).
+    pub store: &'a str,
+    /// How that store is named (a path or a URL without password), for
+    /// the messages of whoever meets the marker later.
+    pub store_name: &'a str,
+    /// The generation being deployed: a dir holding a newer one was
+    /// deployed by another store (or another copy of this one).
+    pub generation: u64,
+    /// The generation this store has live there (`None`: none): a dir
+    /// whose `current` is anything else was changed by someone else.
+    pub expect_current: Option<u64>,
 }
 
 /// The targets of one run: each cell's [`TargetSpec`] turned into its
@@ -159,7 +175,7 @@ impl Targets {
             return Ok(Arc::clone(t));
         }
         let target: Arc<dyn Target> = match spec {
-            TargetSpec::Local => Arc::new(local::LocalTarget),
+            TargetSpec::Local => Arc::new(local::LocalTarget::default()),
             TargetSpec::Ssh(s) => Arc::new(ssh::SshTarget::new(s.clone())),
         };
         open.insert(spec.clone(), Arc::clone(&target));
