@@ -19,7 +19,7 @@ pub fn state(state: &Location, identity: Option<&Path>, command: StateCommand) -
 }
 
 fn copy(from: &Location, to: &Location, identity: Option<&Path>) -> Result<u8> {
-    let mut source = Store::open(from)?;
+    let mut source = Store::open_existing(from)?;
     source.set_identity(identity);
     let destination = Store::open(to)?;
     // The copy is the same state, moved: it keeps the identity that the

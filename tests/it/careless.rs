@@ -47,7 +47,8 @@ fn an_unknown_owner_is_refused_before_anything_is_committed() {
     }
 }
 
-/// `generations`, `certs`, `status`, `gc` and `rollback` where no store
+/// `generations`, `certs`, `status`, `gc`, `rollback`, `state unlock` and
+/// `state copy` (its source) where no store
 /// exists say so and create nothing; `plan` plans the first deployment without creating one.
 #[test]
 fn read_only_commands_create_no_store() {
@@ -55,8 +56,11 @@ fn read_only_commands_create_no_store() {
     let topo = three_cells(&p, 5433, "");
     let t = topo.to_str().unwrap();
     let state = p.state().display().to_string();
-    let read_only: [&[&str]; 6] = [
+    let dest = p.path().join("copy").display().to_string();
+    let read_only: [&[&str]; 8] = [
         &["generations"],
+        &["state", "unlock"],
+        &["state", "copy", &state, &dest],
         &["certs"],
         &["status", t],
         &["gc", "--dry-run"],
@@ -74,6 +78,7 @@ fn read_only_commands_create_no_store() {
         );
         assert!(out.stderr.contains("`--state DIR`"), "{}", out.stderr);
         assert!(!p.state().exists(), "{args:?} created the store");
+        assert!(!p.path().join("copy").exists(), "{args:?} created a store");
     }
     let plan = p.run(&["plan", t, "--detailed-exitcode"]).expect_code(2);
     assert!(plan.stdout.contains("+ zone1"), "{}", plan.stdout);

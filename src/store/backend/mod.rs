@@ -170,10 +170,15 @@ fn not_yours(dir: &std::path::Path, e: Error) -> Error {
 /// is nothing to end, and a live holder is reported as [`Error::Locked`].
 pub(crate) fn unlock(location: &Location, force: bool) -> Result<Unlocked, Error> {
     match location.resolve()? {
-        Resolved::Dir(_) => {
-            drop(open(location)?);
-            Ok(Unlocked::WasFree)
-        }
+        Resolved::Dir(_) => match open_existing(location)? {
+            Some(held) => {
+                drop(held);
+                Ok(Unlocked::WasFree)
+            }
+            None => Err(Error::NoState {
+                store: location.display(),
+            }),
+        },
         Resolved::Postgres(url) => pg_lock::unlock(&url, force),
     }
 }
