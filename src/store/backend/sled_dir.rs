@@ -16,16 +16,26 @@
 //! writes its pid and command line into the file so that a second process
 //! can say who holds it; the file's content is only ever informative, the
 //! flock is the lock. The descriptor is close-on-exec (std opens files with
-//! `O_CLOEXEC`), so `activate` commands do not inherit the lock.
+//! `O_CLOEXEC`), so `activate` commands do not inherit the lock; but a
+//! holder killed while it was starting a child leaves the lock with that
+//! child until it execs, so a lock whose noted holder has exited is waited
+//! for, briefly ([`RELEASE_GRACE`]), before "state is locked".
 
 use super::command_line;
 use crate::store::{Distrust, Error};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a lock whose noted holder has exited is waited for before
+/// "state is locked". A holder killed while it was starting a child
+/// (between fork and exec) leaves the lock with that child for a moment:
+/// the descriptor is close-on-exec, so the lock goes when the child execs.
+const RELEASE_GRACE: Duration = Duration::from_secs(3);
 
 /// A held lock on a state directory; released on drop.
 #[derive(Debug)]
@@ -63,17 +73,26 @@ impl StateLock {
             file.set_permissions(fs::Permissions::from_mode(0o600))
                 .map_err(Error::io("restrict permissions of state lock file", &path))?;
         }
-        let locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => locked,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let mut note = String::new();
-                let _ = file.read_to_string(&mut note);
-                return Err(Error::Locked {
-                    store: dir.display().to_string(),
-                    holder: describe_holder(&note),
-                });
+        let deadline = Instant::now() + RELEASE_GRACE;
+        let mut file = file;
+        let locked = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => break locked,
+                Err((mut held, Errno::EWOULDBLOCK)) => {
+                    let mut note = String::new();
+                    let _ = held.rewind().and_then(|()| held.read_to_string(&mut note));
+                    if holder_gone(&note) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(50));
+                        file = held;
+                        continue;
+                    }
+                    return Err(Error::Locked {
+                        store: dir.display().to_string(),
+                        holder: describe_holder(&note),
+                    });
+                }
+                Err((_, errno)) => return Err(Error::io("lock state", &path)(errno.into())),
             }
-            Err((_, errno)) => return Err(Error::io("lock state", &path)(errno.into())),
         };
         let note = format!("{}\n{}\n", std::process::id(), command_line());
         locked
@@ -191,6 +210,21 @@ pub(super) fn tighten_db(db: &Path) -> Result<(), Error> {
 }
 
 /// `pid 1234 (pgbr apply …)` from the lock file's note.
+/// Whether the pid the holder noted is no longer running (the lock is then
+/// on its way out with a forked child of the dead holder).
+fn holder_gone(note: &str) -> bool {
+    let pid = note
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok());
+    match pid {
+        Some(pid) if pid > 0 => {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+        }
+        _ => false,
+    }
+}
+
 fn describe_holder(note: &str) -> String {
     let mut lines = note.lines();
     let pid = lines.next().and_then(|l| l.trim().parse::<u32>().ok());
@@ -216,6 +250,52 @@ mod tests {
         assert_eq!(describe_holder("42\n"), "pid 42");
         assert_eq!(describe_holder(""), "another process");
         assert_eq!(describe_holder("garbage"), "another process");
+    }
+
+    /// A lock held by another process (`flock(1)` here, for 1 s), whose
+    /// note names `pid`.
+    fn held_by_other(dir: &Path, pid: u32) -> std::process::Child {
+        let path = dir.join("lock");
+        std::fs::write(&path, format!("{pid}\npgbr apply t.toml\n")).unwrap();
+        std::fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let child = std::process::Command::new("flock")
+            .args(["--nonblock", "--no-fork"])
+            .arg(&path)
+            .args(["sleep", "1"])
+            .spawn()
+            .unwrap();
+        // Until flock(1) holds it.
+        let until = Instant::now() + Duration::from_secs(5);
+        while Flock::lock(File::open(&path).unwrap(), FlockArg::LockExclusiveNonblock).is_ok() {
+            assert!(Instant::now() < until, "flock(1) never took the lock");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+
+    #[test]
+    fn a_dead_holders_lock_is_waited_for_briefly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = gone.id();
+        gone.wait().unwrap();
+        let mut child = held_by_other(dir.path(), dead);
+        let lock = StateLock::acquire(dir.path());
+        child.wait().unwrap();
+        assert!(lock.is_ok(), "{:?}", lock.err());
+    }
+
+    #[test]
+    fn a_live_holders_lock_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = held_by_other(dir.path(), std::process::id());
+        let lock = StateLock::acquire(dir.path());
+        child.wait().unwrap();
+        let err = lock.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
     }
 
     #[test]
