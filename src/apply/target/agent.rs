@@ -156,8 +156,10 @@ pub(super) fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Vec<u8
     Ok(Some(bytes))
 }
 
-/// Runs one request on this machine, on the session's one target: it
-/// holds the lock of every deploy dir it prepared until the session ends.
+/// Runs one request on this machine. Each request gets its own target, so
+/// a deploy dir's lock lasts one operation on a remote host: an agent
+/// whose connection was cut lives on until sshd notices, and a lock it
+/// kept would refuse the apply that recovers (docs/design.md).
 fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
     let done = |r: Result<(), Error>| r.map_or_else(Response::Failed, |()| Response::Done);
     match request {
@@ -203,10 +205,6 @@ fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
 
 /// Answers requests from `input` on `output` until `input` ends.
 pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()> {
-    // One target for the whole session (the run): deploy-dir locks taken by
-    // `prepare` are held across materialize, flip, hooks and revert, and
-    // dropped when the operator's pgbr closes the connection or is gone.
-    let target = LocalTarget::default();
     while let Some(bytes) = read_frame(&mut input)? {
         let request: Request<'_> = postcard::from_bytes(&bytes).map_err(|e| {
             std::io::Error::new(
@@ -221,7 +219,7 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()
                 )));
             }
         }
-        write_frame(&mut output, &answer(&target, request))?;
+        write_frame(&mut output, &answer(&LocalTarget::default(), request))?;
     }
     Ok(())
 }
