@@ -535,6 +535,19 @@ impl Hosts {
 
     // ------------------------------------------------------------ internals
 
+    /// How many `pgbr agent` processes run on host `i`.
+    pub fn agents(&self, i: usize) -> usize {
+        self.netns_pids(i)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                    let words: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+                    words.iter().any(|w| w.ends_with(b"pgbr")) && words.contains(&&b"agent"[..])
+                })
+            })
+            .count()
+    }
+
     fn netns_pids(&self, i: usize) -> Vec<u32> {
         let out = run(Command::new("ip").args(["netns", "pids", &self.hosts[i].netns]));
         String::from_utf8_lossy(&out.stdout)
@@ -580,6 +593,8 @@ impl Hosts {
                  KbdInteractiveAuthentication no\n\
                  MaxStartups 100:30:200\n\
                  MaxSessions 100\n\
+                 ClientAliveInterval 1\n\
+                 ClientAliveCountMax 3\n\
                  Subsystem sftp internal-sftp\n",
                 name = h.name,
                 addr = h.addr,

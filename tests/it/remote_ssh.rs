@@ -540,6 +540,14 @@ fn ssh_host_cut_off_during_rolling_phase() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     f.hosts.reconnect(1);
+    // The lost run's agent on c2's host holds c2's deploy dir until that
+    // host's sshd ends the dead session (`ClientAliveInterval`, as
+    // docs/design.md asks of hosts); until then a retry is refused, loudly.
+    crate::hosts::wait_for(
+        "c2's host to end the lost run's session",
+        std::time::Duration::from_secs(30),
+        || f.hosts.agents(1) == 0,
+    );
     let live = f.check_every_host(&[&zst, &lz4], "host cut off");
     assert!(live[0] > 1, "c1 stays on its new generation: {live:?}");
     assert_eq!(live[2], 1, "c3 was not started: {live:?}");
