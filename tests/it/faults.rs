@@ -188,9 +188,12 @@ fn apply_with_a_skewed_clock_needs_allow_clock_skew() {
     let p = Pgbr::new();
     let t = three_cells(&p, 5433, "");
     let t = t.to_str().unwrap();
-    let ahead = (time::OffsetDateTime::now_utc() + time::Duration::days(400))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    // 400 days and an hour: the message counts whole days, and a slow run
+    // must not turn 400 into 399.
+    let ahead =
+        (time::OffsetDateTime::now_utc() + time::Duration::days(400) + time::Duration::hours(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
     for args in [
         &["apply", t, "--yes", "--now", &ahead][..],
         &["rotate", t, "--yes", "--now", &ahead],
