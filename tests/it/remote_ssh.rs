@@ -373,20 +373,7 @@ fn ssh_non_root_login_with_sudo() {
 #[test]
 fn ssh_host_lost_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    f.write("zst", "", "", "");
-    let zst = f.rendered();
-    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
-
-    // c1's activation waits on host 1 until the test says go.
-    let flag = f.hosts.cells_dir().join("activating");
-    let go = f.hosts.cells_dir().join("go");
-    let hook = format!(
-        "activate = \"if [ $PGBR_CELL = c1 ]; then touch {flag}; i=0; while [ ! -e {go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi\"",
-        flag = flag.display(),
-        go = go.display()
-    );
-    f.write("lz4", "", &hook, "");
-    let lz4 = f.rendered();
+    let Paused { zst, lz4, flag, go } = f.paused_at_c1();
     let apply = std::process::Command::new(env!("CARGO_BIN_EXE_pgbr"))
         .arg("--state")
         .arg(f.p.state())
@@ -504,19 +491,7 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_host_cut_off_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    f.write("zst", "", "", "");
-    let zst = f.rendered();
-    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
-
-    let flag = f.hosts.cells_dir().join("activating");
-    let go = f.hosts.cells_dir().join("go");
-    let hook = format!(
-        "activate = \"if [ $PGBR_CELL = c1 ]; then touch {flag}; i=0; while [ ! -e {go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi\"",
-        flag = flag.display(),
-        go = go.display()
-    );
-    f.write("lz4", "", &hook, "");
-    let lz4 = f.rendered();
+    let Paused { zst, lz4, flag, go } = f.paused_at_c1();
     let apply = f.p.spawn(&["apply", f.t(), "--yes"]);
     crate::hosts::wait_for(
         "c1's activation",
@@ -593,4 +568,32 @@ fn ssh_host_of_another_architecture_is_refused() {
             .is_empty(),
         "pgbr copied itself to a host that cannot run it"
     );
+}
+
+/// A fleet on generation 1 (`zst`) with generation 2 (`lz4`) written to
+/// its topology, whose `activate` on c1 waits on host 1 until `go` exists
+/// (after touching `flag`).
+struct Paused {
+    zst: Vec<Vec<u8>>,
+    lz4: Vec<Vec<u8>>,
+    flag: std::path::PathBuf,
+    go: std::path::PathBuf,
+}
+
+impl Fleet {
+    fn paused_at_c1(&mut self) -> Paused {
+        self.write("zst", "", "", "");
+        let zst = self.rendered();
+        self.run(&["apply", self.t(), "--yes"]).expect_code(0);
+        let flag = self.hosts.cells_dir().join("activating");
+        let go = self.hosts.cells_dir().join("go");
+        let hook = format!(
+            "activate = \"if [ $PGBR_CELL = c1 ]; then touch {flag}; i=0; while [ ! -e {go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi\"",
+            flag = flag.display(),
+            go = go.display()
+        );
+        self.write("lz4", "", &hook, "");
+        let lz4 = self.rendered();
+        Paused { zst, lz4, flag, go }
+    }
 }
