@@ -285,8 +285,8 @@ fn apply_with(
                     adopt: args.adopt,
                     skip_version_check: args.skip_version_check,
                     human,
+                    record,
                 },
-                record,
             )
         }
     }
@@ -306,11 +306,13 @@ fn cause_of(request: &Request) -> Cause {
 }
 
 /// How cells are deployed: what `apply` may take over or overlook.
-struct Deploy {
+struct Deploy<'r> {
     adopt: bool,
     skip_version_check: bool,
     /// Where the text for people goes.
     human: Human,
+    /// What became of the cells, as the run goes.
+    record: &'r mut Record,
 }
 
 fn apply_topology(
@@ -320,10 +322,10 @@ fn apply_topology(
     clock: &Clock,
     cause: Cause,
     yes: bool,
-    deploy: Deploy,
-    record: &mut Record,
+    deploy: Deploy<'_>,
 ) -> Result<u8> {
     let human = deploy.human;
+    let record = deploy.record;
     let topo = topology::load(path)?;
     let targets = Targets::new();
     let rep = reporter();
@@ -388,8 +390,8 @@ pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> R
             adopt: false,
             skip_version_check: false,
             human: Human::new(false),
+            record: &mut Record::default(),
         },
-        &mut Record::default(),
     )
 }
 
@@ -459,7 +461,7 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
             adopt: false,
             skip_version_check: false,
             human: Human::new(false),
+            record: &mut Record::default(),
         },
-        &mut Record::default(),
     )
 }
