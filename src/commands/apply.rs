@@ -99,7 +99,10 @@ fn refuse_unobserved(plan: &Plan, inputs: &crate::plan::Inputs<'_>) -> Result<()
         ..DeployReport::default()
     };
     outln!("{}", cells_line(plan, &pending));
-    Err(Error::Unobserved { cells: unobserved })
+    Err(Error::Unobserved {
+        cells: unobserved,
+        hints: inputs.unobserved_hints(),
+    })
 }
 
 /// Builds and deploys a plan's generation; prints the outcome.
@@ -416,7 +419,10 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     let unobserved = inputs.unobserved();
     if !unobserved.is_empty() {
         // Which cells are behind is unknown: no CA step can be chosen.
-        return Err(Error::Unobserved { cells: unobserved });
+        return Err(Error::Unobserved {
+            cells: unobserved,
+            hints: inputs.unobserved_hints(),
+        });
     }
     let ca = inputs.ca.as_ref().expect("checked above");
     let live_leaves = inputs
