@@ -71,6 +71,21 @@ struct Conn {
     agent: Option<Agent>,
 }
 
+impl Conn {
+    /// The master's log (`ssh -E`): ssh's own words, kept by the master
+    /// once it runs in the background with no stderr.
+    fn master_log(&self) -> PathBuf {
+        self.control_dir.join("master.log")
+    }
+
+    /// The last part of the master's log.
+    fn master_words(&self) -> Vec<u8> {
+        let mut log = std::fs::read(self.master_log()).unwrap_or_default();
+        log.drain(..log.len().saturating_sub(16 << 10));
+        log
+    }
+}
+
 /// `pgbr agent` running on the host, spoken to over the master.
 struct Agent {
     child: Child,
@@ -218,15 +233,20 @@ impl SshTarget {
         let script = format!(
             "uname -s; uname -m; cd && pwd; test -x {dir}/pgbr && echo present || echo missing"
         );
+        // This first ssh becomes the master: its own words (and, once it
+        // runs in the background, the reason it ends) go to its log.
+        let mut master = conn.args.clone();
+        master.extend(["-E".into(), conn.master_log().into()]);
         let out = run_bounded(
-            self.ssh(&conn.args, &format!("sh -c '{script}'")),
+            self.ssh(&master, &format!("sh -c '{script}'")),
             None,
             connect_bound,
         )
         .map_err(|e| self.unreachable(Reach::Network, format!("ssh: {e}")))?;
         if out.status.code() == Some(255) || (!out.status.success() && out.stdout.is_empty()) {
-            let why = reach(&String::from_utf8_lossy(&out.stderr));
-            return Err(self.unreachable(why, ssh_words(&out.stderr, why)));
+            let said = [out.stderr, conn.master_words()].concat();
+            let why = reach(&String::from_utf8_lossy(&said));
+            return Err(self.unreachable(why, ssh_words(&said, why)));
         }
         let facts = String::from_utf8_lossy(&out.stdout).into_owned();
         let facts: Vec<&str> = facts.lines().collect();
@@ -330,16 +350,19 @@ impl SshTarget {
                 return Err(e);
             }
         }
-        let agent = session
-            .conn
-            .as_mut()
-            .and_then(|c| c.agent.as_mut())
-            .expect("connected");
+        let conn = session.conn.as_mut().expect("connected");
+        let agent = conn.agent.as_mut().expect("connected");
         match agent.ask(request, limit) {
             Ok(Response::Failed(e)) => Err(e),
             Ok(answer) => Ok(answer),
             Err(why) => {
-                let (_, words) = agent.finish();
+                let (_, mut words) = agent.finish();
+                if ssh_words(&words, Reach::Network).is_empty() {
+                    // A client of the master says nothing when the master
+                    // ends (a keepalive timeout, say): the master's log
+                    // holds ssh's words.
+                    words = conn.master_words();
+                }
                 let said = ssh_words(&words, Reach::Network);
                 let detail = match why {
                     Ask::Closed if said.is_empty() => "the connection closed".to_owned(),
