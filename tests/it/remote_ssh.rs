@@ -535,16 +535,16 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_no_connection_outlives_a_run() {
     let mut f = Fleet::new(2);
-    let Paused { flag, go, .. } = f.paused_at_c1();
+    let p = f.paused_at(0, "activate");
     let mut apply = f.p.spawn(&["apply", f.t(), "--yes"]);
     crate::hosts::wait_for(
         "c1's activation",
         std::time::Duration::from_secs(60),
-        || f.hosts.read(0, &flag).is_some(),
+        || f.hosts.read(0, &p.flag).is_some(),
     );
     apply.kill().unwrap();
     apply.wait().unwrap();
-    f.hosts.sh(0, &format!("touch {}", go.display()));
+    f.hosts.sh(0, &format!("touch {}", p.go.display()));
     let closed = |f: &Fleet, what: &str| {
         for i in 0..2 {
             crate::hosts::wait_for(what, std::time::Duration::from_secs(15), || {
