@@ -46,6 +46,9 @@ pub struct CellNow {
     /// Why the deploy dir could not be observed at all (its target
     /// failed), if so; `live` then holds what the store last recorded.
     pub unobserved: Option<String>,
+    /// What to do about it, when the failure says (a host down, a changed
+    /// host key…).
+    pub unobserved_hint: Option<String>,
 }
 
 /// The store a plan is made against, as deploy dirs are judged by it:
@@ -113,6 +116,23 @@ impl Inputs<'_> {
                 Some(format!("{}: {why}", cell.name))
             })
             .collect()
+    }
+
+    /// What to do about the failures of [`Inputs::unobserved`], each once,
+    /// in the order first met.
+    pub fn unobserved_hints(&self) -> Vec<String> {
+        let mut hints: Vec<String> = Vec::new();
+        for (cell, _) in targets(self.topology, &self.request) {
+            let Some(now) = self.cells.get(cell.name.as_str()) else {
+                continue;
+            };
+            if let (Some(_), Some(hint)) = (&now.unobserved, &now.unobserved_hint) {
+                if !hints.contains(hint) {
+                    hints.push(hint.clone());
+                }
+            }
+        }
+        hints
     }
 }
 

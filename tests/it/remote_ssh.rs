@@ -13,6 +13,20 @@ use std::path::PathBuf;
 
 // ------------------------------------------------------------------ pgbr over SSH
 
+/// The error pgbr printed, from its `error:` line to the end (progress
+/// lines before it name cells too).
+fn error_part(stderr: &str) -> &str {
+    stderr.find("error: ").map_or("", |i| &stderr[i..])
+}
+
+/// How often `cell` is named in `text`, as a word of its own (a path
+/// through its deploy dir is another word).
+fn mentions(text: &str, cell: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_alphanumeric() && !"/._-".contains(c))
+        .filter(|w| *w == cell)
+        .count()
+}
+
 /// The files of every generation dir.
 const FILES: [&str; 4] = [
     "pgbackrest.conf",
@@ -292,7 +306,25 @@ fn ssh_unreachable_host_and_changed_host_key() {
             );
         }
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        // The cell once, then where and ssh's words, then what to do.
+        let error = error_part(&out.stderr);
+        assert!(
+            error.starts_with(&format!(
+                "error: failed to observe 1 cell(s): c3: reach `ssh://root@{addr}`: ssh: "
+            )) && error.contains("\nhint: check that the host is up"),
+            "{args:?}:\n{}",
+            out.stderr
+        );
+        assert_eq!(mentions(error, "c3"), 1, "{args:?}:\n{}", out.stderr);
     }
+    let out = f.run(&["plan", f.t()]).expect_code(1);
+    assert!(
+        out.stdout.contains(&format!(
+            "\n! c3: unreachable, not planned: reach `ssh://root@{addr}`: ssh: "
+        )),
+        "{}",
+        out.stdout
+    );
     assert_eq!(f.check_every_host(&[&zst], "unreachable"), [1, 1, 1]);
     for i in 0..2 {
         assert_eq!(f.generation_dirs(i), [1], "nothing written on host {i}");
@@ -318,6 +350,12 @@ fn ssh_unreachable_host_and_changed_host_key() {
                 out.stderr
             );
         }
+        let error = error_part(&out.stderr);
+        assert_eq!(mentions(error, "c2"), 1, "{args:?}:\n{}", out.stderr);
+        assert!(
+            error.contains("hint: pgbr never accepts a host key"),
+            "{error}"
+        );
     }
     assert_eq!(f.check_every_host(&[&zst], "changed host key"), [1, 1, 1]);
     // An unknown host key is refused as well: never accepted on first use.
@@ -352,6 +390,12 @@ fn ssh_non_root_login_with_sudo() {
     for word in ["c2", &f.hosts.addr(1).to_string(), "sudo", "password"] {
         assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
     }
+    let error = error_part(&out.stderr);
+    assert_eq!(mentions(error, "c2"), 1, "{}", out.stderr);
+    assert!(
+        error.contains("hint: give the login user passwordless sudo"),
+        "{error}"
+    );
     assert!(f.live(0).is_none() && f.live(1).is_none(), "{out:?}");
 
     let out = f
@@ -507,6 +551,7 @@ fn ssh_host_cut_off_during_rolling_phase() {
         stderr.contains("`c2`") && stderr.contains(&addr) && stderr.contains("host was lost"),
         "{stderr}"
     );
+    assert_eq!(mentions(error_part(&stderr), "c2"), 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     f.hosts.reconnect(1);
@@ -542,8 +587,9 @@ fn ssh_host_of_another_architecture_is_refused() {
 
     let out = f.run(&["apply", f.t(), "--yes"]).expect_code(1);
     let addr = f.hosts.addr(1).to_string();
+    assert_eq!(mentions(error_part(&out.stderr), "c2"), 1, "{}", out.stderr);
     for word in [
-        "`c2`",
+        &format!("c2: run pgbr on `ssh://root@{addr}`: the host is `Linux riscv64`"),
         addr.as_str(),
         "riscv64",
         std::env::consts::ARCH,
