@@ -130,8 +130,8 @@ pub enum Error {
     Unobserved {
         /// `cell: why`, in name order.
         cells: Vec<String>,
-        /// What to do about each kind of failure among them (a host down, a
-        /// changed host key…), each once.
+        /// What to do about each kind of failure among them (a refused
+        /// login, a changed host key, …), once each.
         hints: Vec<String>,
     },
     /// Deploy dirs hold things pgbr did not put there.
@@ -278,7 +278,7 @@ fn not_started_text(not_started: &[String]) -> String {
 }
 
 /// The hint for a failure to write or check a deploy dir.
-/// What to do about a target's error (also the hints of [`Error::Unobserved`]).
+/// (Also the hints of [`Error::Unobserved`].)
 pub(crate) fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
     use crate::apply::target::Reach;
     use crate::apply::Error as A;
@@ -294,7 +294,7 @@ pub(crate) fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
         A::Unsupported { .. } => Some("set `target = \"local\"` for this cell".into()),
         A::Unreachable { why, .. } => Some(
             match why {
-                Reach::Network => "check that the host is up and its sshd reachable (`ssh` to it by hand shows the same); `--cells` leaves its cells out of `plan`, `status` and `apply`",
+                Reach::Network => "check that the host is up and its sshd reachable (`ssh` to it by hand shows the same)",
                 Reach::HostKey => "pgbr never accepts a host key by itself: check the host's key, then update `known_hosts` (`ssh-keygen -R HOST`, then `ssh HOST` once)",
                 Reach::Login => "check the login user of `target` and the key ssh offers (ssh-agent, `IdentityFile` in `[ssh] config_file`)",
                 Reach::Ssh => "fix `[ssh] config_file` or `[ssh] options` (ssh's words above say which)",
@@ -398,7 +398,11 @@ impl Error {
                 "check those paths; run with `--adopt` to take them over as they are"
             }
             Error::Unobserved { hints, .. } if !hints.is_empty() => {
-                return Some(format!("{}; nothing was changed", hints.join("; ")))
+                return Some(format!(
+                    "nothing was changed; {}; then run again (`plan` and `apply` leave cells \
+                     out with `--cells`)",
+                    hints.join("; ")
+                ))
             }
             Error::Unobserved { .. } => {
                 "nothing was changed; fix what keeps pgbr from reading those deploy dirs and run \
@@ -592,7 +596,8 @@ mod tests {
                     why: Reach::HostKey,
                     detail: "Host key verification failed.".into(),
                 },
-                "caused by: reach `ssh://deploy@10.0.0.3`: Host key verification failed.\n\
+                "caused by: reach `ssh://deploy@10.0.0.3`: ssh does not trust the host's key: \
+                 Host key verification failed.\n\
                  hint: pgbr never accepts a host key by itself",
             ),
             (
@@ -665,7 +670,7 @@ mod tests {
              caused by: reach `ssh://deploy@10.0.0.3`: ssh: connect to host 10.0.0.3 port 22: \
              Connection timed out\n\
              hint: check that the host is up and its sshd reachable (`ssh` to it by hand shows \
-             the same); `--cells` leaves its cells out of `plan`, `status` and `apply`\n"
+             the same)\n"
         );
     }
 

@@ -55,7 +55,7 @@ enum Found {
     Observed(Observed),
     /// Read, and pgbr refuses to use it as it is: why.
     Refused(String),
-    /// Could not be read: why, and what to do about it (if known).
+    /// Could not be read: why, and what to do about it.
     Unobserved(String, Option<String>),
 }
 

@@ -249,7 +249,6 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
     // an error (1). Then a failed probe outranks pending work: a server is
     // broken now.
     let unobserved = inputs.unobserved();
-    let hints = inputs.unobserved_hints();
     let finish = || {
         if failed > 0 {
             errln!("{failed} of {} TLS probe(s) failed", rows.len());
@@ -257,7 +256,7 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         if !unobserved.is_empty() {
             return Err(Error::Unobserved {
                 cells: unobserved.clone(),
-                hints: hints.clone(),
+                hints: inputs.unobserved_hints(),
             });
         }
         if failed > 0 {

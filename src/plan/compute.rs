@@ -46,8 +46,7 @@ pub struct CellNow {
     /// Why the deploy dir could not be observed at all (its target
     /// failed), if so; `live` then holds what the store last recorded.
     pub unobserved: Option<String>,
-    /// What to do about it, when the failure says (a host down, a changed
-    /// host key…).
+    /// What to do about it (`unobserved`'s hint), if pgbr knows.
     pub unobserved_hint: Option<String>,
 }
 
@@ -118,15 +117,12 @@ impl Inputs<'_> {
             .collect()
     }
 
-    /// What to do about the failures of [`Inputs::unobserved`], each once,
-    /// in the order first met.
+    /// What to do about the cells of [`Inputs::unobserved`], each hint once.
     pub fn unobserved_hints(&self) -> Vec<String> {
         let mut hints: Vec<String> = Vec::new();
         for (cell, _) in targets(self.topology, &self.request) {
-            let Some(now) = self.cells.get(cell.name.as_str()) else {
-                continue;
-            };
-            if let (Some(_), Some(hint)) = (&now.unobserved, &now.unobserved_hint) {
+            let now = self.cells.get(cell.name.as_str());
+            if let Some(hint) = now.and_then(|n| n.unobserved_hint.as_ref()) {
                 if !hints.contains(hint) {
                     hints.push(hint.clone());
                 }

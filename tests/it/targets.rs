@@ -24,8 +24,8 @@ fn an_unreachable_ssh_target_is_refused_before_anything_is_written() {
         .stderr(&format!(
             "\
 error: failed to observe 2 cell(s): a: {reach}; b: {reach}
-hint: check that the host is up and its sshd reachable (`ssh` to it by hand shows the same); \
-`--cells` leaves its cells out of `plan`, `status` and `apply`; nothing was changed
+hint: nothing was changed; check that the host is up and its sshd reachable (`ssh` to it by \
+hand shows the same); then run again (`plan` and `apply` leave cells out with `--cells`)
 "
         ))
         .status(1)
