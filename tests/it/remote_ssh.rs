@@ -541,6 +541,49 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
     }
 }
 
+/// No SSH connection outlives a run: not when pgbr is killed in the
+/// middle of an apply (each host's master is its agent's own session,
+/// which ends once pgbr's end of it is gone), and not when the operator's
+/// ssh config keeps masters (`ControlPersist 30s`: pgbr then closes them
+/// itself).
+#[test]
+fn ssh_no_connection_outlives_a_run() {
+    let mut f = Fleet::new(2);
+    let p = f.paused_at(0, "activate");
+    let mut apply = f.p.spawn(&["apply", f.t(), "--yes"]);
+    crate::hosts::wait_for(
+        "c1's activation",
+        std::time::Duration::from_secs(60),
+        || f.hosts.read(0, &p.flag).is_some(),
+    );
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+    f.hosts.sh(0, &format!("touch {}", p.go.display()));
+    let closed = |f: &Fleet, what: &str| {
+        for i in 0..2 {
+            crate::hosts::wait_for(what, std::time::Duration::from_secs(15), || {
+                let out = f.hosts.on(i, &["ss", "-Htn", "state", "established"]);
+                out.status.success() && out.stdout.is_empty()
+            });
+        }
+    };
+    closed(&f, "the killed run's SSH connections to close");
+
+    let config = f.hosts.ssh_config();
+    let persist = f.p.write(
+        "persist_config",
+        &format!("ControlPersist 30s\nInclude {}\n", config.display()),
+    );
+    let topo = std::fs::read_to_string(&f.topo).unwrap().replace(
+        &format!("config_file = \"{}\"", config.display()),
+        &format!("config_file = \"{}\"", persist.display()),
+    );
+    std::fs::write(&f.topo, topo).unwrap();
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    closed(&f, "masters kept by ControlPersist to be closed");
+    f.converged("after a killed run");
+}
+
 /// A host cut off the network while the rolling phase runs (no FIN, no
 /// RST: a silent stall) is lost within ssh's keepalive bound; the apply
 /// stops with `HOST_LOST` naming the cell, the address and ssh's words;
