@@ -549,7 +549,7 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_no_connection_outlives_a_run() {
     let mut f = Fleet::new(2);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     let mut apply = f.p.spawn(&["apply", f.t(), "--yes"]);
     crate::hosts::wait_for(
         "c1's activation",
