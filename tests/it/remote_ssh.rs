@@ -13,6 +13,20 @@ use std::path::PathBuf;
 
 // ------------------------------------------------------------------ pgbr over SSH
 
+/// The error pgbr printed, from its `error:` line to the end (progress
+/// lines before it name cells too).
+fn error_part(stderr: &str) -> &str {
+    stderr.find("error: ").map_or("", |i| &stderr[i..])
+}
+
+/// How often `cell` is named in `text`, as a word of its own (a path
+/// through its deploy dir is another word).
+fn mentions(text: &str, cell: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_alphanumeric() && !"/._-".contains(c))
+        .filter(|w| *w == cell)
+        .count()
+}
+
 /// The files of every generation dir.
 const FILES: [&str; 4] = [
     "pgbackrest.conf",
@@ -188,8 +202,9 @@ deploy_dir = "{cells}/{{cell}}/pgbackrest"
     /// generation dir written. Returns apply's stderr.
     #[track_caller]
     fn refused(&self, i: usize, words: &[&str], zst: &[Vec<u8>], ctx: &str) -> String {
-        let cell = format!("`{}`", Fleet::cell(i));
         let addr = self.hosts.addr(i).to_string();
+        // The cell once, by the line that lists it; then the address.
+        let cell = format!("{}: reach `ssh://root@{addr}`: ", Fleet::cell(i));
         let mut said = String::new();
         for args in [
             vec!["plan", self.t()],
@@ -205,6 +220,12 @@ deploy_dir = "{cells}/{{cell}}/pgbackrest"
                 );
             }
             assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+            assert_eq!(
+                mentions(error_part(&out.stderr), &Fleet::cell(i)),
+                1,
+                "{ctx}: {args:?}:\n{}",
+                out.stderr
+            );
             if args[0] == "status" {
                 let row = out.stdout.lines().find(|l| l.starts_with(&Fleet::cell(i)));
                 assert!(
@@ -389,6 +410,12 @@ fn ssh_non_root_login_with_sudo() {
     for word in ["c2", &f.hosts.addr(1).to_string(), "sudo", "password"] {
         assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
     }
+    let error = error_part(&out.stderr);
+    assert_eq!(mentions(error, "c2"), 1, "{}", out.stderr);
+    assert!(
+        error.contains("give the login user passwordless sudo"),
+        "{error}"
+    );
     assert!(f.live(0).is_none() && f.live(1).is_none(), "{out:?}");
 
     let out = f
@@ -410,7 +437,7 @@ fn ssh_non_root_login_with_sudo() {
 #[test]
 fn ssh_host_lost_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     f.lose(&p, 1, |h| h.crash(1));
     f.hosts.boot(1);
     f.converges_after_loss(&p, "host lost");
@@ -427,7 +454,7 @@ fn ssh_host_lost_during_rolling_phase() {
 #[test]
 fn ssh_host_lost_after_its_flip() {
     let mut f = Fleet::new(3);
-    f.lost_after_flip("activate", |h| h.crash(1), |f| f.hosts.boot(1));
+    f.lost_after_flip("activate", "", |h| h.crash(1), |f| f.hosts.boot(1));
 }
 
 /// A host that stops answering in the middle of a request (its sshd
@@ -440,19 +467,33 @@ fn ssh_host_lost_after_its_flip() {
 #[test]
 fn ssh_host_frozen_mid_request() {
     let mut f = Fleet::new(3);
-    let (said, took) = f.lost_after_flip(
-        "health_command",
-        |h| h.freeze(1),
-        |f| {
-            f.hosts.thaw(1);
-            f.lost_session_ends(1);
-        },
-    );
+    let (said, took) =
+        f.lost_after_flip("health_command", "", |h| h.freeze(1), |f| f.hosts.thaw(1));
     assert!(
         took < std::time::Duration::from_secs(60),
         "lost after {took:?}, not within ssh's keepalive bound:\n{said}"
     );
     assert!(said.contains("not responding"), "no ssh words:\n{said}");
+}
+
+/// A host-side pgbr that stops answering while the host's sshd still
+/// does (its agent frozen while c2's `activate` runs, as on a hung
+/// filesystem; the keepalives pass): the request is bounded by its own
+/// limit, for a hook the cell's `hook_timeout_seconds` (here 5) plus a
+/// margin of 30 s. The apply stops with `HOST_LOST` naming that bound;
+/// once the agent runs again (and ends with its session), the next apply
+/// converges.
+#[test]
+fn ssh_agent_hung_mid_hook() {
+    use nix::sys::signal::Signal;
+    let mut f = Fleet::new(3);
+    let (said, _) = f.lost_after_flip(
+        "activate",
+        "hook_timeout_seconds = 5",
+        |h| h.signal_agents(1, Signal::SIGSTOP),
+        |f| f.hosts.signal_agents(1, Signal::SIGCONT),
+    );
+    assert!(said.contains("no answer within 35s"), "{said}");
 }
 
 /// `rotate` over SSH: every host gets a new leaf (its serial in `status`
@@ -535,7 +576,7 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_no_connection_outlives_a_run() {
     let mut f = Fleet::new(2);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     let mut apply = f.p.spawn(&["apply", f.t(), "--yes"]);
     crate::hosts::wait_for(
         "c1's activation",
@@ -577,7 +618,7 @@ fn ssh_no_connection_outlives_a_run() {
 #[test]
 fn ssh_host_cut_off_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     f.lose(&p, 1, |h| h.cut(1));
     f.hosts.reconnect(1);
     f.lost_session_ends(1);
@@ -637,8 +678,9 @@ fn ssh_host_of_another_architecture_is_refused() {
 
     let out = f.run(&["apply", f.t(), "--yes"]).expect_code(1);
     let addr = f.hosts.addr(1).to_string();
+    assert_eq!(mentions(error_part(&out.stderr), "c2"), 1, "{}", out.stderr);
     for word in [
-        "`c2`",
+        &format!("c2: run pgbr on `ssh://root@{addr}`: the host is `Linux riscv64`"),
         addr.as_str(),
         "riscv64",
         std::env::consts::ARCH,
@@ -656,7 +698,8 @@ fn ssh_host_of_another_architecture_is_refused() {
 }
 
 /// A fleet on generation 1 (`zst`) with generation 2 (`lz4`) written to
-/// its topology, whose `hook` (`activate` or `health_command`) notes each
+/// its topology (with `extra` in `[defaults]`), whose `hook` (`activate`
+/// or `health_command`) notes each
 /// run in `ran` on its host, and on host `at` waits (up to 30 s) until
 /// `go` exists there, after touching `flag`.
 struct Paused {
@@ -669,7 +712,7 @@ struct Paused {
 }
 
 impl Fleet {
-    fn paused_at(&mut self, at: usize, hook: &str) -> Paused {
+    fn paused_at(&mut self, at: usize, hook: &str, extra: &str) -> Paused {
         self.write("zst", "", "", "");
         let zst = self.rendered();
         self.run(&["apply", self.t(), "--yes"]).expect_code(0);
@@ -682,7 +725,7 @@ impl Fleet {
             flag = flag.display(),
             go = go.display()
         );
-        self.write("lz4", "", &hook, "");
+        self.write("lz4", "", &format!("{extra}\n{hook}"), "");
         let lz4 = self.rendered();
         Paused {
             zst,
@@ -735,6 +778,11 @@ impl Fleet {
         for word in [cell.as_str(), addr.as_str(), "host was lost"] {
             assert!(stderr.contains(word), "no `{word}`:\n{stderr}");
         }
+        assert_eq!(
+            mentions(error_part(&stderr), &Fleet::cell(lost)),
+            1,
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         (stderr, took)
     }
@@ -752,7 +800,8 @@ impl Fleet {
 
     /// c2's host lost (`fault`) while c2's `hook` runs, after its flip:
     /// c2 stays on its new generation and c3's hook never ran; once `back`
-    /// brought the host back, `status` says c2's deploy was interrupted
+    /// brought the host back (and it ended the lost run's session),
+    /// `status` says c2's deploy was interrupted
     /// after its flip (exit 2), and the next apply converges, running the
     /// hook again on c2 and for the first time on c3, each for the
     /// generation now live there (a new one: repairing an interrupted cell
@@ -761,15 +810,17 @@ impl Fleet {
     fn lost_after_flip(
         &mut self,
         hook: &str,
+        extra: &str,
         fault: impl FnOnce(&mut Hosts),
         back: impl FnOnce(&mut Fleet),
     ) -> (String, std::time::Duration) {
-        let p = self.paused_at(1, hook);
+        let p = self.paused_at(1, hook, extra);
         let lost = self.lose(&p, 1, fault);
         assert_eq!(self.live(1), Some(2), "c2 stays on its new generation");
         assert_eq!(self.ran(&p), ["c1 2", "c2 2", ""]);
 
         back(self);
+        self.lost_session_ends(1);
         let st = self.run(&["status", self.t()]).expect_code(2);
         let row = st.stdout.lines().find(|l| l.starts_with("c2 "));
         assert!(
