@@ -18,7 +18,7 @@
 //! away mid-run is [`Error::Lost`], and the target stays broken for the
 //! rest of the run (nothing more is attempted there).
 
-use super::agent::{read_frame, write_frame, Request, Response, PROTOCOL};
+use super::agent::{read_frame, write_frame, Request, Response, PING_EVERY, PROTOCOL};
 use super::{Error, FileContent, HookOutput, HookRun, Prepare, Reach, Target};
 use crate::plan::Observed;
 use crate::topology::SshSpec;
@@ -336,7 +336,7 @@ impl SshTarget {
             .and_then(|c| c.agent.as_mut())
             .expect("connected");
         match agent.ask(request, limit) {
-            Ok(Response::Failed(e)) => Err(e),
+            Ok(Response::Failed(e)) => Err(e.on_host(&self.target)),
             Ok(answer) => Ok(answer),
             Err(why) => {
                 let (_, words) = agent.finish();
@@ -415,9 +415,20 @@ impl Agent {
         });
         let mut stdin: ChildStdin = child.stdin.take().expect("piped");
         let (requests, request_rx) = mpsc::sync_channel::<Vec<u8>>(1);
+        // Sends the requests, and a ping whenever there was none for
+        // `PING_EVERY`: the agent ends (releasing its locks) when its
+        // operator goes silent. Ends, closing the agent's stdin, when
+        // `requests` is dropped.
+        let mut ping = Vec::new();
+        write_frame(&mut ping, &Request::Ping)?;
         std::thread::spawn(move || {
             use std::io::Write;
-            for frame in request_rx {
+            loop {
+                let frame = match request_rx.recv_timeout(PING_EVERY) {
+                    Ok(frame) => frame,
+                    Err(RecvTimeoutError::Timeout) => ping.clone(),
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
                 if stdin
                     .write_all(&frame)
                     .and_then(|()| stdin.flush())
@@ -677,10 +688,13 @@ impl Target for SshTarget {
         }
     }
 
-    fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error> {
+    fn prepare(&self, req: &Prepare<'_>) -> Result<Option<u64>, Error> {
         self.name_cell(req.cell);
         let action = format!("prepare `{}`", req.deploy_dir);
-        self.done(&action, &Request::Prepare(req.clone()), REQUEST_TIMEOUT)
+        match self.call(&action, &Request::Prepare(req.clone()), REQUEST_TIMEOUT)? {
+            Response::Prepared(current) => Ok(current),
+            other => Err(self.unexpected(&action, other)),
+        }
     }
 
     fn materialize(
@@ -700,13 +714,14 @@ impl Target for SshTarget {
         self.done(&action, &request, REQUEST_TIMEOUT)
     }
 
-    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error> {
+    fn flip(&self, deploy_dir: &str, from: Option<u64>, to: Option<u64>) -> Result<(), Error> {
         let action = format!("flip `{deploy_dir}/current`");
         self.done(
             &action,
             &Request::Flip {
                 deploy_dir,
-                generation,
+                from,
+                to,
             },
             REQUEST_TIMEOUT,
         )
