@@ -548,8 +548,7 @@ fn ssh_two_runs_on_one_remote_cell() {
         "another pgbr is deploying it right now",
         "hint:",
     ] {
-        assert!(out.stderr.contains(word), "no `{word}`:
-{}", out.stderr);
+        assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
     }
     assert!(
         first.0.try_wait().unwrap().is_none(),

@@ -508,14 +508,24 @@ mod tests {
             },
         ]);
         assert!(
-            matches!(answers[..5], [Response::Prepared(None), Response::Done, Response::Done, Response::Done, Response::Done]),
+            matches!(
+                answers[..5],
+                [
+                    Response::Prepared(None),
+                    Response::Done,
+                    Response::Done,
+                    Response::Done,
+                    Response::Done
+                ]
+            ),
             "{answers:?}"
         );
         let Response::Failed(e) = &answers[5] else {
             panic!("{:?}", answers[5])
         };
         assert!(
-            e.to_string().contains("it names generation 2, but this flip expects nothing"),
+            e.to_string()
+                .contains("it names generation 2, but this flip expects nothing"),
             "{e}"
         );
         let Response::Observed(o) = &answers[6] else {

@@ -855,7 +855,8 @@ mod tests {
             second.flip(dd, None, Some(1)).unwrap_err(),
         ] {
             assert!(
-                err.to_string().contains("another pgbr is deploying it right now"),
+                err.to_string()
+                    .contains("another pgbr is deploying it right now"),
                 "{err}"
             );
         }
