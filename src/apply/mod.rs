@@ -12,6 +12,7 @@ mod gather;
 pub mod health;
 mod hook;
 mod parallel;
+mod summary;
 pub mod target;
 mod version;
 
@@ -21,5 +22,6 @@ pub use execute::{
     deploy_generation, entry_files, health_spec, DeployReport, DeployStopped, Rollout,
 };
 pub use gather::{ca_bundle_text, gather, stored_cert};
+pub use summary::{CellResult, Outcome, Stop, Summary, NAMED_UP_TO};
 pub use target::{Error, FileContent, HookOutput, HookRun, Prepare, Target, Targets, MARKER};
 pub use version::{check_releases, read_releases, release_in, CellRelease, ReleaseMismatch};

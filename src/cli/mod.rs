@@ -188,6 +188,11 @@ pub struct ApplyArgs {
     /// default: refuse.
     #[arg(long)]
     pub skip_version_check: bool,
+    /// Print what became of each cell as JSON on stdout (schema in
+    /// docs/plan-json.md); the plan and the text for people go to stderr
+    /// (default: text on stdout).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pgbr rotate`.
@@ -250,4 +255,9 @@ pub struct RollbackArgs {
     /// Clock for the expiry check (RFC 3339; default: now).
     #[arg(long, value_name = "T")]
     pub now: Option<String>,
+    /// Print what became of each cell as JSON on stdout (schema in
+    /// docs/plan-json.md); the diff and the text for people go to stderr
+    /// (default: text on stdout).
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,15 +1,15 @@
 //! `pgbr apply` (a topology or a saved plan) and `pgbr rotate`.
 
 use super::plan::{check_request, make_plan};
+use super::report::{print_json, short_list, Human, Record};
 use super::{confirm, reporter};
 use crate::apply::{
     build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
-    DeployReport, HookTimeouts, Rollout, Targets,
+    HookTimeouts, Rollout, Targets,
 };
 use crate::cli::{ApplyArgs, RotateArgs};
 use crate::clock::Clock;
 use crate::generations::Cause;
-use crate::output::{out, outln};
 use crate::pki::{self, CaRotationState};
 use crate::plan::{self, CellAction, Plan, Request, PLAN_HEADER};
 use crate::progress::{Event, Reporter};
@@ -51,54 +51,22 @@ struct Run<'a> {
     skip_version_check: bool,
     /// Where progress goes.
     reporter: &'a dyn Reporter,
-}
-
-/// The last line of an apply that reached its cells: which cells were
-/// deployed, reverted, failed, not started, unchanged or unreachable
-/// (empty groups left out), e.g. `Cells: 1 deployed (zone1), 1 reverted
-/// (zone2), 1 not started (zone3), 1 unchanged (zone4).`
-fn cells_line(plan: &Plan, report: &DeployReport) -> String {
-    let of = |action: CellAction| -> Vec<String> {
-        plan.cells
-            .iter()
-            .filter(|c| c.action == action)
-            .map(|c| c.cell.clone())
-            .collect()
-    };
-    let groups = [
-        ("deployed", report.deployed.clone()),
-        ("reverted", report.reverted.clone()),
-        ("failed and not reverted", report.revert_failed.clone()),
-        ("failed before its flip", report.failed.clone()),
-        ("not started", report.not_started.clone()),
-        ("unchanged", of(CellAction::Unchanged)),
-        ("unreachable", of(CellAction::Unreachable)),
-    ];
-    let parts: Vec<String> = groups
-        .iter()
-        .filter(|(_, cells)| !cells.is_empty())
-        .map(|(what, cells)| format!("{} {what} ({})", cells.len(), cells.join(", ")))
-        .collect();
-    format!("Cells: {}.", parts.join(", "))
+    /// Where the text for people goes.
+    human: Human,
 }
 
 /// Refuses a plan with cells whose deploy dir could not be observed
 /// (after printing which cells that leaves where).
-fn refuse_unobserved(plan: &Plan, inputs: &crate::plan::Inputs<'_>) -> Result<()> {
+fn refuse_unobserved(
+    inputs: &crate::plan::Inputs<'_>,
+    record: &Record,
+    human: Human,
+) -> Result<()> {
     let unobserved = inputs.unobserved();
     if unobserved.is_empty() {
         return Ok(());
     }
-    let pending = DeployReport {
-        not_started: plan
-            .cells
-            .iter()
-            .filter(|c| matches!(c.action, CellAction::Create | CellAction::Update))
-            .map(|c| c.cell.clone())
-            .collect(),
-        ..DeployReport::default()
-    };
-    outln!("{}", cells_line(plan, &pending));
+    human.line(record.summary.line());
     Err(Error::Unobserved { cells: unobserved })
 }
 
@@ -110,6 +78,7 @@ fn execute(
     plan: &Plan,
     inputs: &crate::plan::Inputs<'_>,
     run: Run<'_>,
+    record: &mut Record,
 ) -> Result<u8> {
     let Run {
         clock,
@@ -118,6 +87,7 @@ fn execute(
         adopt,
         skip_version_check,
         reporter: rep,
+        human,
     } = run;
     // An owner a cell's machine does not know: refused before anything is
     // committed, `--adopt` or not (it only takes over foreign deploy dirs).
@@ -164,9 +134,10 @@ fn execute(
     }
     let Some(built) = build_generation(store, topo, plan, inputs, clock.now, cause, consumed)?
     else {
-        outln!("No changes. Nothing to apply.");
+        human.line("No changes. Nothing to apply.");
         return Ok(exit_codes::SUCCESS);
     };
+    record.generation = Some(built.manifest.number);
     let rollout = Rollout {
         adopt,
         parallel: topo.ssh.parallel,
@@ -184,21 +155,21 @@ fn execute(
     ) {
         Ok(report) => report,
         Err(stopped) => {
-            outln!("{}", cells_line(plan, &stopped.report));
+            record.deployed(&stopped.report, Some(&stopped.error));
+            human.line(record.summary.line());
             return Err(stopped.error);
         }
     };
-    outln!(
+    record.deployed(&report, None);
+    human.line(format_args!(
         "Apply complete: generation {} ({} cell(s) deployed{}).",
         built.manifest.number,
         report.deployed.len(),
-        if report.deployed.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", report.deployed.join(", "))
-        }
-    );
-    outln!("{}", cells_line(plan, &report));
+        short_list(&report.deployed)
+            .map(|names| format!(": {names}"))
+            .unwrap_or_default()
+    ));
+    human.line(record.summary.line());
     Ok(exit_codes::SUCCESS)
 }
 
@@ -220,6 +191,21 @@ fn cell_releases(targets: &Targets, topo: &Topology, request: &Request) -> Vec<C
 
 /// `pgbr apply`.
 pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Result<u8> {
+    let mut record = Record::default();
+    let result = apply_with(state, identity, args, &mut record);
+    if args.json {
+        print_json("apply", &record, &result);
+    }
+    result
+}
+
+fn apply_with(
+    state: &Location,
+    identity: Option<&Path>,
+    args: &ApplyArgs,
+    record: &mut Record,
+) -> Result<u8> {
+    let human = Human::new(args.json);
     let clock = Clock::resolve(args.now.as_deref())?;
     clock.check_skew(args.allow_clock_skew)?;
     let saved = read_saved_plan(&args.target)?;
@@ -256,7 +242,8 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
                 clock.now,
                 rep.as_ref(),
             )?;
-            refuse_unobserved(&saved, &inputs)?;
+            record.plan(&saved, topo.cells.iter().map(|c| c.name.as_str()));
+            refuse_unobserved(&inputs, record, human)?;
             if plan::disk_digest(&inputs) != saved.disk_digest {
                 return Err(stale("a deploy dir changed since"));
             }
@@ -274,7 +261,9 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
                     adopt: args.adopt,
                     skip_version_check: args.skip_version_check,
                     reporter: rep.as_ref(),
+                    human,
                 },
+                record,
             )
         }
         None => {
@@ -295,6 +284,8 @@ pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Res
                 Deploy {
                     adopt: args.adopt,
                     skip_version_check: args.skip_version_check,
+                    human,
+                    record,
                 },
             )
         }
@@ -315,9 +306,13 @@ fn cause_of(request: &Request) -> Cause {
 }
 
 /// How cells are deployed: what `apply` may take over or overlook.
-struct Deploy {
+struct Deploy<'r> {
     adopt: bool,
     skip_version_check: bool,
+    /// Where the text for people goes.
+    human: Human,
+    /// What became of the cells, as the run goes.
+    record: &'r mut Record,
 }
 
 fn apply_topology(
@@ -327,19 +322,22 @@ fn apply_topology(
     clock: &Clock,
     cause: Cause,
     yes: bool,
-    deploy: Deploy,
+    deploy: Deploy<'_>,
 ) -> Result<u8> {
+    let human = deploy.human;
+    let record = deploy.record;
     let topo = topology::load(path)?;
     let targets = Targets::new();
     let rep = reporter();
     let (inputs, plan) = make_plan(store, &targets, &topo, path, request, clock, rep.as_ref())?;
-    out!("{}", plan::render(&plan));
-    refuse_unobserved(&plan, &inputs)?;
+    human.text(plan::render(&plan));
+    record.plan(&plan, topo.cells.iter().map(|c| c.name.as_str()));
+    refuse_unobserved(&inputs, record, human)?;
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
     }
     if !confirm("apply these changes", yes)? {
-        outln!("Apply cancelled.");
+        human.line("Apply cancelled.");
         return Ok(exit_codes::ERROR);
     }
     execute(
@@ -355,7 +353,9 @@ fn apply_topology(
             adopt: deploy.adopt,
             skip_version_check: deploy.skip_version_check,
             reporter: rep.as_ref(),
+            human,
         },
+        record,
     )
 }
 
@@ -389,6 +389,8 @@ pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> R
         Deploy {
             adopt: false,
             skip_version_check: false,
+            human: Human::new(false),
+            record: &mut Record::default(),
         },
     )
 }
@@ -458,6 +460,8 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         Deploy {
             adopt: false,
             skip_version_check: false,
+            human: Human::new(false),
+            record: &mut Record::default(),
         },
     )
 }

@@ -8,6 +8,7 @@ mod check;
 mod gc;
 mod generations;
 mod plan;
+mod report;
 mod rollback;
 mod state;
 mod status;

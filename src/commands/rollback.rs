@@ -1,15 +1,15 @@
 //! `pgbr rollback`.
 
 use super::generations::live_on_disk;
+use super::report::{print_json, Human, Record};
 use super::{confirm_or, reporter};
-use crate::apply::{deploy_generation, Rollout, Targets};
+use crate::apply::{deploy_generation, Outcome, Rollout, Targets};
 use crate::cli::RollbackArgs;
 use crate::clock::Clock;
 use crate::generations::{
     default_target, plan_rollback, Cause, CertSummary, DefaultTarget, Manifest,
 };
 use crate::layout;
-use crate::output::outln;
 use crate::plan::unified_diff;
 use crate::store::{Commit, Location, Store};
 use crate::{exit_codes, generations, Error, Result};
@@ -18,6 +18,21 @@ use std::path::Path;
 
 /// `pgbr rollback`.
 pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) -> Result<u8> {
+    let mut record = Record::default();
+    let result = rollback_with(state, identity, args, &mut record);
+    if args.json {
+        print_json("rollback", &record, &result);
+    }
+    result
+}
+
+fn rollback_with(
+    state: &Location,
+    identity: Option<&Path>,
+    args: &RollbackArgs,
+    record: &mut Record,
+) -> Result<u8> {
+    let human = Human::new(args.json);
     let clock = Clock::resolve(args.now.as_deref())?;
     let mut store = Store::open_existing(state)?;
     store.set_identity(identity);
@@ -36,10 +51,10 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
     let to = match (args.to, default_target(&manifests, incomplete)) {
         (Some(n), _) => n,
         (None, Some(DefaultTarget::Resume(t))) => {
-            outln!(
+            human.line(format_args!(
                 "Resuming the rollback to generation {t} (generation {} did not reach every cell).",
                 latest.number
-            );
+            ));
             t
         }
         (None, Some(DefaultTarget::Parent(p))) => p,
@@ -78,14 +93,25 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         env!("CARGO_PKG_VERSION"),
     );
 
+    record.rollback_to = Some(to);
+    for c in &plan.cells {
+        let outcome = if c.changes {
+            Outcome::NotStarted
+        } else {
+            Outcome::Unchanged
+        };
+        record.summary.set(&c.cell, outcome, None);
+    }
+    // Cells generation `to` does not have stay as they are.
+    record.summary.left_out(live.keys().map(String::as_str));
     let changing = plan.cells.iter().filter(|c| c.changes).count();
     if changing == 0 {
-        outln!("Rollback to generation {to}:");
+        human.line(format_args!("Rollback to generation {to}:"));
     } else {
-        outln!(
+        human.line(format_args!(
             "Rollback to generation {to} (as new generation {}):",
             plan.manifest.number
-        );
+        ));
     }
     for c in &plan.cells {
         let from = c
@@ -93,13 +119,16 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
             .map(|g| format!("generation {g}"))
             .unwrap_or_else(|| "nothing".into());
         if !c.changes {
-            outln!(
+            human.line(format_args!(
                 "= {}: unchanged (already has generation {to}'s files)",
                 c.cell
-            );
+            ));
             continue;
         }
-        outln!("~ {}: {from} -> generation {to}'s files", c.cell);
+        human.line(format_args!(
+            "~ {}: {from} -> generation {to}'s files",
+            c.cell
+        ));
         let want = &target.cells[&c.cell];
         let old_conf = live
             .get(&c.cell)
@@ -122,25 +151,24 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
                 )
                 .lines()
                 {
-                    outln!("      {line}");
+                    human.line(format_args!("      {line}"));
                 }
             }
         }
         if let Some(cert) = &want.cert {
-            outln!(
+            human.line(format_args!(
                 "    certificate: serial {} (fingerprint {})",
-                cert.serial,
-                cert.fingerprint
-            );
+                cert.serial, cert.fingerprint
+            ));
         }
     }
-    outln!(
+    human.line(format_args!(
         "Rollback: {changing} cell(s) to change, {} unchanged.",
         plan.cells.len() - changing
-    );
+    ));
     if !plan.cert_problems.is_empty() {
         for p in &plan.cert_problems {
-            outln!("  ! {p}");
+            human.line(format_args!("  ! {p}"));
         }
         if !args.force {
             return Err(Error::RollbackCertsDue { to });
@@ -150,18 +178,21 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         return Ok(exit_codes::SUCCESS);
     }
     if changing == 0 {
-        outln!("Nothing to roll back: every cell already has generation {to}'s files.");
+        human.line(format_args!(
+            "Nothing to roll back: every cell already has generation {to}'s files."
+        ));
         return Ok(exit_codes::SUCCESS);
     }
     store.require_keys(&format!("the private keys generation {to} deploys"))?;
     if !confirm_or(&format!("roll back to generation {to}"), args.yes, false)? {
-        outln!("Rollback cancelled.");
+        human.line(format_args!("Rollback cancelled."));
         return Ok(exit_codes::ERROR);
     }
     store.commit(Commit {
         manifest: Some(plan.manifest.record()?),
         ..Commit::default()
     })?;
+    record.generation = Some(plan.manifest.number);
     let previous: BTreeMap<String, Option<u64>> = live
         .iter()
         .map(|(c, l)| (c.clone(), l.as_ref().map(|l| l.0)))
@@ -175,19 +206,28 @@ pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) 
         // Without the topology: those of the last apply.
         hook_timeouts: crate::apply::HookTimeouts::from_seconds(store.hook_timeouts()?),
     };
-    let report = deploy_generation(
+    let report = match deploy_generation(
         &store,
         &targets,
         &plan.manifest,
         &previous,
         rollout,
         rep.as_ref(),
-    )?;
-    outln!(
+    ) {
+        Ok(report) => report,
+        Err(stopped) => {
+            record.deployed(&stopped.report, Some(&stopped.error));
+            human.line(record.summary.line());
+            return Err(stopped.error);
+        }
+    };
+    record.deployed(&report, None);
+    human.line(format_args!(
         "Rollback complete: generation {} holds generation {to}'s files ({} cell(s) deployed).",
         plan.manifest.number,
         report.deployed.len()
-    );
+    ));
+    human.line(record.summary.line());
     Ok(exit_codes::SUCCESS)
 }
 

@@ -111,7 +111,8 @@ hint: nothing was changed; fix what keeps pgbr from reading those deploy dirs an
         .run(&["apply", t, "--cells", "zone1,zone3", "--yes"])
         .expect_code(0);
     assert!(
-        out.stdout.ends_with("Cells: 2 deployed (zone1, zone3).\n"),
+        out.stdout
+            .ends_with("Cells: 2 deployed (zone1, zone3), 1 left out (zone2).\n"),
         "{}",
         out.stdout
     );
@@ -260,4 +261,160 @@ zone3: generation 3 live
 ",
         )
         .run();
+}
+
+/// `apply --json` and `rollback --json`: stdout holds one JSON document
+/// (what became of each cell, why the run stopped), the text for people
+/// goes to stderr; `rollback` ends with the same `Cells:` line as `apply`.
+#[test]
+fn apply_and_rollback_say_what_became_of_each_cell_in_json() {
+    let p = Pgbr::new();
+    let topo = write_topo(&p, &four_cells("true", "true", "true"));
+    let t = topo.to_str().unwrap();
+    let out = p.run(&["apply", t, "--yes", "--json"]).expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["command"], "apply");
+    assert_eq!(doc["generation"], 1);
+    assert_eq!(doc["exit_code"], 0);
+    assert!(doc["error"].is_null() && doc["rollback_to"].is_null());
+    assert_eq!(doc["summary"]["deployed"], 4);
+    assert_eq!(doc["cells"][0]["cell"], "zone1");
+    assert_eq!(doc["cells"][0]["outcome"], "deployed");
+    assert!(out.stderr.contains("Plan for `"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Cells: 4 deployed (zone1, zone2, zone3, zone4).\n"),
+        "{}",
+        out.stderr
+    );
+
+    // zone2's activate fails: reverted, zone3 not started, zone4 left out.
+    // (retention: new files, so that a rollback has something to return.)
+    write_topo(
+        &p,
+        &four_cells("true; true", "test $PGBR_GENERATION != 2", "true; true")
+            .replace("retention_full = 7", "retention_full = 8"),
+    );
+    let out = p
+        .run(&[
+            "apply",
+            t,
+            "--yes",
+            "--json",
+            "--cells",
+            "zone1,zone2,zone3",
+        ])
+        .expect_code(5);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let outcome = |i: usize| doc["cells"][i]["outcome"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (0..4).map(outcome).collect::<Vec<_>>(),
+        ["deployed", "reverted", "not_started", "left_out"]
+    );
+    assert_eq!(doc["generation"], 2);
+    assert_eq!(doc["exit_code"], 5);
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("error: failed to activate cell `zone2`") && error.contains("hint: "),
+        "{error}"
+    );
+    let why = doc["cells"][1]["error"].as_str().unwrap();
+    assert!(why.contains("`activate` exited with status 1"), "{why}");
+    assert!(doc["cells"][0]["error"].is_null());
+    assert_eq!(doc["summary"]["reverted"], 1);
+    assert_eq!(doc["summary"]["left_out"], 1);
+    assert!(
+        out.stderr.contains(
+            "Cells: 1 deployed (zone1), 1 reverted (zone2), 1 not started (zone3), 1 left out (zone4).\n"
+        ),
+        "{}",
+        out.stderr
+    );
+
+    // rollback: the same line on stdout, the same document with --json.
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.ends_with(
+            "Rollback complete: generation 3 holds generation 1's files (1 cell(s) deployed).\n\
+             Cells: 1 deployed (zone1), 3 unchanged (zone2, zone3, zone4).\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = p
+        .run(&["rollback", "--to", "2", "--yes", "--json"])
+        .expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["command"], "rollback");
+    assert_eq!(doc["rollback_to"], 2);
+    assert_eq!(doc["generation"], 4);
+    assert_eq!(doc["summary"]["deployed"], 3);
+    assert_eq!(doc["summary"]["unchanged"], 1);
+    assert!(
+        out.stderr.contains("Rollback to generation 2"),
+        "{}",
+        out.stderr
+    );
+    // An error before any cell is known is a document too.
+    let out = p.run(&["rollback", "--to", "99", "--json"]).expect_code(1);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["cells"], serde_json::json!([]));
+    assert!(doc["error"].as_str().unwrap().contains("generation 99"));
+}
+
+/// A fleet too large to list: routine groups are counted, the cells that
+/// need an operator are always named.
+#[test]
+fn a_large_fleet_summary_names_only_what_needs_attention() {
+    let p = Pgbr::new();
+    let cells: String = (1..=12)
+        .map(|i| format!("[cells.c{i:02}]\npg_port = {}\n", 5500 + i))
+        .collect();
+    let topo = |activate: &str| {
+        format!(
+            r#"
+stanza = "multigres"
+[repo]
+path = "/backup/repo"
+retention_full = 7
+[tls]
+server_port_base = 18432
+server_address = "127.0.0.1"
+[defaults]
+host = "localhost"
+pg_path = "/{{cell}}/pg_data"
+pg_socket_path = "/{{cell}}/pg_sockets"
+deploy_dir = "{{root}}/cells/{{cell}}/pgbackrest"
+activate = "{activate}"
+{cells}"#
+        )
+    };
+    let path = write_topo(&p, &topo("true"));
+    let t = path.to_str().unwrap();
+    let out = p.run(&["apply", t, "--yes"]).expect_code(0);
+    assert!(
+        out.stdout.ends_with(
+            "Apply complete: generation 1 (12 cell(s) deployed).\nCells: 12 deployed.\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    write_topo(&p, &topo("test $PGBR_CELL$PGBR_GENERATION != c102"));
+    let out = p.run(&["apply", t, "--yes"]).expect_code(5);
+    assert!(
+        out.stdout
+            .ends_with("Cells: 9 deployed, 1 reverted (c10), 2 not started (c11, c12).\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Writes `topo.toml`, `{root}` being the scratch dir.
+fn write_topo(p: &Pgbr, toml: &str) -> std::path::PathBuf {
+    p.write(
+        "topo.toml",
+        &toml.replace("{root}", &p.path().display().to_string()),
+    )
 }

@@ -163,8 +163,8 @@ impl Targets {
     /// that bring a target of their own.
     pub fn fixed(target: Arc<dyn Target>) -> Targets {
         Targets {
+            open: Mutex::default(),
             fixed: Some(target),
-            ..Targets::default()
         }
     }
 
@@ -184,6 +184,20 @@ impl Targets {
         };
         open.insert(spec.clone(), Arc::clone(&target));
         Ok(target)
+    }
+}
+
+impl Drop for Targets {
+    /// Closes the targets all at once: a remote host's goodbye (the agent
+    /// told to end, its master closed) is a wait, not work, and 32 hosts
+    /// closed one after the other would wait 32 times.
+    fn drop(&mut self) {
+        let open = std::mem::take(self.open.get_mut().unwrap_or_else(|e| e.into_inner()));
+        std::thread::scope(|s| {
+            for target in open.into_values() {
+                s.spawn(move || drop(target));
+            }
+        });
     }
 }
 

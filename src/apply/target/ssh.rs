@@ -43,6 +43,9 @@ const HOOK_MARGIN: Duration = Duration::from_secs(30);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Where on the host (under the login's home) pgbr's binary is cached.
 const CACHE: &str = ".cache/pgbr";
+/// The lines the host's shell prints before the agent starts: system,
+/// machine, home, and whether this pgbr is cached there.
+const FACTS: usize = 4;
 
 /// A host reached over SSH.
 pub(super) struct SshTarget {
@@ -215,30 +218,47 @@ impl SshTarget {
 
         let binary = own_binary().map_err(|e| self.agent_error(e))?;
         let dir = format!("{CACHE}/{}", binary.dir);
+        // One session does it all: the facts, then the agent, at once when
+        // this pgbr is cached there, else once the operator has copied it
+        // (a line `go` on stdin; end of stdin instead ends the session).
+        let agent_cmd = if self.spec.sudo {
+            format!("sudo -n -- \"$PWD/{dir}/pgbr\" agent")
+        } else {
+            format!("\"$PWD/{dir}/pgbr\" agent")
+        };
         let script = format!(
-            "uname -s; uname -m; cd && pwd; test -x {dir}/pgbr && echo present || echo missing"
+            "uname -s; uname -m; cd && pwd || exit; \
+             if test -x {dir}/pgbr; then echo present; else echo missing; \
+             read go && test \"$go\" = go || exit 0; fi; exec {agent_cmd}"
         );
-        let out = run_bounded(
-            self.ssh(&conn.args, &format!("sh -c '{script}'")),
-            None,
-            connect_bound,
-        )
-        .map_err(|e| self.unreachable(Reach::Network, format!("ssh: {e}")))?;
-        if out.status.code() == Some(255) || (!out.status.success() && out.stdout.is_empty()) {
-            let why = reach(&String::from_utf8_lossy(&out.stderr));
-            return Err(self.unreachable(why, ssh_words(&out.stderr, why)));
-        }
-        let facts = String::from_utf8_lossy(&out.stdout).into_owned();
-        let facts: Vec<&str> = facts.lines().collect();
-        let [os, arch, home, state] = facts[..] else {
+        let remote = format!("sh -c '{script}'");
+        let mut agent = Agent::start(self.ssh(&conn.args, &remote), FACTS)
+            .map_err(|e| self.unreachable(Reach::Ssh, format!("run `ssh`: {e}")))?;
+        let facts = match agent.preamble(connect_bound) {
+            Ok(facts) => facts,
+            Err(_) => {
+                let (code, words) = agent.finish();
+                let text = String::from_utf8_lossy(&words);
+                if code == Some(255) || code.is_none() {
+                    let why = reach(&text);
+                    return Err(self.unreachable(why, ssh_words(&words, why)));
+                }
+                return Err(self.agent_error(format!(
+                    "the host's shell did not answer `{remote}` as expected{}",
+                    stderr_suffix(&words)
+                )));
+            }
+        };
+        let [os, arch, home, state] = &facts[..] else {
+            agent.finish();
             return Err(self.agent_error(format!(
-                "the host's shell answered `{}` to `sh -c '{script}'`{}",
-                facts.join("; "),
-                stderr_suffix(&out.stderr)
+                "the host's shell answered `{}` to `{remote}`",
+                facts.join("; ")
             )));
         };
         let ours = format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
         if !os.eq_ignore_ascii_case(std::env::consts::OS) || arch != std::env::consts::ARCH {
+            agent.finish();
             return Err(Error::Platform {
                 target: self.target.as_str().into(),
                 cells: self.cells().into(),
@@ -247,41 +267,16 @@ impl SshTarget {
             });
         }
         if state != "present" {
-            let file = std::fs::File::open(&binary.path).map_err(|e| {
-                self.agent_error(format!(
-                    "read this pgbr's binary `{}`: {e}",
-                    binary.path.display()
-                ))
-            })?;
-            let tmp = format!("{dir}/.pgbr.$$");
-            let script = format!(
-                "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod 0755 {tmp} && mv -f {tmp} {dir}/pgbr"
-            );
-            let out = run_bounded(
-                self.ssh(&conn.args, &format!("sh -c '{script}'")),
-                Some(file),
-                UPLOAD_TIMEOUT,
-            )
-            .map_err(|e| self.lost("copy pgbr to the host", e.to_string()))?;
-            if out.status.code() == Some(255) {
-                let why = reach(&String::from_utf8_lossy(&out.stderr));
-                return Err(self.lost("copy pgbr to the host", ssh_words(&out.stderr, why)));
+            if let Err(e) = self.upload(&conn.args, binary, &dir) {
+                agent.finish();
+                return Err(e);
             }
-            if !out.status.success() {
-                return Err(self.agent_error(format!(
-                    "copy pgbr to `~/{dir}/pgbr`: {}",
-                    ssh_words(&out.stderr, Reach::Ssh)
-                )));
+            if !agent.send(b"go\n".to_vec()) {
+                let (_, words) = agent.finish();
+                return Err(self.lost("start pgbr on the host", ssh_words(&words, Reach::Network)));
             }
         }
         let path = shell_quote(&format!("{home}/{dir}/pgbr"));
-        let remote = if self.spec.sudo {
-            format!("sudo -n -- {path} agent")
-        } else {
-            format!("exec {path} agent")
-        };
-        let mut agent = Agent::start(self.ssh(&conn.args, &remote))
-            .map_err(|e| self.agent_error(format!("run `ssh`: {e}")))?;
         let hello = agent.ask(&Request::Hello { protocol: PROTOCOL }, connect_bound);
         match hello {
             Ok(Response::Hello { protocol, .. }) if protocol == PROTOCOL => {
@@ -303,14 +298,51 @@ impl SshTarget {
                     let why = reach(&text);
                     return Err(self.unreachable(why, ssh_words(&words, why)));
                 }
+                let shown = if self.spec.sudo {
+                    format!("sudo -n -- {path} agent")
+                } else {
+                    format!("{path} agent")
+                };
                 Err(self.agent_error(format!(
-                    "`{remote}` exited{}: {}",
+                    "`{shown}` exited{}: {}",
                     code.map(|c| format!(" with status {c}"))
                         .unwrap_or_default(),
                     ssh_words(&words, Reach::Ssh)
                 )))
             }
         }
+    }
+
+    /// Copies this pgbr's binary to `~/<dir>/pgbr` on the host, over the
+    /// open master (no second login): to a temp name, then renamed.
+    fn upload(&self, args: &[OsString], binary: &Binary, dir: &str) -> Result<(), Error> {
+        let file = std::fs::File::open(&binary.path).map_err(|e| {
+            self.agent_error(format!(
+                "read this pgbr's binary `{}`: {e}",
+                binary.path.display()
+            ))
+        })?;
+        let tmp = format!("{dir}/.pgbr.$$");
+        let script = format!(
+            "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod 0755 {tmp} && mv -f {tmp} {dir}/pgbr"
+        );
+        let out = run_bounded(
+            self.ssh(args, &format!("sh -c '{script}'")),
+            Some(file),
+            UPLOAD_TIMEOUT,
+        )
+        .map_err(|e| self.lost("copy pgbr to the host", e.to_string()))?;
+        if out.status.code() == Some(255) {
+            let why = reach(&String::from_utf8_lossy(&out.stderr));
+            return Err(self.lost("copy pgbr to the host", ssh_words(&out.stderr, why)));
+        }
+        if !out.status.success() {
+            return Err(self.agent_error(format!(
+                "copy pgbr to `~/{dir}/pgbr`: {}",
+                ssh_words(&out.stderr, Reach::Ssh)
+            )));
+        }
+        Ok(())
     }
 
     /// Sends one request to the host's agent (connecting first if needed).
@@ -385,7 +417,9 @@ enum Ask {
 }
 
 impl Agent {
-    fn start(mut cmd: Command) -> std::io::Result<Agent> {
+    /// Starts `cmd`, whose stdout is `preamble` lines of text (read by
+    /// [`Agent::preamble`]), then the agent's frames.
+    fn start(mut cmd: Command, preamble: usize) -> std::io::Result<Agent> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -406,11 +440,32 @@ impl Agent {
         });
         let mut out = child.stdout.take().expect("piped");
         let (answer_tx, answers) = mpsc::channel();
-        std::thread::spawn(move || loop {
-            let frame = read_frame(&mut out);
-            let end = !matches!(frame, Ok(Some(_)));
-            if answer_tx.send(frame).is_err() || end {
-                break;
+        std::thread::spawn(move || {
+            if preamble > 0 {
+                // Byte by byte: what follows the last line is the agent's.
+                let (mut text, mut lines, mut byte) = (Vec::new(), 0, [0u8]);
+                while lines < preamble {
+                    match out.read(&mut byte) {
+                        Ok(1) => {
+                            lines += usize::from(byte[0] == b'\n');
+                            text.push(byte[0]);
+                        }
+                        Ok(_) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                let whole = lines == preamble;
+                if answer_tx.send(Ok(Some(text))).is_err() || !whole {
+                    return;
+                }
+            }
+            loop {
+                let frame = read_frame(&mut out);
+                let end = !matches!(frame, Ok(Some(_)));
+                if answer_tx.send(frame).is_err() || end {
+                    break;
+                }
             }
         });
         let mut stdin: ChildStdin = child.stdin.take().expect("piped");
@@ -447,12 +502,31 @@ impl Agent {
         })
     }
 
+    /// The preamble's lines, waiting up to `limit` for all of them
+    /// (`Err` when the session ended or went silent before).
+    fn preamble(&mut self, limit: Duration) -> Result<Vec<String>, Ask> {
+        match self.answers.recv_timeout(limit) {
+            Ok(Ok(Some(text))) if text.iter().filter(|&&b| b == b'\n').count() == FACTS => {
+                Ok(String::from_utf8_lossy(&text)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect())
+            }
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => Err(Ask::Closed),
+            Err(RecvTimeoutError::Timeout) => Err(Ask::TimedOut),
+        }
+    }
+
+    /// Writes raw bytes to the session's stdin; `false` once it is closed.
+    fn send(&self, bytes: Vec<u8>) -> bool {
+        matches!(self.requests.as_ref().map(|r| r.send(bytes)), Some(Ok(())))
+    }
+
     /// Sends `request` and waits up to `limit` for the answer.
     fn ask(&mut self, request: &Request<'_>, limit: Duration) -> Result<Response, Ask> {
         let mut frame = Vec::new();
         write_frame(&mut frame, request).map_err(|e| Ask::Garbled(e.to_string()))?;
-        let sent = self.requests.as_ref().map(|r| r.send(frame));
-        if !matches!(sent, Some(Ok(()))) {
+        if !self.send(frame) {
             return Err(Ask::Closed);
         }
         match self.answers.recv_timeout(limit) {
@@ -863,7 +937,7 @@ mod tests {
     fn a_silent_agent_times_out_and_a_dead_one_is_closed() {
         let mut silent = Command::new("sh");
         silent.args(["-c", "exec sleep 30"]);
-        let mut a = Agent::start(silent).unwrap();
+        let mut a = Agent::start(silent, 0).unwrap();
         let hello = Request::Hello { protocol: PROTOCOL };
         assert!(matches!(
             a.ask(&hello, Duration::from_millis(200)),
@@ -876,7 +950,7 @@ mod tests {
             "-c",
             "echo 'Connection to 10.0.0.2 closed by remote host.' >&2; exit 255",
         ]);
-        let mut a = Agent::start(dead).unwrap();
+        let mut a = Agent::start(dead, 0).unwrap();
         assert!(matches!(
             a.ask(&hello, Duration::from_secs(20)),
             Err(Ask::Closed)
