@@ -430,7 +430,6 @@ mod tests {
     #[test]
     fn a_session_keeps_its_locks_until_its_operator_is_gone() {
         use std::os::unix::net::UnixStream;
-        use std::time::Instant;
         let dir = tempfile::tempdir().unwrap();
         let dd = dir.path().join("dd");
         let dd = dd.to_str().unwrap().to_owned();
@@ -457,7 +456,6 @@ mod tests {
                 write_frame(&mut operator, &Request::Ping).unwrap();
                 assert!(refused(&dd), "{end}: a second session prepared the dir");
             }
-            let since = Instant::now();
             if end == "input closed" {
                 operator.shutdown(std::net::Shutdown::Write).unwrap();
                 session.join().unwrap().unwrap();
@@ -466,7 +464,6 @@ mod tests {
             } else {
                 let err = session.join().unwrap().unwrap_err();
                 assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
-                assert!(since.elapsed() >= idle, "{:?}", since.elapsed());
             }
             assert!(!refused(&dd), "{end}: the lock outlived the session");
         }
