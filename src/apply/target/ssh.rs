@@ -472,18 +472,22 @@ impl Agent {
         let (requests, request_rx) = mpsc::sync_channel::<Vec<u8>>(1);
         // Sends the requests, and a ping whenever there was none for
         // `PING_EVERY`: the agent ends (releasing its locks) when its
-        // operator goes silent. Ends, closing the agent's stdin, when
-        // `requests` is dropped.
+        // operator goes silent. Pings start after the first write: before
+        // it the host's shell, not the agent, reads stdin (the `go` line).
+        // Ends, closing the agent's stdin, when `requests` is dropped.
         let mut ping = Vec::new();
         write_frame(&mut ping, &Request::Ping)?;
         std::thread::spawn(move || {
             use std::io::Write;
+            let mut started = false;
             loop {
                 let frame = match request_rx.recv_timeout(PING_EVERY) {
                     Ok(frame) => frame,
-                    Err(RecvTimeoutError::Timeout) => ping.clone(),
+                    Err(RecvTimeoutError::Timeout) if started => ping.clone(),
+                    Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => break,
                 };
+                started = true;
                 if stdin
                     .write_all(&frame)
                     .and_then(|()| stdin.flush())
