@@ -130,6 +130,9 @@ pub enum Error {
     Unobserved {
         /// `cell: why`, in name order.
         cells: Vec<String>,
+        /// What to do about each kind of failure among them (a refused
+        /// login, a changed host key, …), once each.
+        hints: Vec<String>,
     },
     /// Deploy dirs hold things pgbr did not put there.
     #[error("apply: {}", blockers.join("; "))]
@@ -266,7 +269,7 @@ fn not_started_text(not_started: &[String]) -> String {
 }
 
 /// The hint for a failure to write or check a deploy dir.
-fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
+pub(crate) fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
     use crate::apply::target::Reach;
     use crate::apply::Error as A;
     match e {
@@ -281,7 +284,7 @@ fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
         A::Unsupported { .. } => Some("set `target = \"local\"` for this cell".into()),
         A::Unreachable { why, .. } => Some(
             match why {
-                Reach::Network => "check that the host is up and its sshd reachable (`ssh` to it by hand shows the same); `--cells` leaves its cells out of `plan` and `status`",
+                Reach::Network => "check that the host is up and its sshd reachable (`ssh` to it by hand shows the same)",
                 Reach::HostKey => "pgbr never accepts a host key by itself: check the host's key, then update `known_hosts` (`ssh-keygen -R HOST`, then `ssh HOST` once)",
                 Reach::Login => "check the login user of `target` and the key ssh offers (ssh-agent, `IdentityFile` in `[ssh] config_file`)",
                 Reach::Ssh => "fix `[ssh] config_file` or `[ssh] options` (ssh's words above say which)",
@@ -383,6 +386,13 @@ impl Error {
             }
             Error::Blocked { .. } => {
                 "check those paths; run with `--adopt` to take them over as they are"
+            }
+            Error::Unobserved { hints, .. } if !hints.is_empty() => {
+                return Some(format!(
+                    "nothing was changed; {}; then run again (`plan` and `apply` leave cells \
+                     out with `--cells`)",
+                    hints.join("; ")
+                ))
             }
             Error::Unobserved { .. } => {
                 "nothing was changed; fix what keeps pgbr from reading those deploy dirs and run \

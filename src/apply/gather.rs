@@ -55,8 +55,8 @@ enum Found {
     Observed(Observed),
     /// Read, and pgbr refuses to use it as it is: why.
     Refused(String),
-    /// Could not be read: why.
-    Unobserved(String),
+    /// Could not be read: why, and what to do about it.
+    Unobserved(String, Option<String>),
 }
 
 /// Observes every cell's deploy dir, up to `[ssh] parallel` at once;
@@ -101,7 +101,10 @@ fn observe_all(
                 Ok(Found::Refused(e.to_string()))
             }
             Err(e @ Error::Unsupported { .. }) => Err(e.into()),
-            Err(e) => Ok(Found::Unobserved(error_chain(&e))),
+            Err(e) => Ok(Found::Unobserved(
+                error_chain(&e),
+                crate::error::deploy_hint(&e),
+            )),
         })
         .collect()
 }
@@ -166,8 +169,9 @@ pub fn gather<'t>(
             // A deploy dir that cannot be read at all: the cell is listed
             // as unreachable, and what the store last recorded for it is
             // carried (a generation built meanwhile keeps its entry).
-            Found::Unobserved(why) => {
+            Found::Unobserved(why, hint) => {
                 now_state.unobserved = Some(why);
+                now_state.unobserved_hint = hint;
                 now_state.live = latest
                     .as_ref()
                     .and_then(|m| m.cells.get(cell.name.as_str()))

@@ -67,7 +67,10 @@ fn refuse_unobserved(
         return Ok(());
     }
     human.line(record.summary.line());
-    Err(Error::Unobserved { cells: unobserved })
+    Err(Error::Unobserved {
+        cells: unobserved,
+        hints: inputs.unobserved_hints(),
+    })
 }
 
 /// Builds and deploys a plan's generation; prints the outcome.
@@ -418,7 +421,10 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
     let unobserved = inputs.unobserved();
     if !unobserved.is_empty() {
         // Which cells are behind is unknown: no CA step can be chosen.
-        return Err(Error::Unobserved { cells: unobserved });
+        return Err(Error::Unobserved {
+            cells: unobserved,
+            hints: inputs.unobserved_hints(),
+        });
     }
     let ca = inputs.ca.as_ref().expect("checked above");
     let live_leaves = inputs

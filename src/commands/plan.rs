@@ -120,7 +120,10 @@ pub fn plan(state: &Location, args: &crate::cli::PlanArgs) -> Result<u8> {
     // A plan of unseen cells is not a plan: listed, never saved.
     let unobserved = inputs.unobserved();
     if !unobserved.is_empty() {
-        return Err(Error::Unobserved { cells: unobserved });
+        return Err(Error::Unobserved {
+            cells: unobserved,
+            hints: inputs.unobserved_hints(),
+        });
     }
     if let Some(out) = out {
         save(&plan, out)?;

@@ -256,6 +256,7 @@ pub fn status(state: &Location, identity: Option<&Path>, args: &StatusArgs) -> R
         if !unobserved.is_empty() {
             return Err(Error::Unobserved {
                 cells: unobserved.clone(),
+                hints: inputs.unobserved_hints(),
             });
         }
         if failed > 0 {

@@ -46,6 +46,8 @@ pub struct CellNow {
     /// Why the deploy dir could not be observed at all (its target
     /// failed), if so; `live` then holds what the store last recorded.
     pub unobserved: Option<String>,
+    /// What to do about it (`unobserved`'s hint), if pgbr knows.
+    pub unobserved_hint: Option<String>,
 }
 
 /// The store a plan is made against, as deploy dirs are judged by it:
@@ -113,6 +115,20 @@ impl Inputs<'_> {
                 Some(format!("{}: {why}", cell.name))
             })
             .collect()
+    }
+
+    /// What to do about the cells of [`Inputs::unobserved`], each hint once.
+    pub fn unobserved_hints(&self) -> Vec<String> {
+        let mut hints: Vec<String> = Vec::new();
+        for (cell, _) in targets(self.topology, &self.request) {
+            let now = self.cells.get(cell.name.as_str());
+            if let Some(hint) = now.and_then(|n| n.unobserved_hint.as_ref()) {
+                if !hints.contains(hint) {
+                    hints.push(hint.clone());
+                }
+            }
+        }
+        hints
     }
 }
 

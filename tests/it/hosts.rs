@@ -486,6 +486,48 @@ impl Hosts {
         std::fs::write(self.hosts[i].dir.join("known_hosts"), "").unwrap();
     }
 
+    /// Makes host `i` refuse `user`'s login: its authorized keys hold a
+    /// stranger's key, not the one ssh offers. [`Hosts::accept_key`]
+    /// undoes it.
+    pub fn refuse_key(&self, i: usize, user: &str) {
+        let stranger = self.dir.join("stranger");
+        if !stranger.exists() {
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", "stranger", "-f"])
+                .arg(&stranger));
+        }
+        self.authorize(i, user, &stranger);
+    }
+    /// Lets `user` log in to host `i` with the run's key again.
+    pub fn accept_key(&self, i: usize, user: &str) {
+        self.authorize(i, user, &self.identity());
+    }
+    fn authorize(&self, i: usize, user: &str, key: &Path) {
+        let keys = self.hosts[i].dir.join("authorized_keys").join(user);
+        let tmp = keys.with_extension("tmp");
+        std::fs::copy(key.with_extension("pub"), &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::rename(&tmp, &keys).unwrap();
+    }
+    /// Freezes host `i`'s sshd and its sessions (SIGSTOP): the link stays
+    /// up and the kernel still acknowledges, but nothing answers, as on a
+    /// host stuck in swap or a hung hypervisor. [`Hosts::thaw`] resumes it.
+    pub fn freeze(&self, i: usize) {
+        self.signal_sshd(i, nix::sys::signal::Signal::SIGSTOP);
+    }
+    /// Resumes what [`Hosts::freeze`] stopped.
+    pub fn thaw(&self, i: usize) {
+        self.signal_sshd(i, nix::sys::signal::Signal::SIGCONT);
+    }
+    fn signal_sshd(&self, i: usize, signal: nix::sys::signal::Signal) {
+        for p in self.netns_pids(i) {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            if comm.trim() == "sshd" {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), signal);
+            }
+        }
+    }
+
     /// Makes a user `pgbrt<pid>x<n>` that can log in to host `i` only
     /// (with the run's key), with a home on that host and `sudo` rights
     /// there. Removed at teardown.
@@ -515,9 +557,7 @@ impl Hosts {
         self.users.push(user.clone());
         self.write_teardown();
         self.sh(i, &format!("mkdir -m 700 {home} && chown {user}: {home}"));
-        let keys = self.hosts[i].dir.join("authorized_keys").join(&user);
-        std::fs::copy(self.identity().with_extension("pub"), &keys).unwrap();
-        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        self.accept_key(i, &user);
         let rule = match sudo {
             Sudo::None => None,
             Sudo::Passwordless => Some(format!("{user} ALL=(ALL) NOPASSWD: ALL\n")),
@@ -667,7 +707,7 @@ impl Hosts {
         writeln!(
             c,
             "Host *\n  IdentityFile {id}\n  IdentitiesOnly yes\n  GlobalKnownHostsFile /dev/null\n  \
-             StrictHostKeyChecking yes\n  ConnectTimeout 10\n  LogLevel ERROR",
+             StrictHostKeyChecking yes\n  ConnectTimeout 10",
             id = self.identity().display()
         )
         .unwrap();

@@ -180,6 +180,47 @@ deploy_dir = "{cells}/{{cell}}/pgbackrest"
         );
         live
     }
+    /// While host `i` cannot be used: `plan`, `status` and `apply` each
+    /// exit 1 (SPEC §9: a plan of unseen cells is not a plan, and apply
+    /// changes nothing while a cell it targets cannot be observed), name
+    /// the cell, its address and `words` (ssh's, the hint's), and no host
+    /// changed: every cell still on generation 1 of `zst`, no other
+    /// generation dir written. Returns apply's stderr.
+    #[track_caller]
+    fn refused(&self, i: usize, words: &[&str], zst: &[Vec<u8>], ctx: &str) -> String {
+        let cell = format!("`{}`", Fleet::cell(i));
+        let addr = self.hosts.addr(i).to_string();
+        let mut said = String::new();
+        for args in [
+            vec!["plan", self.t()],
+            vec!["status", self.t()],
+            vec!["apply", self.t(), "--yes"],
+        ] {
+            let out = self.run(&args).expect_code(1);
+            for word in [cell.as_str(), addr.as_str()].iter().chain(words) {
+                assert!(
+                    out.stderr.contains(word),
+                    "{ctx}: {args:?}: no `{word}`:\n{}",
+                    out.stderr
+                );
+            }
+            assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+            if args[0] == "status" {
+                let row = out.stdout.lines().find(|l| l.starts_with(&Fleet::cell(i)));
+                assert!(
+                    row.is_some_and(|r| r.contains("unreachable")),
+                    "{ctx}: status:\n{}",
+                    out.stdout
+                );
+            }
+            said = out.stderr;
+        }
+        assert_eq!(self.check_every_host(&[zst], ctx), [1, 1, 1]);
+        for j in 0..self.hosts.len() {
+            assert_eq!(self.generation_dirs(j), [1], "{ctx}: written on host {j}");
+        }
+        said
+    }
     #[track_caller]
     fn converged(&self, ctx: &str) {
         self.run(&["plan", self.t(), "--detailed-exitcode"])
@@ -268,11 +309,13 @@ fn ssh_deploy_drift_rollback_gc() {
     f.check_every_host(&[&zst], "after gc");
 }
 
-/// An unreachable host and a changed host key: plan and apply name the
-/// cell, its address and ssh's words, exit 1, and change nothing anywhere;
-/// once the host is back (or its key trusted), apply converges.
+/// An unreachable host, a refused login (the key ssh offers is not in the
+/// host's authorized keys) and a changed host key: `plan`, `status` and
+/// `apply` name the cell, its address and ssh's words, exit 1, and change
+/// nothing anywhere; once the host is back (its key authorized or
+/// trusted), apply converges.
 #[test]
-fn ssh_unreachable_host_and_changed_host_key() {
+fn ssh_unreachable_host_refused_login_and_changed_host_key() {
     let mut f = Fleet::new(3);
     f.write("zst", "", "", "");
     let zst = f.rendered();
@@ -280,23 +323,8 @@ fn ssh_unreachable_host_and_changed_host_key() {
     f.write("lz4", "", "", "");
     let lz4 = f.rendered();
 
-    let addr = f.hosts.addr(2).to_string();
     f.hosts.cut(2);
-    for args in [vec!["plan", f.t()], vec!["apply", f.t(), "--yes"]] {
-        let out = f.run(&args).expect_code(1);
-        for word in ["c3", addr.as_str(), "timed out"] {
-            assert!(
-                out.stderr.contains(word),
-                "{args:?}: no `{word}`:\n{}",
-                out.stderr
-            );
-        }
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-    }
-    assert_eq!(f.check_every_host(&[&zst], "unreachable"), [1, 1, 1]);
-    for i in 0..2 {
-        assert_eq!(f.generation_dirs(i), [1], "nothing written on host {i}");
-    }
+    f.refused(2, &["timed out"], &zst, "unreachable");
     // Leaving the unreachable cell out plans the others.
     let out = f.run(&["plan", f.t(), "--cells", "c1,c2"]).expect_code(0);
     // (A word of its own: a serial's hex may well contain `c3`.)
@@ -307,19 +335,28 @@ fn ssh_unreachable_host_and_changed_host_key() {
     assert!(!names_c3, "{}", out.stdout);
     f.hosts.reconnect(2);
 
-    let addr = f.hosts.addr(1).to_string();
+    // The first cell of the rolling order refuses the login: no other
+    // host gets anything either.
+    f.hosts.refuse_key(0, "root");
+    f.refused(
+        0,
+        &[
+            "the host refused the login: root@",
+            "Permission denied (publickey)",
+            "check the login user of `target` and the key ssh offers",
+        ],
+        &zst,
+        "refused login",
+    );
+    f.hosts.accept_key(0, "root");
+
     f.hosts.change_host_key(1);
-    for args in [vec!["plan", f.t()], vec!["apply", f.t(), "--yes"]] {
-        let out = f.run(&args).expect_code(1);
-        for word in ["c2", addr.as_str(), "Host key verification failed"] {
-            assert!(
-                out.stderr.contains(word),
-                "{args:?}: no `{word}`:\n{}",
-                out.stderr
-            );
-        }
-    }
-    assert_eq!(f.check_every_host(&[&zst], "changed host key"), [1, 1, 1]);
+    f.refused(
+        1,
+        &["Host key verification failed"],
+        &zst,
+        "changed host key",
+    );
     // An unknown host key is refused as well: never accepted on first use.
     f.hosts.forget_host_key(1);
     let out = f.run(&["plan", f.t()]).expect_code(1);
@@ -373,38 +410,49 @@ fn ssh_non_root_login_with_sudo() {
 #[test]
 fn ssh_host_lost_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    let Paused { zst, lz4, flag, go } = f.paused_at_c1();
-    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_pgbr"))
-        .arg("--state")
-        .arg(f.p.state())
-        .args(["apply", f.t(), "--yes"])
-        .current_dir(f.p.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    crate::hosts::wait_for(
-        "c1's activation",
-        std::time::Duration::from_secs(60),
-        || f.hosts.read(0, &flag).is_some(),
-    );
-    f.hosts.crash(1);
-    f.hosts.sh(0, &format!("touch {}", go.display()));
-    let out = apply.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(i32::from(pgbr::exit_codes::HOST_LOST)),
-        "{stderr}"
+    let p = f.paused_at(0, "activate");
+    f.lose(&p, 1, |h| h.crash(1));
+    f.hosts.boot(1);
+    f.converges_after_loss(&p, "host lost");
+}
+
+/// A host lost right after its own flip (killed while its `activate`
+/// runs): nothing can be reverted over a dead link, so the cell stays on
+/// the generation its `current` names, its new and complete one (SPEC §9:
+/// "cells already switched stay on their new, complete generation"),
+/// recorded as interrupted after its flip; later cells are not started
+/// (their hook never ran); once the host is back, `status` says what is
+/// pending and the next apply runs that cell's `activate` again and
+/// converges.
+#[test]
+fn ssh_host_lost_after_its_flip() {
+    let mut f = Fleet::new(3);
+    f.lost_after_flip("activate", |h| h.crash(1), |f| f.hosts.boot(1));
+}
+
+/// A host that stops answering in the middle of a request (its sshd
+/// frozen while the cell's health command runs; the link stays up, the
+/// kernel still acknowledges): the wait is bounded by ssh's keepalives,
+/// which the user sets in `[ssh] options` (here 1 s × 2), not by the
+/// request's own bound (the hook timeout of 120 s plus a margin). The
+/// apply stops with `HOST_LOST` in ssh's words; once the host answers
+/// again, the next apply converges.
+#[test]
+fn ssh_host_frozen_mid_request() {
+    let mut f = Fleet::new(3);
+    let (said, took) = f.lost_after_flip(
+        "health_command",
+        |h| h.freeze(1),
+        |f| {
+            f.hosts.thaw(1);
+            f.lost_session_ends(1);
+        },
     );
     assert!(
-        stderr.contains("c2") && stderr.contains(&f.hosts.addr(1).to_string()),
-        "{stderr}"
+        took < std::time::Duration::from_secs(60),
+        "lost after {took:?}, not within ssh's keepalive bound:\n{said}"
     );
-
-    f.hosts.boot(1);
-    f.converges_after_loss(&zst, &lz4, "host lost");
+    assert!(said.contains("not responding"), "no ssh words:\n{said}");
 }
 
 /// `rotate` over SSH: every host gets a new leaf (its serial in `status`
@@ -486,39 +534,11 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_host_cut_off_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    let Paused { zst, lz4, flag, go } = f.paused_at_c1();
-    let apply = f.p.spawn(&["apply", f.t(), "--yes"]);
-    crate::hosts::wait_for(
-        "c1's activation",
-        std::time::Duration::from_secs(60),
-        || f.hosts.read(0, &flag).is_some(),
-    );
-    f.hosts.cut(1);
-    f.hosts.sh(0, &format!("touch {}", go.display()));
-    let out = apply.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(i32::from(pgbr::exit_codes::HOST_LOST)),
-        "{stderr}"
-    );
-    let addr = f.hosts.addr(1).to_string();
-    assert!(
-        stderr.contains("`c2`") && stderr.contains(&addr) && stderr.contains("host was lost"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-
+    let p = f.paused_at(0, "activate");
+    f.lose(&p, 1, |h| h.cut(1));
     f.hosts.reconnect(1);
-    // The lost run's agent on c2's host holds c2's deploy dir until that
-    // host's sshd ends the dead session (`ClientAliveInterval`, as
-    // docs/design.md asks of hosts); until then a retry is refused, loudly.
-    crate::hosts::wait_for(
-        "c2's host to end the lost run's session",
-        std::time::Duration::from_secs(30),
-        || f.hosts.agents(1) == 0,
-    );
-    f.converges_after_loss(&zst, &lz4, "host cut off");
+    f.lost_session_ends(1);
+    f.converges_after_loss(&p, "host cut off");
 }
 
 /// Two stores deploying one fleet over SSH at once: while the first
@@ -659,41 +679,164 @@ fn ssh_host_of_another_architecture_is_refused() {
 }
 
 /// A fleet on generation 1 (`zst`) with generation 2 (`lz4`) written to
-/// its topology, whose `activate` on c1 waits on host 1 until `go` exists
-/// (after touching `flag`).
+/// its topology, whose `hook` (`activate` or `health_command`) notes each
+/// run in `ran` on its host, and on host `at` waits (up to 30 s) until
+/// `go` exists there, after touching `flag`.
 struct Paused {
     zst: Vec<Vec<u8>>,
     lz4: Vec<Vec<u8>>,
-    flag: std::path::PathBuf,
-    go: std::path::PathBuf,
+    at: usize,
+    flag: PathBuf,
+    go: PathBuf,
+    ran: PathBuf,
 }
 
 impl Fleet {
-    fn paused_at_c1(&mut self) -> Paused {
+    fn paused_at(&mut self, at: usize, hook: &str) -> Paused {
         self.write("zst", "", "", "");
         let zst = self.rendered();
         self.run(&["apply", self.t(), "--yes"]).expect_code(0);
-        let flag = self.hosts.cells_dir().join("activating");
-        let go = self.hosts.cells_dir().join("go");
+        let dir = self.hosts.cells_dir();
+        let (flag, go, ran) = (dir.join("waiting"), dir.join("go"), dir.join("ran"));
         let hook = format!(
-            "activate = \"if [ $PGBR_CELL = c1 ]; then touch {flag}; i=0; while [ ! -e {go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi\"",
+            "{hook} = \"echo $PGBR_CELL $PGBR_GENERATION >> {ran}; if [ $PGBR_CELL = {cell} ] && [ ! -e {go} ]; then touch {flag}; i=0; while [ ! -e {go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi\"",
+            cell = Fleet::cell(at),
+            ran = ran.display(),
             flag = flag.display(),
             go = go.display()
         );
         self.write("lz4", "", &hook, "");
         let lz4 = self.rendered();
-        Paused { zst, lz4, flag, go }
+        Paused {
+            zst,
+            lz4,
+            at,
+            flag,
+            go,
+            ran,
+        }
     }
 
-    /// After a host was lost while c1 was switching: c1 stays on its new
+    /// What `p`'s hook noted on each host, trimmed.
+    fn ran(&self, p: &Paused) -> Vec<String> {
+        (0..self.hosts.len())
+            .map(|i| {
+                let bytes = self.hosts.read(i, &p.ran).unwrap_or_default();
+                String::from_utf8_lossy(&bytes).trim().to_owned()
+            })
+            .collect()
+    }
+
+    /// Applies `lz4` until `p`'s hook waits, then `fault`s the hosts and
+    /// lets the hook go on: the apply must stop with `HOST_LOST`, naming
+    /// cell `lost`, its address and that its host was lost, without a
+    /// panic. Its stderr, and how long it ran after the fault.
+    fn lose(
+        &mut self,
+        p: &Paused,
+        lost: usize,
+        fault: impl FnOnce(&mut Hosts),
+    ) -> (String, std::time::Duration) {
+        let apply = self.p.spawn(&["apply", self.t(), "--yes"]);
+        let waiting = format!("{}'s hook", Fleet::cell(p.at));
+        crate::hosts::wait_for(&waiting, std::time::Duration::from_secs(60), || {
+            self.hosts.read(p.at, &p.flag).is_some()
+        });
+        let faulted = std::time::Instant::now();
+        fault(&mut self.hosts);
+        self.hosts.sh(p.at, &format!("touch {}", p.go.display()));
+        let out = finish(apply, std::time::Duration::from_secs(300));
+        let took = faulted.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(pgbr::exit_codes::HOST_LOST)),
+            "{stderr}"
+        );
+        let cell = format!("`{}`", Fleet::cell(lost));
+        let addr = self.hosts.addr(lost).to_string();
+        for word in [cell.as_str(), addr.as_str(), "host was lost"] {
+            assert!(stderr.contains(word), "no `{word}`:\n{stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (stderr, took)
+    }
+
+    /// Waits until host `i` ended the session of a run whose connection
+    /// was lost: its agent holds the cell's deploy dir until the host's
+    /// sshd notices (`ClientAliveInterval`, as docs/design.md asks of
+    /// hosts); until then a retry is refused, loudly.
+    fn lost_session_ends(&self, i: usize) {
+        let what = format!("{}'s host to end the lost run's session", Fleet::cell(i));
+        crate::hosts::wait_for(&what, std::time::Duration::from_secs(30), || {
+            self.hosts.agents(i) == 0
+        });
+    }
+
+    /// c2's host lost (`fault`) while c2's `hook` runs, after its flip:
+    /// c2 stays on its new generation and c3's hook never ran; once `back`
+    /// brought the host back, `status` says c2's deploy was interrupted
+    /// after its flip (exit 2), and the next apply converges, running the
+    /// hook again on c2 and for the first time on c3, each for the
+    /// generation now live there (a new one: repairing an interrupted cell
+    /// makes one, as for drift). The lost apply's stderr, and how long it
+    /// ran after the fault.
+    fn lost_after_flip(
+        &mut self,
+        hook: &str,
+        fault: impl FnOnce(&mut Hosts),
+        back: impl FnOnce(&mut Fleet),
+    ) -> (String, std::time::Duration) {
+        let p = self.paused_at(1, hook);
+        let lost = self.lose(&p, 1, fault);
+        assert_eq!(self.live(1), Some(2), "c2 stays on its new generation");
+        assert_eq!(self.ran(&p), ["c1 2", "c2 2", ""]);
+
+        back(self);
+        let st = self.run(&["status", self.t()]).expect_code(2);
+        let row = st.stdout.lines().find(|l| l.starts_with("c2 "));
+        assert!(
+            row.is_some_and(|r| r.contains("interrupted after its flip")),
+            "{}",
+            st.stdout
+        );
+        self.converges_after_loss(&p, "host lost after its flip");
+        let live: Vec<u64> = (0..3).map(|i| self.live(i).unwrap()).collect();
+        let want = [
+            "c1 2".to_owned(),
+            format!("c2 2\nc2 {}", live[1]),
+            format!("c3 {}", live[2]),
+        ];
+        assert_eq!(self.ran(&p), want, "live: {live:?}");
+        lost
+    }
+
+    /// After a host was lost while a cell switched: c1 is on its new
     /// generation, c3 was not started, every host holds a complete
     /// generation (`zst` or `lz4`), and the next apply converges on `lz4`.
-    fn converges_after_loss(&mut self, zst: &[Vec<u8>], lz4: &[Vec<u8>], what: &str) {
-        let live = self.check_every_host(&[zst, lz4], what);
+    fn converges_after_loss(&mut self, p: &Paused, what: &str) {
+        let live = self.check_every_host(&[&p.zst, &p.lz4], what);
         assert!(live[0] > 1, "c1 stays on its new generation: {live:?}");
         assert_eq!(live[2], 1, "c3 was not started: {live:?}");
         self.run(&["apply", self.t(), "--yes"]).expect_code(0);
-        self.check_every_host(&[lz4], "converged");
+        self.check_every_host(&[&p.lz4], "converged");
         self.converged("converged");
+    }
+}
+
+/// Waits up to `limit` for `child` (killed after it) and its output.
+fn finish(child: std::process::Child, limit: std::time::Duration) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait for pgbr"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("pgbr ({pid}) still runs after {limit:?}");
+        }
     }
 }

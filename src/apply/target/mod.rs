@@ -249,7 +249,7 @@ pub enum Error {
         reason: String,
     },
     /// The host could not be reached, or refused the login (SPEC §9).
-    #[error("reach `{target}`{}: {detail}", for_cells(cells))]
+    #[error("reach `{target}`{}: {}{detail}", for_cells(cells), why.lead())]
     Unreachable {
         /// The target, as the topology writes it.
         target: Box<str>,
@@ -326,6 +326,17 @@ pub enum Reach {
     Login,
     /// ssh itself refused to start (its config, an option).
     Ssh,
+}
+
+impl Reach {
+    /// What the failure means, said before ssh's own words.
+    fn lead(self) -> &'static str {
+        match self {
+            Reach::Login => "the host refused the login: ",
+            Reach::HostKey => "ssh does not trust the host's key: ",
+            Reach::Network | Reach::Ssh => "",
+        }
+    }
 }
 
 impl Error {

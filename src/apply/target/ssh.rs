@@ -74,6 +74,21 @@ struct Conn {
     agent: Option<Agent>,
 }
 
+impl Conn {
+    /// The master's log (`ssh -E`): ssh's own words, kept by the master
+    /// once it runs in the background with no stderr.
+    fn master_log(&self) -> PathBuf {
+        self.control_dir.join("master.log")
+    }
+
+    /// The last part of the master's log.
+    fn master_words(&self) -> Vec<u8> {
+        let mut log = std::fs::read(self.master_log()).unwrap_or_default();
+        log.drain(..log.len().saturating_sub(16 << 10));
+        log
+    }
+}
+
 /// `pgbr agent` running on the host, spoken to over the master.
 struct Agent {
     child: Child,
@@ -232,12 +247,18 @@ impl SshTarget {
              read go && test \"$go\" = go || exit 0; fi; exec {agent_cmd}"
         );
         let remote = format!("sh -c '{script}'");
-        let mut agent = Agent::start(self.ssh(&conn.args, &remote), FACTS)
+        // This first ssh becomes the master: ssh's own words (and, once it
+        // runs in the background with no stderr, the reason it ends) go to
+        // its log; the remote side's stderr stays on stderr.
+        let mut master = conn.args.clone();
+        master.extend(["-E".into(), conn.master_log().into()]);
+        let mut agent = Agent::start(self.ssh(&master, &remote), FACTS)
             .map_err(|e| self.unreachable(Reach::Ssh, format!("run `ssh`: {e}")))?;
         let facts = match agent.preamble(connect_bound) {
             Ok(facts) => facts,
             Err(_) => {
                 let (code, words) = agent.finish();
+                let words = [words, conn.master_words()].concat();
                 let text = String::from_utf8_lossy(&words);
                 if code == Some(255) || code.is_none() {
                     let why = reach(&text);
@@ -273,6 +294,7 @@ impl SshTarget {
             }
             if !agent.send(b"go\n".to_vec()) {
                 let (_, words) = agent.finish();
+                let words = [words, conn.master_words()].concat();
                 return Err(self.lost("start pgbr on the host", ssh_words(&words, Reach::Network)));
             }
         }
@@ -286,6 +308,7 @@ impl SshTarget {
             Ok(other) => Err(self.agent_error(format!("the agent answered {other:?} to hello"))),
             Err(_) => {
                 let (code, words) = agent.finish();
+                let words = [words, conn.master_words()].concat();
                 let text = String::from_utf8_lossy(&words).into_owned();
                 if self.spec.sudo && text.contains("sudo") {
                     return Err(Error::Sudo {
@@ -362,16 +385,16 @@ impl SshTarget {
                 return Err(e);
             }
         }
-        let agent = session
-            .conn
-            .as_mut()
-            .and_then(|c| c.agent.as_mut())
-            .expect("connected");
+        let conn = session.conn.as_mut().expect("connected");
+        let agent = conn.agent.as_mut().expect("connected");
         match agent.ask(request, limit) {
             Ok(Response::Failed(e)) => Err(e.on_host(&self.target)),
             Ok(answer) => Ok(answer),
             Err(why) => {
+                // The host side's last words, then ssh's (a keepalive
+                // timeout, say), which the master's log holds.
                 let (_, words) = agent.finish();
+                let words = [words, conn.master_words()].concat();
                 let said = ssh_words(&words, Reach::Network);
                 let detail = match why {
                     Ask::Closed if said.is_empty() => "the connection closed".to_owned(),
