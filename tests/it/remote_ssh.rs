@@ -550,12 +550,12 @@ fn ssh_host_cut_off_during_rolling_phase() {
 #[test]
 fn ssh_two_runs_on_one_remote_cell() {
     let mut f = Fleet::new(2);
-    let Paused { lz4, flag, go, .. } = f.paused_at_c1();
+    let p = f.paused_at(0, "activate");
     let mut first = Reap(f.p.spawn(&["apply", f.t(), "--yes"]));
     crate::hosts::wait_for(
         "c1's activation",
         std::time::Duration::from_secs(60),
-        || f.hosts.read(0, &flag).is_some(),
+        || f.hosts.read(0, &p.flag).is_some(),
     );
     let other = Pgbr::new();
     let out = other
@@ -586,10 +586,10 @@ fn ssh_two_runs_on_one_remote_cell() {
             f.hosts.addr(i)
         );
     }
-    f.hosts.sh(0, &format!("touch {}", go.display()));
+    f.hosts.sh(0, &format!("touch {}", p.go.display()));
     let status = first.0.wait().unwrap();
     assert!(status.success(), "the first apply deploys the fleet");
-    assert_eq!(f.check_every_host(&[&lz4], "first run"), [2, 2]);
+    assert_eq!(f.check_every_host(&[&p.lz4], "first run"), [2, 2]);
     f.converged("first run");
 }
 
@@ -602,23 +602,11 @@ fn ssh_two_runs_on_one_remote_cell() {
 fn ssh_cut_off_run_releases_its_locks_without_client_alive() {
     let mut f = Fleet::new(3);
     f.hosts.without_client_alive(1);
-    let Paused { zst, lz4, flag, go } = f.paused_at_c1();
-    let apply = f.p.spawn(&["apply", f.t(), "--yes"]);
-    crate::hosts::wait_for(
-        "c1's activation",
-        std::time::Duration::from_secs(60),
-        || f.hosts.read(0, &flag).is_some(),
-    );
-    assert_eq!(f.hosts.agents(1), 1, "c2's host runs the first run's agent");
-    f.hosts.cut(1);
-    f.hosts.sh(0, &format!("touch {}", go.display()));
-    let out = apply.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(i32::from(pgbr::exit_codes::HOST_LOST)),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let p = f.paused_at(0, "activate");
+    f.lose(&p, 1, |h| {
+        assert_eq!(h.agents(1), 1, "c2's host runs the first run's agent");
+        h.cut(1)
+    });
     // Nothing reaches the host: only the agent's own bound can end it.
     crate::hosts::wait_for(
         "the cut-off run's agent on c2's host to end by itself",
@@ -626,7 +614,7 @@ fn ssh_cut_off_run_releases_its_locks_without_client_alive() {
         || f.hosts.agents(1) == 0,
     );
     f.hosts.reconnect(1);
-    f.converges_after_loss(&zst, &lz4, "cut off, no ClientAliveInterval");
+    f.converges_after_loss(&p, "cut off, no ClientAliveInterval");
 }
 
 /// Kills and reaps a pgbr left running by a failed assertion.
@@ -765,7 +753,8 @@ impl Fleet {
     /// Waits until host `i` ended the session of a run whose connection
     /// was lost: its agent holds the cell's deploy dir until the host's
     /// sshd notices (`ClientAliveInterval`, as docs/design.md asks of
-    /// hosts); until then a retry is refused, loudly.
+    /// hosts) or, at the latest, until it heard nothing from its operator
+    /// for `agent::IDLE_LIMIT`; until then a retry is refused, loudly.
     fn lost_session_ends(&self, i: usize) {
         let what = format!("{}'s host to end the lost run's session", Fleet::cell(i));
         crate::hosts::wait_for(&what, std::time::Duration::from_secs(30), || {
