@@ -176,7 +176,8 @@ pub fn gather<'t>(
                     .as_ref()
                     .and_then(|m| m.cells.get(cell.name.as_str()))
                     .filter(|e| {
-                        e.deploy_dir == cell.deploy_dir.as_str() && e.settings.target == cell.target
+                        e.deploy_dir == cell.deploy_dir.as_str()
+                            && e.settings.target.place() == cell.target.place()
                     })
                     .map(|e| (e.dir_generation, e.clone()));
                 cells.insert(cell.name.to_string(), now_state);
@@ -191,7 +192,7 @@ pub fn gather<'t>(
                 if let Some(entry) = m.cells.get(cell.name.as_str()) {
                     if entry.dir_generation == c
                         && entry.deploy_dir == cell.deploy_dir.as_str()
-                        && entry.settings.target == cell.target
+                        && entry.settings.target.place() == cell.target.place()
                     {
                         now_state.live = Some((c, entry.clone()));
                     }

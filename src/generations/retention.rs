@@ -10,7 +10,7 @@
 
 use super::Manifest;
 use crate::store::ObjectId;
-use crate::topology::TargetSpec;
+use crate::topology::{Place, TargetSpec};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a known cell lives and what it has live there.
@@ -86,16 +86,22 @@ pub fn plan_gc(inputs: &GcInputs<'_>) -> GcPlan {
     kept.extend(inputs.journaled);
 
     let kept_manifests = || inputs.manifests.iter().filter(|m| kept.contains(&m.number));
-    let mut kept_dirs: BTreeSet<(&TargetSpec, &str, u64)> = kept_manifests()
+    // By place, not by target: a generation made before the `[ssh]`
+    // settings changed still names the same dirs.
+    let mut kept_dirs: BTreeSet<(Place<'_>, &str, u64)> = kept_manifests()
         .flat_map(|m| m.cells.values())
-        .map(|e| (&e.settings.target, e.deploy_dir.as_str(), e.dir_generation))
+        .map(|e| {
+            (
+                e.settings.target.place(),
+                e.deploy_dir.as_str(),
+                e.dir_generation,
+            )
+        })
         .collect();
-    kept_dirs.extend(
-        inputs
-            .live
-            .values()
-            .filter_map(|l| l.current.map(|g| (&l.target, l.deploy_dir.as_str(), g))),
-    );
+    kept_dirs.extend(inputs.live.values().filter_map(|l| {
+        l.current
+            .map(|g| (l.target.place(), l.deploy_dir.as_str(), g))
+    }));
     let mut referenced: BTreeSet<ObjectId> = inputs.pki_objects.clone();
     referenced.extend(
         kept_manifests()
@@ -119,7 +125,9 @@ pub fn plan_gc(inputs: &GcInputs<'_>) -> GcPlan {
         dirs: inputs
             .dirs
             .iter()
-            .filter(|d| !kept_dirs.contains(&(&d.target, d.deploy_dir.as_str(), d.generation)))
+            .filter(|d| {
+                !kept_dirs.contains(&(d.target.place(), d.deploy_dir.as_str(), d.generation))
+            })
             .cloned()
             .collect(),
         objects: doomed_objects.iter().map(|(id, _)| *id).collect(),
@@ -279,6 +287,57 @@ mod tests {
         // Object 4 is referenced by nothing; 5 by the PKI record.
         assert_eq!(plan.objects, [id(4)]);
         assert_eq!(plan.object_bytes, 4);
+    }
+
+    /// The same host reached with other `[ssh]` settings: generation 1 was
+    /// made before the options changed, its dir is the same dir.
+    #[test]
+    fn a_dir_is_kept_whatever_settings_reached_it() {
+        let host = |options: &[&str]| {
+            TargetSpec::Ssh(crate::topology::SshSpec {
+                host: "db1".into(),
+                options: options.iter().map(|o| o.to_string()).collect(),
+                ..Default::default()
+            })
+        };
+        let mut world = World::new(3);
+        for m in &mut world.manifests {
+            let before = if m.number == 1 {
+                &["ConnectTimeout=5"][..]
+            } else {
+                &[]
+            };
+            for e in m.cells.values_mut() {
+                e.settings.target = host(before);
+            }
+        }
+        for l in world.live.values_mut() {
+            l.target = host(&[]);
+        }
+        for d in &mut world.dirs {
+            d.target = host(&[]);
+        }
+        // All three kept: dir 1 is generation 1's, made under other options.
+        assert_eq!(world.plan(3).dirs, []);
+        // Generation 1 dropped: its dir goes, whatever reached it.
+        assert_eq!(
+            world
+                .plan(1)
+                .dirs
+                .iter()
+                .map(|d| d.generation)
+                .collect::<Vec<_>>(),
+            [1]
+        );
+        // Another host is another place.
+        for e in world.manifests[0].cells.values_mut() {
+            e.settings.target = TargetSpec::Ssh(crate::topology::SshSpec {
+                host: "db2".into(),
+                ..Default::default()
+            });
+        }
+        assert_eq!(world.plan(3).dirs.len(), 1);
+        assert_eq!(Place::Host("db1", None), host(&["X=1"]).place());
     }
 
     #[test]

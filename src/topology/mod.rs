@@ -24,7 +24,9 @@ pub use model::{
     StanzaName, Tls, Topology,
 };
 pub use pgbackrest::{Pgbackrest, PgbackrestVersion};
-pub use target::{parse_address, Address, SshSettings, SshSpec, TargetSpec, DEFAULT_PARALLEL};
+pub use target::{
+    parse_address, Address, Place, SshSettings, SshSpec, TargetSpec, DEFAULT_PARALLEL,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

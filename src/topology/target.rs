@@ -16,6 +16,27 @@ pub enum TargetSpec {
     Ssh(SshSpec),
 }
 
+/// Where a deploy dir physically is: this machine, or a host and port.
+/// The login and the `[ssh]` settings that reach a host are not part of
+/// it: they change without the cell moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Place<'a> {
+    /// This machine.
+    Local,
+    /// A host (as the topology names it) and its SSH port, if given.
+    Host(&'a str, Option<u16>),
+}
+
+impl TargetSpec {
+    /// Where the target's deploy dirs are (see [`Place`]).
+    pub fn place(&self) -> Place<'_> {
+        match self {
+            TargetSpec::Local => Place::Local,
+            TargetSpec::Ssh(s) => Place::Host(&s.host, s.port),
+        }
+    }
+}
+
 /// An SSH target: the address and the `[ssh]` settings that reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SshSpec {

@@ -588,6 +588,16 @@ impl Hosts {
 
     /// How many `pgbr agent` processes run on host `i`.
     pub fn agents(&self, i: usize) -> usize {
+        self.agent_pids(i).len()
+    }
+    /// Sends `signal` to every `pgbr agent` on host `i` (SIGSTOP: a
+    /// host-side pgbr that hangs while sshd still answers).
+    pub fn signal_agents(&self, i: usize, signal: nix::sys::signal::Signal) {
+        for p in self.agent_pids(i) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), signal);
+        }
+    }
+    fn agent_pids(&self, i: usize) -> Vec<u32> {
         self.netns_pids(i)
             .into_iter()
             .filter(|p| {
@@ -596,7 +606,7 @@ impl Hosts {
                     words.iter().any(|w| w.ends_with(b"pgbr")) && words.contains(&&b"agent"[..])
                 })
             })
-            .count()
+            .collect()
     }
 
     fn netns_pids(&self, i: usize) -> Vec<u32> {

@@ -410,7 +410,7 @@ fn ssh_non_root_login_with_sudo() {
 #[test]
 fn ssh_host_lost_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     f.lose(&p, 1, |h| h.crash(1));
     f.hosts.boot(1);
     f.converges_after_loss(&p, "host lost");
@@ -427,7 +427,7 @@ fn ssh_host_lost_during_rolling_phase() {
 #[test]
 fn ssh_host_lost_after_its_flip() {
     let mut f = Fleet::new(3);
-    f.lost_after_flip("activate", |h| h.crash(1), |f| f.hosts.boot(1));
+    f.lost_after_flip("activate", "", |h| h.crash(1), |f| f.hosts.boot(1));
 }
 
 /// A host that stops answering in the middle of a request (its sshd
@@ -440,19 +440,33 @@ fn ssh_host_lost_after_its_flip() {
 #[test]
 fn ssh_host_frozen_mid_request() {
     let mut f = Fleet::new(3);
-    let (said, took) = f.lost_after_flip(
-        "health_command",
-        |h| h.freeze(1),
-        |f| {
-            f.hosts.thaw(1);
-            f.lost_session_ends(1);
-        },
-    );
+    let (said, took) =
+        f.lost_after_flip("health_command", "", |h| h.freeze(1), |f| f.hosts.thaw(1));
     assert!(
         took < std::time::Duration::from_secs(60),
         "lost after {took:?}, not within ssh's keepalive bound:\n{said}"
     );
     assert!(said.contains("not responding"), "no ssh words:\n{said}");
+}
+
+/// A host-side pgbr that stops answering while the host's sshd still
+/// does (its agent frozen while c2's `activate` runs, as on a hung
+/// filesystem; the keepalives pass): the request is bounded by its own
+/// limit, for a hook the cell's `hook_timeout_seconds` (here 5) plus a
+/// margin of 30 s. The apply stops with `HOST_LOST` naming that bound;
+/// once the agent runs again (and ends with its session), the next apply
+/// converges.
+#[test]
+fn ssh_agent_hung_mid_hook() {
+    use nix::sys::signal::Signal;
+    let mut f = Fleet::new(3);
+    let (said, _) = f.lost_after_flip(
+        "activate",
+        "hook_timeout_seconds = 5",
+        |h| h.signal_agents(1, Signal::SIGSTOP),
+        |f| f.hosts.signal_agents(1, Signal::SIGCONT),
+    );
+    assert!(said.contains("no answer within 35s"), "{said}");
 }
 
 /// `rotate` over SSH: every host gets a new leaf (its serial in `status`
@@ -527,6 +541,49 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
     }
 }
 
+/// No SSH connection outlives a run: not when pgbr is killed in the
+/// middle of an apply (each host's master is its agent's own session,
+/// which ends once pgbr's end of it is gone), and not when the operator's
+/// ssh config keeps masters (`ControlPersist 30s`: pgbr then closes them
+/// itself).
+#[test]
+fn ssh_no_connection_outlives_a_run() {
+    let mut f = Fleet::new(2);
+    let p = f.paused_at(0, "activate");
+    let mut apply = f.p.spawn(&["apply", f.t(), "--yes"]);
+    crate::hosts::wait_for(
+        "c1's activation",
+        std::time::Duration::from_secs(60),
+        || f.hosts.read(0, &p.flag).is_some(),
+    );
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+    f.hosts.sh(0, &format!("touch {}", p.go.display()));
+    let closed = |f: &Fleet, what: &str| {
+        for i in 0..2 {
+            crate::hosts::wait_for(what, std::time::Duration::from_secs(15), || {
+                let out = f.hosts.on(i, &["ss", "-Htn", "state", "established"]);
+                out.status.success() && out.stdout.is_empty()
+            });
+        }
+    };
+    closed(&f, "the killed run's SSH connections to close");
+
+    let config = f.hosts.ssh_config();
+    let persist = f.p.write(
+        "persist_config",
+        &format!("ControlPersist 30s\nInclude {}\n", config.display()),
+    );
+    let topo = std::fs::read_to_string(&f.topo).unwrap().replace(
+        &format!("config_file = \"{}\"", config.display()),
+        &format!("config_file = \"{}\"", persist.display()),
+    );
+    std::fs::write(&f.topo, topo).unwrap();
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    closed(&f, "masters kept by ControlPersist to be closed");
+    f.converged("after a killed run");
+}
+
 /// A host cut off the network while the rolling phase runs (no FIN, no
 /// RST: a silent stall) is lost within ssh's keepalive bound; the apply
 /// stops with `HOST_LOST` naming the cell, the address and ssh's words;
@@ -534,7 +591,7 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_host_cut_off_during_rolling_phase() {
     let mut f = Fleet::new(3);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     f.lose(&p, 1, |h| h.cut(1));
     f.hosts.reconnect(1);
     f.lost_session_ends(1);
@@ -667,7 +724,8 @@ fn ssh_host_of_another_architecture_is_refused() {
 }
 
 /// A fleet on generation 1 (`zst`) with generation 2 (`lz4`) written to
-/// its topology, whose `hook` (`activate` or `health_command`) notes each
+/// its topology (with `extra` in `[defaults]`), whose `hook` (`activate`
+/// or `health_command`) notes each
 /// run in `ran` on its host, and on host `at` waits (up to 30 s) until
 /// `go` exists there, after touching `flag`.
 struct Paused {
@@ -680,7 +738,7 @@ struct Paused {
 }
 
 impl Fleet {
-    fn paused_at(&mut self, at: usize, hook: &str) -> Paused {
+    fn paused_at(&mut self, at: usize, hook: &str, extra: &str) -> Paused {
         self.write("zst", "", "", "");
         let zst = self.rendered();
         self.run(&["apply", self.t(), "--yes"]).expect_code(0);
@@ -693,7 +751,7 @@ impl Fleet {
             flag = flag.display(),
             go = go.display()
         );
-        self.write("lz4", "", &hook, "");
+        self.write("lz4", "", &format!("{extra}\n{hook}"), "");
         let lz4 = self.rendered();
         Paused {
             zst,
@@ -764,7 +822,8 @@ impl Fleet {
 
     /// c2's host lost (`fault`) while c2's `hook` runs, after its flip:
     /// c2 stays on its new generation and c3's hook never ran; once `back`
-    /// brought the host back, `status` says c2's deploy was interrupted
+    /// brought the host back (and it ended the lost run's session),
+    /// `status` says c2's deploy was interrupted
     /// after its flip (exit 2), and the next apply converges, running the
     /// hook again on c2 and for the first time on c3, each for the
     /// generation now live there (a new one: repairing an interrupted cell
@@ -773,15 +832,17 @@ impl Fleet {
     fn lost_after_flip(
         &mut self,
         hook: &str,
+        extra: &str,
         fault: impl FnOnce(&mut Hosts),
         back: impl FnOnce(&mut Fleet),
     ) -> (String, std::time::Duration) {
-        let p = self.paused_at(1, hook);
+        let p = self.paused_at(1, hook, extra);
         let lost = self.lose(&p, 1, fault);
         assert_eq!(self.live(1), Some(2), "c2 stays on its new generation");
         assert_eq!(self.ran(&p), ["c1 2", "c2 2", ""]);
 
         back(self);
+        self.lost_session_ends(1);
         let st = self.run(&["status", self.t()]).expect_code(2);
         let row = st.stdout.lines().find(|l| l.starts_with("c2 "));
         assert!(

@@ -3,16 +3,18 @@
 //! library), so the operator's `~/.ssh/config`, agent, `ProxyJump`,
 //! certificates and `known_hosts` work as they already do.
 //!
-//! It writes nothing itself: on first use it copies this very pgbr binary
-//! to `~/.cache/pgbr/<version>-<hash>/pgbr` on the host (once per build),
-//! starts `pgbr agent` there over one multiplexed connection, and asks it
+//! It writes nothing itself: on first use it opens one session whose shell
+//! prints the host's facts and execs `pgbr agent` from
+//! `~/.cache/pgbr/<version>-<hash>/pgbr` (copying this very binary there
+//! first, once per build, over the same connection), and asks the agent
 //! to run the local target's operations (`agent.rs`). The deploy rules
 //! have one implementation, `local.rs`, wherever the cell is.
 //!
 //! Every ssh it starts gets the same options: `-F [ssh] config_file`, the
 //! user's `[ssh] options` first (ssh keeps the first value it sees), then
 //! `BatchMode=yes`, a master per host (`ControlMaster=auto`, `ControlPath`
-//! in a private 0700 dir, a short `ControlPersist`), and a connect timeout
+//! in a private 0700 dir, `ControlPersist=no`: the master is the agent's
+//! own session and ends with it), and a connect timeout
 //! and keepalives when neither the options nor the config set them. Host
 //! key checking is never touched. Every wait is bounded; a host that goes
 //! away mid-run is [`Error::Lost`], and the target stays broken for the
@@ -33,8 +35,6 @@ use std::time::{Duration, Instant};
 
 /// `ConnectTimeout` when neither `[ssh] options` nor the ssh config set one.
 const CONNECT_TIMEOUT: u64 = 10;
-/// How long the master outlives its last client (if pgbr dies unexpectedly).
-const CONTROL_PERSIST: &str = "60s";
 /// How long one operation on the host may take before the host counts as lost.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// What a hook's answer may take beyond the hook's own timeout.
@@ -71,6 +71,9 @@ struct Conn {
     args: Vec<OsString>,
     /// The private dir of the master's socket.
     control_dir: PathBuf,
+    /// The user's options keep the master after its session
+    /// (`ControlPersist`): it must be told to exit.
+    persist: bool,
     agent: Option<Agent>,
 }
 
@@ -164,7 +167,9 @@ impl SshTarget {
         opt("BatchMode=yes".into());
         opt("ControlMaster=auto".into());
         opt(format!("ControlPath={}/%C", control_dir.display()));
-        opt(format!("ControlPersist={CONTROL_PERSIST}"));
+        // The master is the agent's own session: it ends with it, when pgbr
+        // ends or is killed (its stdin closes), and no master outlives a run.
+        opt("ControlPersist=no".into());
         if add_timeouts.0 {
             opt(format!("ConnectTimeout={CONNECT_TIMEOUT}"));
         }
@@ -206,6 +211,7 @@ impl SshTarget {
         let conn = conn_slot.insert(Conn {
             args: Vec::new(),
             control_dir,
+            persist: false,
             agent: None,
         });
         // What the user's options and config already set (`ssh -G` prints
@@ -227,6 +233,7 @@ impl SshTarget {
         };
         let timeout = setting("connecttimeout").and_then(|t| t.parse::<u64>().ok());
         let alive = setting("serveraliveinterval").is_some_and(|t| t != "0");
+        conn.persist = setting("controlpersist").is_some_and(|p| p != "no");
         conn.args = self.args(&conn.control_dir, (timeout.is_none(), !alive));
         let connect_bound =
             Duration::from_secs(timeout.unwrap_or(CONNECT_TIMEOUT)) + Duration::from_secs(30);
@@ -589,7 +596,7 @@ impl Drop for SshTarget {
         if let Some(mut agent) = conn.agent.take() {
             agent.finish();
         }
-        if !conn.args.is_empty() {
+        if conn.persist {
             let mut exit = Command::new("ssh");
             exit.args(&conn.args)
                 .args(["-O", "exit", "--"])
@@ -952,6 +959,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("-o ControlPath=/tmp/c/%C"), "{text}");
+        // The master is the agent's session: none outlives the run.
+        assert!(text.contains("-o ControlPersist=no"), "{text}");
         assert!(text.ends_with("-l pg -p 2222"), "{text}");
         assert!(
             !text.to_lowercase().contains("stricthostkeychecking"),
