@@ -549,7 +549,7 @@ fn ssh_rotate_runs_hooks_on_the_hosts_and_leaves_nothing_behind() {
 #[test]
 fn ssh_no_connection_outlives_a_run() {
     let mut f = Fleet::new(2);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     let mut apply = f.p.spawn(&["apply", f.t(), "--yes"]);
     crate::hosts::wait_for(
         "c1's activation",
@@ -607,7 +607,7 @@ fn ssh_host_cut_off_during_rolling_phase() {
 #[test]
 fn ssh_two_runs_on_one_remote_cell() {
     let mut f = Fleet::new(2);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     let mut first = Reap(f.p.spawn(&["apply", f.t(), "--yes"]));
     crate::hosts::wait_for(
         "c1's activation",
@@ -659,7 +659,7 @@ fn ssh_two_runs_on_one_remote_cell() {
 fn ssh_cut_off_run_releases_its_locks_without_client_alive() {
     let mut f = Fleet::new(3);
     f.hosts.without_client_alive(1);
-    let p = f.paused_at(0, "activate");
+    let p = f.paused_at(0, "activate", "");
     f.lose(&p, 1, |h| {
         assert_eq!(h.agents(1), 1, "c2's host runs the first run's agent");
         h.cut(1)
