@@ -179,6 +179,15 @@ pub enum Error {
         #[source]
         source: crate::apply::Error,
     },
+    /// `gc` could not observe or clean a cell's deploy dir.
+    #[error("collect old generations of cell `{cell}`")]
+    GcCell {
+        /// The cell.
+        cell: String,
+        /// The cause.
+        #[source]
+        source: crate::apply::Error,
+    },
     /// `activate` or the health check failed; the cell was flipped back.
     #[error(
         "activate cell `{cell}`: {step} failed, the cell is {}{}\n{reason}",
@@ -269,6 +278,7 @@ fn not_started_text(not_started: &[String]) -> String {
 }
 
 /// The hint for a failure to write or check a deploy dir.
+/// (Also the hints of [`Error::Unobserved`].)
 pub(crate) fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
     use crate::apply::target::Reach;
     use crate::apply::Error as A;
@@ -406,6 +416,12 @@ impl Error {
                 return Some(deploy_hint(source).unwrap_or_else(|| {
                     "fix the cause and run `pgbr apply` again".into()
                 }))
+            }
+            Error::GcCell { source, .. } => {
+                return Some(
+                    deploy_hint(source)
+                        .unwrap_or_else(|| "fix the cause and run `pgbr gc` again".into()),
+                )
             }
             Error::CellReverted { step, deployed, .. } => {
                 return Some(format!(
@@ -560,6 +576,101 @@ mod tests {
              caused by: write `/srv/x`\n\
              caused by: disk full\n\
              hint: fix the cause and run `pgbr apply` again\n"
+        );
+    }
+
+    /// A remote cell's failure names the cell once (the command's line),
+    /// the address and ssh's words (the target's error), and what to do.
+    #[test]
+    fn a_remote_failure_names_its_cell_once() {
+        use crate::apply::target::Reach;
+        use crate::apply::Error as T;
+        let target = || -> Box<str> { "ssh://deploy@10.0.0.3".into() };
+        // The cells the host holds: the message leaves them to the caller.
+        let cells = || -> Box<[String]> { vec!["zone3".to_owned(), "zone4".to_owned()].into() };
+        let cases = [
+            (
+                T::Unreachable {
+                    target: target(),
+                    cells: cells(),
+                    why: Reach::HostKey,
+                    detail: "Host key verification failed.".into(),
+                },
+                "caused by: reach `ssh://deploy@10.0.0.3`: ssh does not trust the host's key: \
+                 Host key verification failed.\n\
+                 hint: pgbr never accepts a host key by itself",
+            ),
+            (
+                T::Lost {
+                    target: target(),
+                    cells: cells(),
+                    action: "flip `/srv/pg/pgbackrest`".into(),
+                    detail: "Broken pipe".into(),
+                },
+                "caused by: flip `/srv/pg/pgbackrest` on `ssh://deploy@10.0.0.3`: \
+                 the host was lost: Broken pipe\n\
+                 hint: cells already switched",
+            ),
+            (
+                T::Agent {
+                    target: target(),
+                    cells: cells(),
+                    detail: "sh: 1: cannot create".into(),
+                },
+                "caused by: start pgbr's agent on `ssh://deploy@10.0.0.3`: sh: 1: cannot create\n\
+                 hint: the host needs a POSIX sh",
+            ),
+            (
+                T::Sudo {
+                    target: target(),
+                    cells: cells(),
+                    detail: "sudo: a password is required".into(),
+                },
+                "caused by: run pgbr's agent through `sudo -n` on `ssh://deploy@10.0.0.3`: \
+                 sudo: a password is required\n\
+                 hint: give the login user passwordless sudo",
+            ),
+            (
+                T::Platform {
+                    target: target(),
+                    cells: cells(),
+                    host: "Linux aarch64".into(),
+                    ours: "linux x86_64".into(),
+                },
+                "caused by: run pgbr on `ssh://deploy@10.0.0.3`: the host is `Linux aarch64`, \
+                 this pgbr is built for `linux x86_64`\n\
+                 hint: run pgbr from a machine",
+            ),
+        ];
+        for (source, want) in cases {
+            let text = report(&Error::DeployCell {
+                cell: "zone3".into(),
+                source,
+            });
+            assert!(
+                text.starts_with("error: failed to deploy cell `zone3`\n"),
+                "{text}"
+            );
+            assert!(text.contains(want), "{text}");
+            assert_eq!(text.matches("zone3").count(), 1, "{text}");
+            assert!(!text.contains("zone4"), "{text}");
+        }
+        let gc = Error::GcCell {
+            cell: "zone3".into(),
+            source: T::Unreachable {
+                target: target(),
+                cells: cells(),
+                why: Reach::Network,
+                detail: "ssh: connect to host 10.0.0.3 port 22: Connection timed out".into(),
+            },
+        };
+        assert_eq!(
+            report(&gc),
+            "error: failed to collect old generations of cell `zone3`\n\
+             caused by: reach `ssh://deploy@10.0.0.3`: ssh: connect to host 10.0.0.3 port 22: \
+             Connection timed out\n\
+             hint: check that the host is up and its sshd reachable (`ssh` to it by hand shows \
+             the same)\n"
         );
     }
 

@@ -6,7 +6,7 @@ use crate::apply::Targets;
 use crate::generations::{plan_gc, GcInputs, GenerationDir};
 use crate::output::{out, outln};
 use crate::store::{Location, Store};
-use crate::{exit_codes, generations, Result};
+use crate::{exit_codes, generations, Error, Result};
 use std::collections::BTreeSet;
 
 /// `pgbr gc`.
@@ -25,9 +25,14 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     let mut partials = Vec::new();
     let (id, newest) = (store.id()?, store.next_generation()? - 1);
     let mut skipped = Vec::new();
+    // Every target error names its cell, once (the target names its address).
+    let of_cell = |cell: &str| {
+        let cell = cell.to_owned();
+        move |source| Error::GcCell { cell, source }
+    };
     for (cell, l) in &live {
-        let target = targets.of(&l.target)?;
-        let observed = target.observe(cell, &l.deploy_dir)?;
+        let target = targets.of(&l.target).map_err(of_cell(cell))?;
+        let observed = target.observe(cell, &l.deploy_dir).map_err(of_cell(cell))?;
         // A dir another store deploys (or a newer copy of this one) is not
         // this store's to collect.
         if let Some(other) = observed.store.as_ref().filter(|s| Some(*s) != id.as_ref()) {
@@ -48,14 +53,16 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
             observed
                 .partials
                 .iter()
-                .map(|n| (target.clone(), l.deploy_dir.clone(), *n)),
+                .map(|n| (cell, target.clone(), l.deploy_dir.clone(), *n)),
         );
         for generation in observed.generations {
             dirs.push(GenerationDir {
                 target: l.target.clone(),
                 deploy_dir: l.deploy_dir.clone(),
                 generation,
-                bytes: target.generation_size(&l.deploy_dir, generation)?,
+                bytes: target
+                    .generation_size(&l.deploy_dir, generation)
+                    .map_err(of_cell(cell))?,
             });
         }
     }
@@ -70,20 +77,26 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     });
     if !dry_run {
         for d in &plan.dirs {
+            // The cell whose deploy dir it is, for the error.
+            let cell = live
+                .iter()
+                .find(|(_, l)| l.deploy_dir == d.deploy_dir && l.target == d.target)
+                .map_or("?", |(c, _)| c.as_str());
             targets
-                .of(&d.target)?
-                .remove_generation(&d.deploy_dir, d.generation)?;
+                .of(&d.target)
+                .and_then(|t| t.remove_generation(&d.deploy_dir, d.generation))
+                .map_err(of_cell(cell))?;
         }
         store.sweep(&plan.generations, &plan.objects)?;
-        for (target, dir, n) in &partials {
-            target.remove_partial(dir, *n)?;
+        for (cell, target, dir, n) in &partials {
+            target.remove_partial(dir, *n).map_err(of_cell(cell))?;
         }
     }
     out!("{}", plan.render(dry_run));
     for line in &skipped {
         outln!("{line}");
     }
-    for (_, dir, n) in &partials {
+    for (_, _, dir, n) in &partials {
         outln!(
             "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",
             if dry_run { "would remove" } else { "removed" }

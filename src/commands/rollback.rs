@@ -102,8 +102,12 @@ fn rollback_with(
         };
         record.summary.set(&c.cell, outcome, None);
     }
-    // Cells generation `to` does not have stay as they are.
-    record.summary.left_out(live.keys().map(String::as_str));
+    // Cells live now that generation `to` does not have stay as they are.
+    record.summary.left_out(
+        live.iter()
+            .filter(|(_, l)| l.is_some())
+            .map(|(c, _)| c.as_str()),
+    );
     let changing = plan.cells.iter().filter(|c| c.changes).count();
     if changing == 0 {
         human.line(format_args!("Rollback to generation {to}:"));

@@ -411,6 +411,30 @@ activate = "{activate}"
     );
 }
 
+/// A rollback to a generation without a cell leaves that cell as it is,
+/// and its `Cells:` line says so.
+#[test]
+fn rollback_names_the_cells_it_leaves_alone() {
+    let p = Pgbr::new();
+    let four = four_cells("true", "true", "true");
+    let t = write_topo(&p, &four);
+    let t = t.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    write_topo(
+        &p,
+        &format!("{four}\n[cells.zone5]\npg_port = 5436\nactivate = \"true\"\n"),
+    );
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let out = p.run(&["rollback", "--yes"]).expect_code(0);
+    assert!(
+        out.stdout
+            .ends_with("Cells: 4 deployed (zone1, zone2, zone3, zone4), 1 left out (zone5).\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(current(&p, "zone5"), "generations/2");
+}
+
 /// Writes `topo.toml`, `{root}` being the scratch dir.
 fn write_topo(p: &Pgbr, toml: &str) -> std::path::PathBuf {
     p.write(

@@ -13,6 +13,20 @@ use std::path::PathBuf;
 
 // ------------------------------------------------------------------ pgbr over SSH
 
+/// The error pgbr printed, from its `error:` line to the end (progress
+/// lines before it name cells too).
+fn error_part(stderr: &str) -> &str {
+    stderr.find("error: ").map_or("", |i| &stderr[i..])
+}
+
+/// How often `cell` is named in `text`, as a word of its own (a path
+/// through its deploy dir is another word).
+fn mentions(text: &str, cell: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_alphanumeric() && !"/._-".contains(c))
+        .filter(|w| *w == cell)
+        .count()
+}
+
 /// The files of every generation dir.
 const FILES: [&str; 4] = [
     "pgbackrest.conf",
@@ -188,8 +202,9 @@ deploy_dir = "{cells}/{{cell}}/pgbackrest"
     /// generation dir written. Returns apply's stderr.
     #[track_caller]
     fn refused(&self, i: usize, words: &[&str], zst: &[Vec<u8>], ctx: &str) -> String {
-        let cell = format!("`{}`", Fleet::cell(i));
         let addr = self.hosts.addr(i).to_string();
+        // The cell once, by the line that lists it; then the address.
+        let cell = format!("{}: reach `ssh://root@{addr}`: ", Fleet::cell(i));
         let mut said = String::new();
         for args in [
             vec!["plan", self.t()],
@@ -205,6 +220,12 @@ deploy_dir = "{cells}/{{cell}}/pgbackrest"
                 );
             }
             assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+            assert_eq!(
+                mentions(error_part(&out.stderr), &Fleet::cell(i)),
+                1,
+                "{ctx}: {args:?}:\n{}",
+                out.stderr
+            );
             if args[0] == "status" {
                 let row = out.stdout.lines().find(|l| l.starts_with(&Fleet::cell(i)));
                 assert!(
@@ -389,6 +410,12 @@ fn ssh_non_root_login_with_sudo() {
     for word in ["c2", &f.hosts.addr(1).to_string(), "sudo", "password"] {
         assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
     }
+    let error = error_part(&out.stderr);
+    assert_eq!(mentions(error, "c2"), 1, "{}", out.stderr);
+    assert!(
+        error.contains("give the login user passwordless sudo"),
+        "{error}"
+    );
     assert!(f.live(0).is_none() && f.live(1).is_none(), "{out:?}");
 
     let out = f
@@ -705,8 +732,9 @@ fn ssh_host_of_another_architecture_is_refused() {
 
     let out = f.run(&["apply", f.t(), "--yes"]).expect_code(1);
     let addr = f.hosts.addr(1).to_string();
+    assert_eq!(mentions(error_part(&out.stderr), "c2"), 1, "{}", out.stderr);
     for word in [
-        "`c2`",
+        &format!("c2: run pgbr on `ssh://root@{addr}`: the host is `Linux riscv64`"),
         addr.as_str(),
         "riscv64",
         std::env::consts::ARCH,
@@ -804,6 +832,11 @@ impl Fleet {
         for word in [cell.as_str(), addr.as_str(), "host was lost"] {
             assert!(stderr.contains(word), "no `{word}`:\n{stderr}");
         }
+        assert_eq!(
+            mentions(error_part(&stderr), &Fleet::cell(lost)),
+            1,
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         (stderr, took)
     }

@@ -5,7 +5,10 @@
 //!
 //! Errors are transport-neutral: a failure names a path on the cell's
 //! machine and what was done, whichever machine that is; a remote target
-//! adds the failures of reaching a host (unreachable, lost, no agent).
+//! adds the failures of reaching a host (unreachable, lost, no agent),
+//! which name the host's address and ssh's words. None names the cell:
+//! the caller, which knows it, does (`zone3: reach …`, ``deploy cell
+//! `zone3` ``), so that a message names it once.
 //! They are serde values: the agent sends the local target's errors back
 //! as they are.
 
@@ -249,11 +252,12 @@ pub enum Error {
         reason: String,
     },
     /// The host could not be reached, or refused the login (SPEC §9).
-    #[error("reach `{target}`{}: {}{detail}", for_cells(cells), why.lead())]
+    #[error("reach `{target}`: {}{detail}", why.lead())]
     Unreachable {
         /// The target, as the topology writes it.
         target: Box<str>,
-        /// The cells on it that this run has named so far.
+        /// The cells on it that this run has named so far. Not in the
+        /// message: whoever reports the error names its cell, once.
         cells: Box<[String]>,
         /// What kind of failure (decides the hint).
         why: Reach,
@@ -261,14 +265,12 @@ pub enum Error {
         detail: Box<str>,
     },
     /// The connection to the host broke, or an answer did not come in time.
-    #[error(
-        "{action} on `{target}`{}: the host was lost: {detail}",
-        for_cells(cells)
-    )]
+    #[error("{action} on `{target}`: the host was lost: {detail}")]
     Lost {
         /// The target.
         target: Box<str>,
-        /// The cells on it that this run has named so far.
+        /// The cells on it that this run has named so far. Not in the
+        /// message: whoever reports the error names its cell, once.
         cells: Box<[String]>,
         /// What was being done.
         action: Box<str>,
@@ -276,37 +278,34 @@ pub enum Error {
         detail: Box<str>,
     },
     /// pgbr's agent could not be installed or started on the host.
-    #[error("start pgbr's agent on `{target}`{}: {detail}", for_cells(cells))]
+    #[error("start pgbr's agent on `{target}`: {detail}")]
     Agent {
         /// The target.
         target: Box<str>,
-        /// The cells on it that this run has named so far.
+        /// The cells on it that this run has named so far. Not in the
+        /// message: whoever reports the error names its cell, once.
         cells: Box<[String]>,
         /// What went wrong, in the host's words.
         detail: Box<str>,
     },
     /// `[ssh] sudo = true`, and `sudo -n` refused (it wants a password).
-    #[error(
-        "run pgbr's agent through `sudo -n` on `{target}`{}: {detail}",
-        for_cells(cells)
-    )]
+    #[error("run pgbr's agent through `sudo -n` on `{target}`: {detail}")]
     Sudo {
         /// The target.
         target: Box<str>,
-        /// The cells on it that this run has named so far.
+        /// The cells on it that this run has named so far. Not in the
+        /// message: whoever reports the error names its cell, once.
         cells: Box<[String]>,
         /// sudo's own words.
         detail: Box<str>,
     },
     /// The host cannot run this pgbr binary (another OS or architecture).
-    #[error(
-        "run pgbr on `{target}`{}: the host is `{host}`, this pgbr is built for `{ours}`",
-        for_cells(cells)
-    )]
+    #[error("run pgbr on `{target}`: the host is `{host}`, this pgbr is built for `{ours}`")]
     Platform {
         /// The target.
         target: Box<str>,
-        /// The cells on it that this run has named so far.
+        /// The cells on it that this run has named so far. Not in the
+        /// message: whoever reports the error names its cell, once.
         cells: Box<[String]>,
         /// `uname -sm` on the host.
         host: Box<str>,
@@ -371,16 +370,6 @@ impl Error {
                 | Error::Sudo { .. }
                 | Error::Platform { .. }
         )
-    }
-}
-
-/// ` (cell `a`)`, ` (cells `a`, `b`)`, or nothing.
-fn for_cells(cells: &[String]) -> String {
-    let names: Vec<String> = cells.iter().map(|c| format!("`{c}`")).collect();
-    match names.len() {
-        0 => String::new(),
-        1 => format!(" (cell {})", names[0]),
-        _ => format!(" (cells {})", names.join(", ")),
     }
 }
 
