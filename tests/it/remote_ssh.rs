@@ -454,7 +454,11 @@ fn ssh_host_lost_during_rolling_phase() {
 #[test]
 fn ssh_host_lost_after_its_flip() {
     let mut f = Fleet::new(3);
-    f.lost_after_flip("activate", "", |h| h.crash(1), |f| f.hosts.boot(1));
+    let (said, _) = f.lost_after_flip("activate", "", |h| h.crash(1), |f| f.hosts.boot(1));
+    assert!(
+        said.contains("closed by remote host"),
+        "no ssh words:\n{said}"
+    );
 }
 
 /// A host that stops answering in the middle of a request (its sshd
