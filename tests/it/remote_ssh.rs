@@ -715,6 +715,38 @@ impl Drop for Reap {
     }
 }
 
+/// pgbr copies itself to a host gzipped when the host has gzip, as it is
+/// when it has not; either way the cached copy is this very binary, mode
+/// 0755 in a 0700 dir, and nothing else is left in the cache.
+#[test]
+fn ssh_the_copy_of_pgbr_is_exact_with_or_without_gzip() {
+    let mut f = Fleet::new(2);
+    f.write("zst", "", "", "");
+    // Host 2 has no gzip (its own mount namespace): `command -v` fails.
+    let gzip = f.hosts.sh(1, "command -v gzip").trim().to_owned();
+    f.hosts.sh(1, &format!("mount --bind /dev/null {gzip}"));
+    assert!(f
+        .hosts
+        .sh(1, "command -v gzip || echo none")
+        .contains("none"));
+
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    let ours = std::fs::read(env!("CARGO_BIN_EXE_pgbr")).unwrap();
+    let cache = std::path::Path::new("/root/.cache/pgbr");
+    for i in 0..2 {
+        let tree = f.hosts.tree(i, cache);
+        let [_, dir, file] = &tree[..] else {
+            panic!("host {i}: the cache holds {tree:?}");
+        };
+        let (name, rest) = dir.split_once(' ').unwrap();
+        assert_eq!(rest, "d 700 root", "host {i}: {tree:?}");
+        assert_eq!(file, &format!("{name}/pgbr f 755 root"), "host {i}");
+        let copy = f.hosts.read(i, &cache.join(name).join("pgbr")).unwrap();
+        assert!(copy == ours, "host {i}: the copy differs from this pgbr");
+    }
+    f.converged("copied");
+}
+
 /// A host that cannot run this pgbr (its `uname -m` says another
 /// architecture) is named with what it is and what to do, and pgbr
 /// copies nothing there and deploys nothing anywhere.

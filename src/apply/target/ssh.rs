@@ -219,7 +219,7 @@ impl SshTarget {
         let probe_args = self.args(&conn.control_dir, (false, false));
         let mut g = Command::new("ssh");
         g.arg("-G").args(&probe_args).arg("--").arg(&self.spec.host);
-        let out = run_bounded(g, None, Duration::from_secs(10))
+        let out = run_bounded(g, Input::Null, Duration::from_secs(10))
             .map_err(|e| self.unreachable(Reach::Ssh, format!("run `ssh`: {e}")))?;
         if !out.status.success() {
             return Err(self.unreachable(Reach::Ssh, ssh_words(&out.stderr, Reach::Ssh)));
@@ -250,7 +250,8 @@ impl SshTarget {
         };
         let script = format!(
             "uname -s; uname -m; cd && pwd || exit; \
-             if test -x {dir}/pgbr; then echo present; else echo missing; \
+             if test -x {dir}/pgbr; then echo present; else \
+             echo missing $(command -v gzip >/dev/null 2>&1 && echo gzip); \
              read go && test \"$go\" = go || exit 0; fi; exec {agent_cmd}"
         );
         let remote = format!("sh -c '{script}'");
@@ -295,7 +296,8 @@ impl SshTarget {
             });
         }
         if state != "present" {
-            if let Err(e) = self.upload(&conn.args, binary, &dir) {
+            let gzip = state.split_whitespace().any(|w| w == "gzip");
+            if let Err(e) = self.upload(&conn.args, binary, &dir, gzip) {
                 agent.finish();
                 return Err(e);
             }
@@ -344,21 +346,39 @@ impl SshTarget {
     }
 
     /// Copies this pgbr's binary to `~/<dir>/pgbr` on the host, over the
-    /// open master (no second login): to a temp name, then renamed.
-    fn upload(&self, args: &[OsString], binary: &Binary, dir: &str) -> Result<(), Error> {
-        let file = std::fs::File::open(&binary.path).map_err(|e| {
+    /// open master (no second login): to a temp name, then renamed;
+    /// gzipped when the host has gzip (a third of the bytes, and gzip's
+    /// CRC refuses a damaged copy).
+    fn upload(
+        &self,
+        args: &[OsString],
+        binary: &'static Binary,
+        dir: &str,
+        gzip: bool,
+    ) -> Result<(), Error> {
+        let read_err = |e: String| {
             self.agent_error(format!(
                 "read this pgbr's binary `{}`: {e}",
                 binary.path.display()
             ))
-        })?;
+        };
+        let (input, unpack) = if gzip {
+            (
+                Input::Bytes(binary.gzipped().map_err(read_err)?),
+                "gzip -dc",
+            )
+        } else {
+            let file = std::fs::File::open(&binary.path).map_err(|e| read_err(e.to_string()))?;
+            (Input::File(file), "cat")
+        };
         let tmp = format!("{dir}/.pgbr.$$");
         let script = format!(
-            "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod 0755 {tmp} && mv -f {tmp} {dir}/pgbr"
+            "umask 077 && mkdir -p {dir} && {{ {unpack} > {tmp} || {{ rm -f {tmp}; exit 1; }}; }} \
+             && chmod 0755 {tmp} && mv -f {tmp} {dir}/pgbr"
         );
         let out = run_bounded(
             self.ssh(args, &format!("sh -c '{script}'")),
-            Some(file),
+            input,
             UPLOAD_TIMEOUT,
         )
         .map_err(|e| self.lost("copy pgbr to the host", e.to_string()))?;
@@ -627,17 +647,32 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
+/// What a bounded command reads.
+enum Input {
+    Null,
+    File(std::fs::File),
+    Bytes(&'static [u8]),
+}
+
 /// Runs `cmd` to completion with `input` as stdin, killing it after `limit`.
-fn run_bounded(
-    mut cmd: Command,
-    input: Option<std::fs::File>,
-    limit: Duration,
-) -> std::io::Result<Output> {
+fn run_bounded(mut cmd: Command, input: Input, limit: Duration) -> std::io::Result<Output> {
+    let (stdin, bytes) = match input {
+        Input::Null => (Stdio::null(), None),
+        Input::File(f) => (Stdio::from(f), None),
+        Input::Bytes(b) => (Stdio::piped(), Some(b)),
+    };
     let mut child = cmd
-        .stdin(input.map_or_else(Stdio::null, Stdio::from))
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    if let (Some(bytes), Some(mut pipe)) = (bytes, child.stdin.take()) {
+        // A writer of its own: the reader may stop reading (and be killed).
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(bytes);
+        });
+    }
     let read = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut v = Vec::new();
@@ -750,6 +785,25 @@ struct Binary {
     path: PathBuf,
     /// `<version>-<first 16 hex digits of its blake3>`.
     dir: String,
+    /// The binary gzipped (made once per run, when a host needs a copy).
+    gz: OnceLock<Result<Vec<u8>, String>>,
+}
+
+impl Binary {
+    /// The binary, gzipped at the fastest level (13 MB become about 5).
+    fn gzipped(&'static self) -> Result<&'static [u8], String> {
+        self.gz
+            .get_or_init(|| {
+                let file = std::fs::File::open(&self.path).map_err(|e| e.to_string())?;
+                let mut gz = flate2::read::GzEncoder::new(file, flate2::Compression::fast());
+                let mut out = Vec::new();
+                gz.read_to_end(&mut out).map_err(|e| e.to_string())?;
+                Ok(out)
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone)
+    }
 }
 
 fn own_binary() -> Result<&'static Binary, String> {
@@ -766,6 +820,7 @@ fn own_binary() -> Result<&'static Binary, String> {
             Ok(Binary {
                 dir: format!("{}-{}", env!("CARGO_PKG_VERSION"), &hash[..16]),
                 path,
+                gz: OnceLock::new(),
             })
         })
         .as_ref()
