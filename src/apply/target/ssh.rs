@@ -78,8 +78,8 @@ struct Conn {
 }
 
 impl Conn {
-    /// The master's log (`ssh -E`): ssh's own words, kept by the master
-    /// once it runs in the background with no stderr.
+    /// The master's log (`ssh -E`): ssh's own words, kept even by a
+    /// master in the background (the operator's `ControlPersist`).
     fn master_log(&self) -> PathBuf {
         self.control_dir.join("master.log")
     }
@@ -255,9 +255,10 @@ impl SshTarget {
              read go && test \"$go\" = go || exit 0; fi; exec {agent_cmd}"
         );
         let remote = format!("sh -c '{script}'");
-        // This first ssh becomes the master: ssh's own words (and, once it
-        // runs in the background with no stderr, the reason it ends) go to
-        // its log; the remote side's stderr stays on stderr.
+        // This first ssh is the master: ssh's own words go to its log,
+        // kept even when the operator's `ControlPersist` sends a master to
+        // the background with no stderr; the remote side's stderr stays on
+        // stderr.
         let mut master = conn.args.clone();
         master.extend(["-E".into(), conn.master_log().into()]);
         let mut agent = Agent::start(self.ssh(&master, &remote), FACTS)
