@@ -198,6 +198,70 @@ fn pgbr(state: &Path, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Runs pgbr and notes when each line of its output arrived; panics if it
+/// fails. The phases of a run are read from those lines (see [`split`]).
+fn pgbr_lines(state: &Path, args: &[&str]) -> (Duration, Vec<(Duration, String)>) {
+    use std::io::BufRead;
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgbr"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pgbr");
+    let stamp = |r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            std::io::BufReader::new(r)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| (start.elapsed(), l))
+                .collect::<Vec<_>>()
+        })
+    };
+    let out = stamp(Box::new(child.stdout.take().unwrap()));
+    let err = stamp(Box::new(child.stderr.take().unwrap()));
+    let status = child.wait().unwrap();
+    let total = start.elapsed();
+    let mut lines = out.join().unwrap();
+    lines.extend(err.join().unwrap());
+    lines.sort();
+    assert!(status.success(), "pgbr {args:?}: {status}: {lines:?}");
+    (total, lines)
+}
+
+/// Where a run's time went, from its output lines: until the plan is
+/// printed (connect, copy pgbr if missing, observe), until the rolling
+/// phase starts (`generation N: …`: issue, commit, write the generation
+/// dirs), until it ends (`Apply complete`: the flips, one cell at a
+/// time), and until pgbr exits (closing every connection).
+fn split(total: Duration, lines: &[(Duration, String)]) -> [Duration; 4] {
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l.starts_with(prefix))
+            .map(|(t, _)| *t)
+    };
+    let planned = at("Plan for").unwrap_or(total);
+    let rolling = at("generation ").unwrap_or(planned);
+    let rolled = at("Apply complete").unwrap_or(rolling);
+    [planned, rolling - planned, rolled - rolling, total - rolled]
+}
+
+/// Prints the median of each phase of `splits`.
+fn split_row(name: &str, splits: &mut [[Duration; 4]]) {
+    let median = |i: usize, s: &mut [[Duration; 4]]| {
+        s.sort_by_key(|x| x[i]);
+        s[s.len() / 2][i].as_secs_f64() * 1e3
+    };
+    let [a, b, c, d] = [0, 1, 2, 3].map(|i| median(i, splits));
+    println!(
+        "{name:<40} connect+observe {a:>7.1} ms   write {b:>7.1} ms   roll {c:>7.1} ms   close {d:>6.1} ms   (medians)"
+    );
+}
+
 fn bench_hosts(n: usize, runs: usize) {
     let started = Instant::now();
     let hosts = Hosts::start(n);
@@ -209,9 +273,12 @@ fn bench_hosts(n: usize, runs: usize) {
     let topo = topology(&hosts, scratch.path());
     let topo = topo.to_str().unwrap();
     let cells = hosts.cells_dir().to_path_buf();
-    let clear = |hosts: &Hosts| {
+    // Empty hosts; `cached`: pgbr's own binary stays in each host's cache
+    // (every apply after a host's first with this build).
+    let clear = |hosts: &Hosts, cached: bool| {
+        let cache = if cached { "" } else { "/root/.cache" };
         for i in 0..n {
-            hosts.sh(i, &format!("rm -rf {}/* /root/.cache", cells.display()));
+            hosts.sh(i, &format!("rm -rf {}/* {cache}", cells.display()));
         }
     };
 
@@ -285,22 +352,39 @@ fn bench_hosts(n: usize, runs: usize) {
     );
     match &first {
         Ok(()) => {
-            let net = time_after(
-                runs,
-                || {
-                    clear(&hosts);
-                    let _ = std::fs::remove_dir_all(&state);
-                },
-                || pgbr(&state, &["apply", topo, "--yes"]).expect("pgbr apply"),
-            );
-            row(
-            &format!("remote/first-apply/{n}-hosts/pgbr"),
-            net,
-                &format!(
-                    "{:.2}x the ssh baseline (median)",
-                    net.1.as_secs_f64() / base.1.as_secs_f64()
-                ),
-            );
+            for cached in [false, true] {
+                let mut apply_splits = Vec::new();
+                let net = time_after(
+                    runs,
+                    || {
+                        clear(&hosts, cached);
+                        let _ = std::fs::remove_dir_all(&state);
+                    },
+                    || {
+                        let (total, lines) = pgbr_lines(&state, &["apply", topo, "--yes"]);
+                        apply_splits.push(split(total, &lines));
+                    },
+                );
+                let name = if cached { "pgbr-cached" } else { "pgbr" };
+                row(
+                    &format!("remote/first-apply/{n}-hosts/{name}"),
+                    net,
+                    &format!(
+                        "{:.2}x the ssh baseline (median){}",
+                        net.1.as_secs_f64() / base.1.as_secs_f64(),
+                        if cached {
+                            ": this pgbr already on the hosts"
+                        } else {
+                            ": copies itself to each host"
+                        }
+                    ),
+                );
+                // The untimed first run (see `time_after`) is left out.
+                split_row(
+                    &format!("remote/first-apply/{n}-hosts/{name}/split"),
+                    &mut apply_splits[1..],
+                );
+            }
         }
         Err(e) => println!(
             "remote/first-apply/{n}-hosts/pgbr        not measured: pgbr cannot deploy to these hosts ({})",
@@ -328,8 +412,10 @@ fn bench_hosts(n: usize, runs: usize) {
     );
     if first.is_ok() {
         pgbr(&state, &["apply", topo, "--yes"]).expect("pgbr apply");
+        let mut plan_splits = Vec::new();
         let plan = time(runs, || {
-            pgbr(&state, &["plan", topo, "--detailed-exitcode"]).expect("no-change plan")
+            let (total, lines) = pgbr_lines(&state, &["plan", topo, "--detailed-exitcode"]);
+            plan_splits.push(split(total, &lines));
         });
         row(
             &format!("remote/no-change-plan/{n}-hosts/pgbr"),
@@ -338,6 +424,10 @@ fn bench_hosts(n: usize, runs: usize) {
                 "{:.2}x the ssh baseline (median)",
                 plan.1.as_secs_f64() / connect.1.as_secs_f64()
             ),
+        );
+        split_row(
+            &format!("remote/no-change-plan/{n}-hosts/pgbr/split"),
+            &mut plan_splits[1..],
         );
     } else {
         println!("remote/no-change-plan/{n}-hosts/pgbr    not measured (see above)");
