@@ -48,7 +48,7 @@ impl Target for Delayed {
         self.wait();
         self.inner.observe(cell, deploy_dir)
     }
-    fn prepare(&self, req: &Prepare<'_>) -> Result<(), ApplyError> {
+    fn prepare(&self, req: &Prepare<'_>) -> Result<Option<u64>, ApplyError> {
         self.wait();
         self.inner.prepare(req)
     }
@@ -62,9 +62,9 @@ impl Target for Delayed {
         self.wait();
         self.inner.materialize(deploy_dir, generation, files, owner)
     }
-    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), ApplyError> {
+    fn flip(&self, deploy_dir: &str, from: Option<u64>, to: Option<u64>) -> Result<(), ApplyError> {
         self.wait();
-        self.inner.flip(deploy_dir, generation)
+        self.inner.flip(deploy_dir, from, to)
     }
     fn link_config(&self, link: &str, deploy_dir: &str) -> Result<(), ApplyError> {
         self.wait();

@@ -678,12 +678,12 @@ impl Target for MemTarget {
             .unwrap_or_default())
     }
 
-    fn prepare(&self, req: &Prepare<'_>) -> Result<(), ApplyError> {
+    fn prepare(&self, req: &Prepare<'_>) -> Result<Option<u64>, ApplyError> {
         let mut dirs = self.dirs.lock().expect("lock");
         let dir = dirs.entry(req.deploy_dir.to_owned()).or_default();
         dir.exists = true;
         dir.managed = true;
-        Ok(())
+        Ok(dir.current)
     }
 
     fn materialize(
@@ -709,7 +709,12 @@ impl Target for MemTarget {
         Ok(())
     }
 
-    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), ApplyError> {
+    fn flip(
+        &self,
+        deploy_dir: &str,
+        _from: Option<u64>,
+        generation: Option<u64>,
+    ) -> Result<(), ApplyError> {
         let files = generation
             .and_then(|g| {
                 self.materialized

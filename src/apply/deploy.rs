@@ -398,15 +398,16 @@ pub fn deploy_cell(
         cell: d.cell.clone(),
         step: "write".to_owned(),
     });
-    write_cell(target, d)?;
-    switch_cell(target, d, reporter)
+    let found = write_cell(target, d)?;
+    switch_cell(target, d, found, reporter)
 }
 
 /// Prepares the deploy dir, checks the TLS material and writes the
 /// generation dir completely. Touches nothing that is live, so it may run
-/// for several cells at once.
-pub fn write_cell(target: &dyn Target, d: &CellDeploy) -> Result<(), Error> {
-    target.prepare(&Prepare {
+/// for several cells at once. Returns the generation `current` named
+/// under the deploy dir's lock ([`switch_cell`]'s `found`).
+pub fn write_cell(target: &dyn Target, d: &CellDeploy) -> Result<Option<u64>, Error> {
+    let found = target.prepare(&Prepare {
         cell: &d.cell,
         deploy_dir: &d.deploy_dir,
         owner: d.owner.as_deref(),
@@ -422,17 +423,22 @@ pub fn write_cell(target: &dyn Target, d: &CellDeploy) -> Result<(), Error> {
         reason: broken.to_string(),
         hint: "the store holds broken TLS material; run `pgbr rotate` to re-issue it".into(),
     })?;
-    target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())
+    target.materialize(&d.deploy_dir, d.generation, &d.files, d.owner.as_deref())?;
+    Ok(found)
 }
 
 /// Switches a cell whose generation dir [`write_cell`] wrote: links the
 /// config, flips `current`, runs `activate` and the health check, and on
-/// failure flips back. One cell at a time. `Err` means nothing was
-/// flipped; or, for a lost host ([`Error::is_lost`]), that `current` may
-/// name either generation (nothing can be reverted over a dead link).
+/// failure flips back. One cell at a time. `found` is what `current`
+/// named when [`write_cell`] prepared the dir: the flip happens only if it
+/// still does, and the flip back only if `current` still names the new
+/// generation. `Err` means nothing was flipped; or, for a lost host
+/// ([`Error::is_lost`]), that `current` may name either generation
+/// (nothing can be reverted over a dead link).
 pub fn switch_cell(
     target: &dyn Target,
     d: &CellDeploy,
+    found: Option<u64>,
     reporter: &dyn Reporter,
 ) -> Result<CellOutcome, Error> {
     let step = |s: &str| {
@@ -448,7 +454,7 @@ pub fn switch_cell(
     }
     crate::failpoint::hit("before-flip");
     step("flip");
-    target.flip(&d.deploy_dir, Some(d.generation))?;
+    target.flip(&d.deploy_dir, found, Some(d.generation))?;
     crate::failpoint::hit("after-flip");
     if d.activate.is_some() {
         step("activate");
@@ -478,7 +484,7 @@ pub fn switch_cell(
     };
     step("revert");
     let revert = target
-        .flip(&d.deploy_dir, d.previous)
+        .flip(&d.deploy_dir, Some(d.generation), d.previous)
         .map_err(|cause| StepFailure::FlipBack { cause })
         .and_then(|()| run_activate(target, d, "revert", d.previous, Some(d.generation)));
     Ok(match revert {

@@ -208,9 +208,10 @@ fn deploy_cells(
                 source,
             }
         };
-        if let Err(source) = written {
-            return Err(deploy_failed(source));
-        }
+        let found = match written {
+            Ok(found) => found,
+            Err(source) => return Err(deploy_failed(source)),
+        };
         store.note_journal(
             cell,
             &CellJournal {
@@ -220,7 +221,7 @@ fn deploy_cells(
         )?;
         let outcome = match targets
             .of(&entry.settings.target)
-            .and_then(|target| switch_cell(target.as_ref(), d, reporter))
+            .and_then(|target| switch_cell(target.as_ref(), d, found, reporter))
         {
             Ok(outcome) => outcome,
             Err(source) => {
@@ -302,7 +303,7 @@ fn write_all(
     deploys: &[CellDeploy],
     parallel: usize,
     reporter: &dyn Reporter,
-) -> Vec<std::result::Result<(), ApplyError>> {
+) -> Vec<std::result::Result<Option<u64>, ApplyError>> {
     reporter.event(Event::Batch {
         what: "write".into(),
         total: deploys.len(),

@@ -74,6 +74,9 @@ pub struct Host {
     /// The process holding its mount namespace.
     holder: Child,
     sshd: Option<Child>,
+    /// Its sshd ends a session whose client stopped answering (1 s × 3);
+    /// `false`: sshd's default, never.
+    client_alive: bool,
 }
 
 /// A set of test hosts on one private bridge.
@@ -303,6 +306,7 @@ impl Hosts {
             dir,
             holder,
             sshd: None,
+            client_alive: true,
         });
         self.new_host_key_files(i);
     }
@@ -454,6 +458,13 @@ impl Hosts {
     }
     /// Starts host `i`'s sshd again after [`Hosts::crash`].
     pub fn boot(&mut self, i: usize) {
+        self.start_sshd(i);
+    }
+    /// Restarts host `i`'s sshd without `ClientAliveInterval` (sshd's
+    /// default): a session whose client is cut off lives on.
+    pub fn without_client_alive(&mut self, i: usize) {
+        self.crash(i);
+        self.hosts[i].client_alive = false;
         self.start_sshd(i);
     }
     /// Gives host `i` a new host key (sshd restarts with it); the
@@ -643,12 +654,16 @@ impl Hosts {
                  KbdInteractiveAuthentication no\n\
                  MaxStartups 100:30:200\n\
                  MaxSessions 100\n\
-                 ClientAliveInterval 1\n\
-                 ClientAliveCountMax 3\n\
+                 {alive}\
                  Subsystem sftp internal-sftp\n",
                 name = h.name,
                 addr = h.addr,
-                dir = h.dir.display()
+                dir = h.dir.display(),
+                alive = if h.client_alive {
+                    "ClientAliveInterval 1\nClientAliveCountMax 3\n"
+                } else {
+                    ""
+                },
             ),
         )
         .unwrap();

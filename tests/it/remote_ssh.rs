@@ -629,6 +629,92 @@ fn ssh_host_cut_off_during_rolling_phase() {
     f.converges_after_loss(&p, "host cut off");
 }
 
+/// Two stores deploying one fleet over SSH at once: while the first
+/// run's `activate` on c1 waits, the second (`--adopt`, so that only the
+/// lock can stop it) is refused naming the cell, its host and the lock,
+/// while the first still runs, and writes nothing on any host; the first
+/// then completes and the fleet converges. The hosts' agents hold the
+/// deploy dirs for the whole run, as a local run does.
+#[test]
+fn ssh_two_runs_on_one_remote_cell() {
+    let mut f = Fleet::new(2);
+    let p = f.paused_at(0, "activate", "");
+    let mut first = Reap(f.p.spawn(&["apply", f.t(), "--yes"]));
+    crate::hosts::wait_for(
+        "c1's activation",
+        std::time::Duration::from_secs(60),
+        || f.hosts.read(0, &p.flag).is_some(),
+    );
+    let other = Pgbr::new();
+    let out = other
+        .run(&["apply", f.t(), "--yes", "--adopt"])
+        .expect_code(1);
+    let addr = f.hosts.addr(0).to_string();
+    for word in [
+        "`c1`",
+        &format!("ssh://root@{addr}{}", f.deploy_dir(0).display()),
+        "another pgbr is deploying it right now",
+        "hint:",
+    ] {
+        assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
+    }
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the second failed while the first still ran"
+    );
+    for i in 0..2 {
+        let names = f.hosts.sh(
+            i,
+            &format!("ls -A {}", f.deploy_dir(i).join("generations").display()),
+        );
+        assert_eq!(
+            names.split_whitespace().collect::<Vec<_>>(),
+            ["1", "2"],
+            "host {}: the second run wrote there",
+            f.hosts.addr(i)
+        );
+    }
+    f.hosts.sh(0, &format!("touch {}", p.go.display()));
+    let status = first.0.wait().unwrap();
+    assert!(status.success(), "the first apply deploys the fleet");
+    assert_eq!(f.check_every_host(&[&p.lz4], "first run"), [2, 2]);
+    f.converged("first run");
+}
+
+/// A run cut off from a host whose sshd never ends dead sessions (no
+/// `ClientAliveInterval`): that host's agent, which holds the cell's
+/// deploy dir, hears no ping from its operator and ends on its own
+/// (`agent::IDLE_LIMIT`), while the host is still cut off, releasing the
+/// lock; the next apply converges.
+#[test]
+fn ssh_cut_off_run_releases_its_locks_without_client_alive() {
+    let mut f = Fleet::new(3);
+    f.hosts.without_client_alive(1);
+    let p = f.paused_at(0, "activate", "");
+    f.lose(&p, 1, |h| {
+        assert_eq!(h.agents(1), 1, "c2's host runs the first run's agent");
+        h.cut(1)
+    });
+    // Nothing reaches the host: only the agent's own bound can end it.
+    crate::hosts::wait_for(
+        "the cut-off run's agent on c2's host to end by itself",
+        pgbr::apply::target::agent::IDLE_LIMIT * 3,
+        || f.hosts.agents(1) == 0,
+    );
+    f.hosts.reconnect(1);
+    f.converges_after_loss(&p, "cut off, no ClientAliveInterval");
+}
+
+/// Kills and reaps a pgbr left running by a failed assertion.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// pgbr copies itself to a host gzipped when the host has gzip, as it is
 /// when it has not; either way the cached copy is this very binary, mode
 /// 0755 in a 0700 dir, and nothing else is left in the cache.
@@ -794,7 +880,8 @@ impl Fleet {
     /// Waits until host `i` ended the session of a run whose connection
     /// was lost: its agent holds the cell's deploy dir until the host's
     /// sshd notices (`ClientAliveInterval`, as docs/design.md asks of
-    /// hosts); until then a retry is refused, loudly.
+    /// hosts) or, at the latest, until it heard nothing from its operator
+    /// for `agent::IDLE_LIMIT`; until then a retry is refused, loudly.
     fn lost_session_ends(&self, i: usize) {
         let what = format!("{}'s host to end the lost run's session", Fleet::cell(i));
         crate::hosts::wait_for(&what, std::time::Duration::from_secs(30), || {

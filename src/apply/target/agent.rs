@@ -11,6 +11,16 @@
 //! [`Error`]),
 //! so a field added to one of them travels without a protocol edit.
 //!
+//! One agent serves one run (one operator) with one [`LocalTarget`], so
+//! the deploy dirs it locked stay locked until the run ends, as on a local
+//! cell. It ends, and its locks go with it, as soon as its operator is
+//! gone: at the end of its input (the operator closed it, or sshd ended a
+//! session whose client stopped answering, `ClientAliveInterval`), at a
+//! broken output (`EPIPE`), on `SIGHUP` (the default action), or after
+//! [`IDLE_LIMIT`] without a frame: an operator pings an idle agent every
+//! [`PING_EVERY`] ([`Request::Ping`], never answered), so silence that
+//! long means a cut connection that sshd has not noticed.
+//!
 //! It must not write anything but frames to its stdout: `serve_stdio`
 //! moves the process's stdout onto stderr first (a hook or a library that
 //! prints cannot corrupt the channel).
@@ -20,9 +30,18 @@ use super::{Error, FileContent, HookOutput, HookRun, Prepare, Target};
 use crate::plan::Observed;
 use std::borrow::Cow;
 use std::io::{Read, Write};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
-/// The protocol's version: both sides must speak the same one.
-pub const PROTOCOL: u32 = 1;
+/// The protocol's version: both sides must speak the same one (2: the
+/// conditional flip, `Ping`, `prepare` answers with `current`).
+pub const PROTOCOL: u32 = 2;
+/// How often the operator pings an agent it has sent nothing to.
+pub(super) const PING_EVERY: Duration = Duration::from_secs(3);
+/// How long an agent waits for a frame before it counts its operator as
+/// gone (and ends, releasing its locks). A request being answered (a
+/// hook running) does not count: the wait starts when the answer is sent.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(20);
 /// The largest frame either side accepts (a generation's files are a few KiB).
 const MAX_FRAME: u32 = 256 << 20;
 
@@ -34,6 +53,9 @@ pub(super) enum Request<'a> {
         /// The operator's [`PROTOCOL`].
         protocol: u32,
     },
+    /// The operator is still there (sent when it had nothing to send for
+    /// [`PING_EVERY`]). Not answered.
+    Ping,
     /// [`Target::observe`].
     Observe {
         /// The cell.
@@ -59,8 +81,11 @@ pub(super) enum Request<'a> {
     Flip {
         /// The deploy dir.
         deploy_dir: &'a str,
-        /// The generation `current` names (`None`: removed).
-        generation: Option<u64>,
+        /// The generation `current` must name now (`None`: none), or
+        /// nothing changes.
+        from: Option<u64>,
+        /// The generation `current` names after (`None`: removed).
+        to: Option<u64>,
     },
     /// [`Target::link_config`].
     LinkConfig {
@@ -111,6 +136,8 @@ pub(super) enum Response {
     },
     /// What `observe` found.
     Observed(Observed),
+    /// `prepare` succeeded; the generation `current` names.
+    Prepared(Option<u64>),
     /// The operation succeeded.
     Done,
     /// A hook ran.
@@ -156,13 +183,12 @@ pub(super) fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Vec<u8
     Ok(Some(bytes))
 }
 
-/// Runs one request on this machine. Each request gets its own target, so
-/// a deploy dir's lock lasts one operation on a remote host: an agent
-/// whose connection was cut lives on until sshd notices, and a lock it
-/// kept would refuse the apply that recovers (docs/design.md).
-fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
+/// Runs one request on this machine, with the session's target (whose
+/// locks last as long as the session). `None` for a ping.
+fn answer(t: &LocalTarget, request: Request<'_>) -> Option<Response> {
     let done = |r: Result<(), Error>| r.map_or_else(Response::Failed, |()| Response::Done);
-    match request {
+    Some(match request {
+        Request::Ping => return None,
         Request::Hello { .. } => Response::Hello {
             protocol: PROTOCOL,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -170,7 +196,9 @@ fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
         Request::Observe { cell, deploy_dir } => t
             .observe(cell, deploy_dir)
             .map_or_else(Response::Failed, Response::Observed),
-        Request::Prepare(req) => done(t.prepare(&req)),
+        Request::Prepare(req) => t
+            .prepare(&req)
+            .map_or_else(Response::Failed, Response::Prepared),
         Request::Materialize {
             deploy_dir,
             generation,
@@ -179,8 +207,9 @@ fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
         } => done(t.materialize(deploy_dir, generation, &files, owner)),
         Request::Flip {
             deploy_dir,
-            generation,
-        } => done(t.flip(deploy_dir, generation)),
+            from,
+            to,
+        } => done(t.flip(deploy_dir, from, to)),
         Request::LinkConfig { link, deploy_dir } => done(t.link_config(link, deploy_dir)),
         Request::ResolveOwner { owner } => done(t.resolve_owner(owner)),
         Request::RunHook(hook) => t
@@ -200,12 +229,47 @@ fn answer(t: &LocalTarget, request: Request<'_>) -> Response {
             deploy_dir,
             generation,
         } => done(t.remove_partial(deploy_dir, generation)),
-    }
+    })
 }
 
-/// Answers requests from `input` on `output` until `input` ends.
-pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()> {
-    while let Some(bytes) = read_frame(&mut input)? {
+/// Answers requests from `input` on `output` with one target, until
+/// `input` ends, `output` breaks, or no frame came for `idle`. The
+/// target, and every lock it took, is dropped on return.
+pub fn serve(
+    input: impl Read + Send + 'static,
+    mut output: impl Write,
+    idle: Duration,
+) -> std::io::Result<()> {
+    let target = LocalTarget::default();
+    // Frames are read on a thread of their own, so that silence can be
+    // timed; a frame read ahead waits for the one before to be answered.
+    let (frames, rx) = mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let mut input = input;
+        loop {
+            let frame = read_frame(&mut input);
+            let end = !matches!(frame, Ok(Some(_)));
+            if frames.send(frame).is_err() || end {
+                break;
+            }
+        }
+    });
+    loop {
+        let bytes = match rx.recv_timeout(idle) {
+            Ok(Ok(Some(bytes))) => bytes,
+            Ok(Ok(None)) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no word from the operator for {}s: its connection is gone; \
+                         ending (the deploy dirs this agent locked are free again)",
+                        idle.as_secs()
+                    ),
+                ))
+            }
+        };
         let request: Request<'_> = postcard::from_bytes(&bytes).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -219,9 +283,10 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()
                 )));
             }
         }
-        write_frame(&mut output, &answer(&LocalTarget::default(), request))?;
+        if let Some(response) = answer(&target, request) {
+            write_frame(&mut output, &response)?;
+        }
     }
-    Ok(())
 }
 
 /// `pgbr agent`: serves stdin/stdout. Its own stdout becomes stderr first,
@@ -231,7 +296,7 @@ pub fn serve_stdio() -> std::io::Result<()> {
     let channel = std::io::stdout().as_fd().try_clone_to_owned()?;
     nix::unistd::dup2_stdout(std::io::stderr()).map_err(std::io::Error::from)?;
     let output = std::io::BufWriter::new(std::fs::File::from(channel));
-    serve(std::io::stdin().lock(), output)
+    serve(std::io::stdin(), output, IDLE_LIMIT)
 }
 
 #[cfg(test)]
@@ -244,7 +309,7 @@ mod tests {
             write_frame(&mut input, r).unwrap();
         }
         let mut output = Vec::new();
-        serve(&input[..], &mut output).unwrap();
+        serve(std::io::Cursor::new(input), &mut output, IDLE_LIMIT).unwrap();
         let mut out = &output[..];
         let mut answers = Vec::new();
         while let Some(bytes) = read_frame(&mut out).unwrap() {
@@ -284,7 +349,8 @@ mod tests {
             },
             Request::Flip {
                 deploy_dir: dd,
-                generation: Some(1),
+                from: None,
+                to: Some(1),
             },
             Request::Observe {
                 cell: "c1",
@@ -302,10 +368,13 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(
-            answers[1..4],
-            [Response::Done, Response::Done, Response::Done]
-        ));
+        assert!(
+            matches!(
+                answers[1..4],
+                [Response::Prepared(None), Response::Done, Response::Done]
+            ),
+            "{answers:?}"
+        );
         let Response::Observed(o) = &answers[4] else {
             panic!("{:?}", answers[4]);
         };
@@ -333,11 +402,140 @@ mod tests {
         assert_eq!(io.source.kind(), std::io::ErrorKind::PermissionDenied);
     }
 
+    /// A session's answers, read from `from`.
+    fn answers(from: &mut impl Read, n: usize) -> Vec<Response> {
+        (0..n)
+            .map(|_| postcard::from_bytes(&read_frame(from).unwrap().unwrap()).unwrap())
+            .collect()
+    }
+
+    fn prepare(dd: &str) -> Request<'_> {
+        Request::Prepare(Prepare {
+            cell: "c1",
+            deploy_dir: dd,
+            owner: None,
+            dirs: vec![],
+            adopt: false,
+            store: "0123456789abcdef0123456789abcdef",
+            store_name: "ops:/srv/pgbr/state",
+            generation: 1,
+            expect_current: None,
+        })
+    }
+
+    /// An agent keeps the deploy dirs it locked for its whole session
+    /// (another session, another pgbr, is refused meanwhile), pings keep
+    /// it alive and are not answered, and its locks go when its operator
+    /// does: at the end of its input, or after `idle` without a frame.
+    #[test]
+    fn a_session_keeps_its_locks_until_its_operator_is_gone() {
+        use std::os::unix::net::UnixStream;
+        let dir = tempfile::tempdir().unwrap();
+        let dd = dir.path().join("dd");
+        let dd = dd.to_str().unwrap().to_owned();
+        let refused = |dd: &str| {
+            let answer = roundtrip(&[prepare(dd)]);
+            match &answer[..] {
+                [Response::Failed(e)] => e.to_string().contains("another pgbr is deploying"),
+                [Response::Prepared(None)] => false,
+                other => panic!("{other:?}"),
+            }
+        };
+        for end in ["input closed", "operator silent"] {
+            let (mut operator, agent) = UnixStream::pair().unwrap();
+            let output = agent.try_clone().unwrap();
+            let idle = Duration::from_millis(if end == "input closed" { 60_000 } else { 500 });
+            let session = std::thread::spawn(move || serve(agent, output, idle));
+            write_frame(&mut operator, &Request::Hello { protocol: PROTOCOL }).unwrap();
+            write_frame(&mut operator, &prepare(&dd)).unwrap();
+            assert!(matches!(
+                answers(&mut operator, 2)[..],
+                [Response::Hello { .. }, Response::Prepared(None)]
+            ));
+            for _ in 0..3 {
+                write_frame(&mut operator, &Request::Ping).unwrap();
+                assert!(refused(&dd), "{end}: a second session prepared the dir");
+            }
+            if end == "input closed" {
+                operator.shutdown(std::net::Shutdown::Write).unwrap();
+                session.join().unwrap().unwrap();
+                // No answer was ever sent to a ping.
+                assert!(read_frame(&mut operator).unwrap().is_none());
+            } else {
+                let err = session.join().unwrap().unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+            }
+            assert!(!refused(&dd), "{end}: the lock outlived the session");
+        }
+    }
+
+    /// A flip crosses with the generation it expects, and a stale one is
+    /// refused on the host: `current` stays where the newer run put it.
+    #[test]
+    fn a_late_flip_is_refused_on_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let dd = dir.path().join("dd");
+        let dd = dd.to_str().unwrap();
+        let files = [FileContent {
+            path: "pgbackrest.conf".into(),
+            mode: 0o640,
+            bytes: b"[global]\n".to_vec(),
+        }];
+        let write = |generation| Request::Materialize {
+            deploy_dir: dd,
+            generation,
+            files: Cow::Borrowed(&files),
+            owner: None,
+        };
+        let flip = |from, to| Request::Flip {
+            deploy_dir: dd,
+            from,
+            to,
+        };
+        let answers = roundtrip(&[
+            prepare(dd),
+            write(1),
+            flip(None, Some(1)),
+            write(2),
+            flip(Some(1), Some(2)),
+            flip(None, Some(1)),
+            Request::Observe {
+                cell: "c1",
+                deploy_dir: dd,
+            },
+        ]);
+        assert!(
+            matches!(
+                answers[..5],
+                [
+                    Response::Prepared(None),
+                    Response::Done,
+                    Response::Done,
+                    Response::Done,
+                    Response::Done
+                ]
+            ),
+            "{answers:?}"
+        );
+        let Response::Failed(e) = &answers[5] else {
+            panic!("{:?}", answers[5])
+        };
+        assert!(
+            e.to_string()
+                .contains("it names generation 2, but this flip expects nothing"),
+            "{e}"
+        );
+        let Response::Observed(o) = &answers[6] else {
+            panic!("{:?}", answers[6])
+        };
+        assert_eq!(o.current, Some(2));
+    }
+
     #[test]
     fn a_wrong_protocol_is_refused() {
         let mut input = Vec::new();
         write_frame(&mut input, &Request::Hello { protocol: 999 }).unwrap();
-        let err = serve(&input[..], Vec::new()).unwrap_err();
+        let err = serve(std::io::Cursor::new(input), Vec::new(), IDLE_LIMIT).unwrap_err();
         assert!(err.to_string().contains("protocol 999"), "{err}");
     }
 }

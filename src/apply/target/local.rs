@@ -431,17 +431,13 @@ fn check_binding(req: &Prepare<'_>, dd: &Path, found: &Claim) -> Result<bool, Er
             _ => {}
         }
         if current != req.expect_current {
-            let shown = |g: Option<u64>| match g {
-                Some(n) => format!("generation {n}"),
-                None => "nothing".to_owned(),
-            };
             return Err(refuse(
                 dd,
                 format!(
                     "its `current` is {}, but this store {this} has {} live there: \
                      another store, or another copy of this one, deployed it",
-                    shown(current),
-                    shown(req.expect_current)
+                    shown_generation(current),
+                    shown_generation(req.expect_current)
                 ),
                 adopt_hint("run `pgbr plan` with the newest copy of the state"),
             ));
@@ -463,6 +459,14 @@ fn check_binding(req: &Prepare<'_>, dd: &Path, found: &Claim) -> Result<bool, Er
     }
     Ok(found.store.as_deref() != Some(req.store)
         || found.store_name.as_deref() != Some(req.store_name))
+}
+
+/// `generation N`, or `nothing`: what a `current` names, in messages.
+fn shown_generation(g: Option<u64>) -> String {
+    match g {
+        Some(n) => format!("generation {n}"),
+        None => "nothing".to_owned(),
+    }
 }
 
 /// The numbers of the `generations/<N>` dirs in `dd`.
@@ -515,7 +519,7 @@ impl Target for LocalTarget {
         Ok(out)
     }
 
-    fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error> {
+    fn prepare(&self, req: &Prepare<'_>) -> Result<Option<u64>, Error> {
         let dd = Path::new(req.deploy_dir);
         let owner = resolve_owner(req.owner, dd)?;
         // Only the marker matters here: the live files were read by gather.
@@ -553,7 +557,8 @@ impl Target for LocalTarget {
             create_dir(d, owner, sync)?;
         }
         // One fsync for the marker and every directory made in the deploy dir.
-        fsync_dir(dd)
+        fsync_dir(dd)?;
+        read_current(dd)
     }
 
     fn materialize(
@@ -632,11 +637,27 @@ impl Target for LocalTarget {
         fsync_dir(&gens)
     }
 
-    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error> {
+    fn flip(&self, deploy_dir: &str, from: Option<u64>, to: Option<u64>) -> Result<(), Error> {
         let dd = Path::new(deploy_dir);
         let link = dd.join("current");
-        read_current(dd)?; // refuses a `current` that is not ours
-        match generation {
+        // Under the lock (this run's since `prepare`), `current` cannot
+        // move between the check and the rename.
+        self.hold(dd)?;
+        let now = read_current(dd)?; // also refuses a `current` that is not ours
+        if now != from {
+            return Err(refuse(
+                &link,
+                format!(
+                    "it names {}, but this flip expects {} there: `current` moved after this \
+                     run read it (by hand, or a flip sent before a lost connection arrived late)",
+                    shown_generation(now),
+                    shown_generation(from)
+                ),
+                "nothing was changed; run `pgbr plan` to see which generation is live there, \
+                 then `pgbr apply` again",
+            ));
+        }
+        match to {
             Some(n) => {
                 let tmp = dd.join(".current.tmp");
                 if lstat(&tmp)?.is_some() {
@@ -751,4 +772,97 @@ fn remove_generation_dir(deploy_dir: &str, generation: u64) -> Result<(), Error>
         fsync_dir(&generations_dir(dd))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare<'a>(dd: &'a str, expect_current: Option<u64>, generation: u64) -> Prepare<'a> {
+        Prepare {
+            cell: "c1",
+            deploy_dir: dd,
+            owner: None,
+            dirs: vec![],
+            adopt: false,
+            store: "0123456789abcdef0123456789abcdef",
+            store_name: "ops:/srv/pgbr/state",
+            generation,
+            expect_current,
+        }
+    }
+
+    fn files(text: &str) -> Vec<FileContent> {
+        vec![FileContent {
+            path: "pgbackrest.conf".into(),
+            mode: 0o640,
+            bytes: text.as_bytes().to_vec(),
+        }]
+    }
+
+    /// A flip moves `current` only from the generation it names; a stale
+    /// one (a flip to 1 sent before a cut, arriving after the cell moved
+    /// on to 2) is refused, named, and changes nothing.
+    #[test]
+    fn a_flip_moves_current_only_from_the_generation_it_expects() {
+        let dir = tempfile::tempdir().unwrap();
+        let dd = dir.path().join("dd");
+        let dd = dd.to_str().unwrap();
+        let t = LocalTarget::default();
+        assert_eq!(t.prepare(&prepare(dd, None, 1)).unwrap(), None);
+        t.materialize(dd, 1, &files("one"), None).unwrap();
+        t.flip(dd, None, Some(1)).unwrap();
+        assert_eq!(read_current(Path::new(dd)).unwrap(), Some(1));
+        assert_eq!(t.prepare(&prepare(dd, Some(1), 2)).unwrap(), Some(1));
+        t.materialize(dd, 2, &files("two"), None).unwrap();
+        t.flip(dd, Some(1), Some(2)).unwrap();
+
+        // The late flip: it expects no `current`, and would put back 1.
+        let err = t.flip(dd, None, Some(1)).unwrap_err();
+        let Error::Refused { path, reason, hint } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(path, &Path::new(dd).join("current"));
+        assert!(
+            reason.contains("it names generation 2, but this flip expects nothing"),
+            "{reason}"
+        );
+        assert!(hint.contains("pgbr plan"), "{hint}");
+        assert_eq!(read_current(Path::new(dd)).unwrap(), Some(2));
+        // Nor does a revert that expects another generation remove it.
+        assert!(t.flip(dd, Some(1), None).is_err());
+        assert_eq!(read_current(Path::new(dd)).unwrap(), Some(2));
+        // A revert that finds what it expects does.
+        t.flip(dd, Some(2), Some(1)).unwrap();
+        t.flip(dd, Some(1), None).unwrap();
+        assert_eq!(read_current(Path::new(dd)).unwrap(), None);
+    }
+
+    /// A target keeps every lock it took until it is dropped: another
+    /// target (another pgbr) can neither prepare nor flip the dir
+    /// meanwhile, and can once it is gone.
+    #[test]
+    fn locks_last_as_long_as_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let dd = dir.path().join("dd");
+        let dd = dd.to_str().unwrap();
+        let first = LocalTarget::default();
+        first.prepare(&prepare(dd, None, 1)).unwrap();
+        first.materialize(dd, 1, &files("one"), None).unwrap();
+        let second = LocalTarget::default();
+        for err in [
+            second.prepare(&prepare(dd, None, 1)).unwrap_err(),
+            second.flip(dd, None, Some(1)).unwrap_err(),
+        ] {
+            assert!(
+                err.to_string()
+                    .contains("another pgbr is deploying it right now"),
+                "{err}"
+            );
+        }
+        assert_eq!(read_current(Path::new(dd)).unwrap(), None);
+        first.flip(dd, None, Some(1)).unwrap();
+        drop(first);
+        assert_eq!(second.prepare(&prepare(dd, Some(1), 2)).unwrap(), Some(1));
+    }
 }

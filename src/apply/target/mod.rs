@@ -75,8 +75,9 @@ pub trait Target: Send + Sync {
     /// the deploy dir's lock for the rest of the run, checks or writes the
     /// marker (which names the store), refuses foreign content, another
     /// store's dir, or a `current` this store did not leave there, unless
-    /// `adopt`.
-    fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error>;
+    /// `adopt`. Returns the generation `current` names, read under the
+    /// lock: the one the flip must find there ([`Target::flip`]'s `from`).
+    fn prepare(&self, req: &Prepare<'_>) -> Result<Option<u64>, Error>;
     /// Checks that `owner` (`user` or `user:group`) exists on the cell's
     /// machine ([`Error::Owner`] when not), so that nothing is committed
     /// for a cell that could not be deployed.
@@ -89,9 +90,12 @@ pub trait Target: Send + Sync {
         files: &[FileContent],
         owner: Option<&str>,
     ) -> Result<(), Error>;
-    /// Points `current` at `generations/<generation>` atomically, or
-    /// removes it (`None`).
-    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error>;
+    /// Points `current` at `generations/<to>` atomically, or removes it
+    /// (`None`), under the deploy dir's lock, if and only if `current`
+    /// names `from` now (`None`: there is none). Anything else is refused
+    /// and nothing changes: a flip that arrives late (sent before a
+    /// connection was cut) never moves a cell behind another run's back.
+    fn flip(&self, deploy_dir: &str, from: Option<u64>, to: Option<u64>) -> Result<(), Error>;
     /// Makes `link` a symlink to `<deploy_dir>/current/pgbackrest.conf`.
     fn link_config(&self, link: &str, deploy_dir: &str) -> Result<(), Error>;
     /// Runs a hook in a process group of its own, bounded by its timeout.
@@ -339,6 +343,20 @@ impl Error {
     /// `HOST_LOST`).
     pub fn is_lost(&self) -> bool {
         matches!(self, Error::Lost { .. })
+    }
+
+    /// The same failure, its path named on `target` (`ssh://host/path`):
+    /// what a remote host's agent reported names a path on that host.
+    pub(crate) fn on_host(mut self, target: &str) -> Error {
+        let path = match &mut self {
+            Error::Io(e) => &mut e.path,
+            Error::Refused { path, .. } | Error::Chown { path, .. } => path,
+            _ => return self,
+        };
+        if path.is_absolute() {
+            *path = format!("{target}{}", path.display()).into();
+        }
+        self
     }
 
     /// Whether the cell's host could not be used at all (unreachable, lost,

@@ -20,7 +20,7 @@
 //! away mid-run is [`Error::Lost`], and the target stays broken for the
 //! rest of the run (nothing more is attempted there).
 
-use super::agent::{read_frame, write_frame, Request, Response, PROTOCOL};
+use super::agent::{read_frame, write_frame, Request, Response, PING_EVERY, PROTOCOL};
 use super::{Error, FileContent, HookOutput, HookRun, Prepare, Reach, Target};
 use crate::plan::Observed;
 use crate::topology::SshSpec;
@@ -416,7 +416,7 @@ impl SshTarget {
         let conn = session.conn.as_mut().expect("connected");
         let agent = conn.agent.as_mut().expect("connected");
         match agent.ask(request, limit) {
-            Ok(Response::Failed(e)) => Err(e),
+            Ok(Response::Failed(e)) => Err(e.on_host(&self.target)),
             Ok(answer) => Ok(answer),
             Err(why) => {
                 // The host side's last words, then ssh's (a keepalive
@@ -521,9 +521,24 @@ impl Agent {
         });
         let mut stdin: ChildStdin = child.stdin.take().expect("piped");
         let (requests, request_rx) = mpsc::sync_channel::<Vec<u8>>(1);
+        // Sends the requests, and a ping whenever there was none for
+        // `PING_EVERY`: the agent ends (releasing its locks) when its
+        // operator goes silent. Pings start after the first write: before
+        // it the host's shell, not the agent, reads stdin (the `go` line).
+        // Ends, closing the agent's stdin, when `requests` is dropped.
+        let mut ping = Vec::new();
+        write_frame(&mut ping, &Request::Ping)?;
         std::thread::spawn(move || {
             use std::io::Write;
-            for frame in request_rx {
+            let mut started = false;
+            loop {
+                let frame = match request_rx.recv_timeout(PING_EVERY) {
+                    Ok(frame) => frame,
+                    Err(RecvTimeoutError::Timeout) if started => ping.clone(),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                started = true;
                 if stdin
                     .write_all(&frame)
                     .and_then(|()| stdin.flush())
@@ -837,10 +852,13 @@ impl Target for SshTarget {
         }
     }
 
-    fn prepare(&self, req: &Prepare<'_>) -> Result<(), Error> {
+    fn prepare(&self, req: &Prepare<'_>) -> Result<Option<u64>, Error> {
         self.name_cell(req.cell);
         let action = format!("prepare `{}`", req.deploy_dir);
-        self.done(&action, &Request::Prepare(req.clone()), REQUEST_TIMEOUT)
+        match self.call(&action, &Request::Prepare(req.clone()), REQUEST_TIMEOUT)? {
+            Response::Prepared(current) => Ok(current),
+            other => Err(self.unexpected(&action, other)),
+        }
     }
 
     fn materialize(
@@ -860,13 +878,14 @@ impl Target for SshTarget {
         self.done(&action, &request, REQUEST_TIMEOUT)
     }
 
-    fn flip(&self, deploy_dir: &str, generation: Option<u64>) -> Result<(), Error> {
+    fn flip(&self, deploy_dir: &str, from: Option<u64>, to: Option<u64>) -> Result<(), Error> {
         let action = format!("flip `{deploy_dir}/current`");
         self.done(
             &action,
             &Request::Flip {
                 deploy_dir,
-                generation,
+                from,
+                to,
             },
             REQUEST_TIMEOUT,
         )
