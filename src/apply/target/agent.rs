@@ -330,17 +330,7 @@ mod tests {
         }];
         let answers = roundtrip(&[
             Request::Hello { protocol: PROTOCOL },
-            Request::Prepare(Prepare {
-                cell: "c1",
-                deploy_dir: dd,
-                owner: None,
-                dirs: vec![],
-                adopt: false,
-                store: "0123456789abcdef0123456789abcdef",
-                store_name: "ops:/srv/pgbr/state",
-                generation: 1,
-                expect_current: None,
-            }),
+            prepare(dd),
             Request::Materialize {
                 deploy_dir: dd,
                 generation: 1,
