@@ -83,13 +83,6 @@ impl Conn {
     fn master_log(&self) -> PathBuf {
         self.control_dir.join("master.log")
     }
-
-    /// The last part of the master's log.
-    fn master_words(&self) -> Vec<u8> {
-        let mut log = std::fs::read(self.master_log()).unwrap_or_default();
-        log.drain(..log.len().saturating_sub(16 << 10));
-        log
-    }
 }
 
 /// `pgbr agent` running on the host, spoken to over the master.
@@ -99,6 +92,8 @@ struct Agent {
     answers: Receiver<std::io::Result<Option<Vec<u8>>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: std::thread::JoinHandle<()>,
+    /// The log of ssh's own words, when this ssh is the master (`-E`).
+    master_log: Option<PathBuf>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -243,11 +238,8 @@ impl SshTarget {
         // One session does it all: the facts, then the agent, at once when
         // this pgbr is cached there, else once the operator has copied it
         // (a line `go` on stdin; end of stdin instead ends the session).
-        let agent_cmd = if self.spec.sudo {
-            format!("sudo -n -- \"$PWD/{dir}/pgbr\" agent")
-        } else {
-            format!("\"$PWD/{dir}/pgbr\" agent")
-        };
+        let sudo = if self.spec.sudo { "sudo -n -- " } else { "" };
+        let agent_cmd = format!("{sudo}\"$PWD/{dir}/pgbr\" agent");
         let script = format!(
             "uname -s; uname -m; cd && pwd || exit; \
              if test -x {dir}/pgbr; then echo present; else \
@@ -261,13 +253,12 @@ impl SshTarget {
         // stderr.
         let mut master = conn.args.clone();
         master.extend(["-E".into(), conn.master_log().into()]);
-        let mut agent = Agent::start(self.ssh(&master, &remote), FACTS)
+        let mut agent = Agent::start(self.ssh(&master, &remote), FACTS, Some(conn.master_log()))
             .map_err(|e| self.unreachable(Reach::Ssh, format!("run `ssh`: {e}")))?;
         let facts = match agent.preamble(connect_bound) {
             Ok(facts) => facts,
             Err(_) => {
                 let (code, words) = agent.finish();
-                let words = [words, conn.master_words()].concat();
                 let text = String::from_utf8_lossy(&words);
                 if code == Some(255) || code.is_none() {
                     let why = reach(&text);
@@ -304,7 +295,6 @@ impl SshTarget {
             }
             if !agent.send(b"go\n".to_vec()) {
                 let (_, words) = agent.finish();
-                let words = [words, conn.master_words()].concat();
                 return Err(self.lost("start pgbr on the host", ssh_words(&words, Reach::Network)));
             }
         }
@@ -318,7 +308,6 @@ impl SshTarget {
             Ok(other) => Err(self.agent_error(format!("the agent answered {other:?} to hello"))),
             Err(_) => {
                 let (code, words) = agent.finish();
-                let words = [words, conn.master_words()].concat();
                 let text = String::from_utf8_lossy(&words).into_owned();
                 if self.spec.sudo && text.contains("sudo") {
                     return Err(Error::Sudo {
@@ -331,13 +320,8 @@ impl SshTarget {
                     let why = reach(&text);
                     return Err(self.unreachable(why, ssh_words(&words, why)));
                 }
-                let shown = if self.spec.sudo {
-                    format!("sudo -n -- {path} agent")
-                } else {
-                    format!("{path} agent")
-                };
                 Err(self.agent_error(format!(
-                    "`{shown}` exited{}: {}",
+                    "`{sudo}{path} agent` exited{}: {}",
                     code.map(|c| format!(" with status {c}"))
                         .unwrap_or_default(),
                     ssh_words(&words, Reach::Ssh)
@@ -413,16 +397,18 @@ impl SshTarget {
                 return Err(e);
             }
         }
-        let conn = session.conn.as_mut().expect("connected");
-        let agent = conn.agent.as_mut().expect("connected");
+        let agent = session
+            .conn
+            .as_mut()
+            .and_then(|c| c.agent.as_mut())
+            .expect("connected");
         match agent.ask(request, limit) {
             Ok(Response::Failed(e)) => Err(e.on_host(&self.target)),
             Ok(answer) => Ok(answer),
             Err(why) => {
                 // The host side's last words, then ssh's (a keepalive
-                // timeout, say), which the master's log holds.
+                // timeout, say): `finish` reads both.
                 let (_, words) = agent.finish();
-                let words = [words, conn.master_words()].concat();
                 let said = ssh_words(&words, Reach::Network);
                 let detail = match why {
                     Ask::Closed if said.is_empty() => "the connection closed".to_owned(),
@@ -469,8 +455,13 @@ enum Ask {
 
 impl Agent {
     /// Starts `cmd`, whose stdout is `preamble` lines of text (read by
-    /// [`Agent::preamble`]), then the agent's frames.
-    fn start(mut cmd: Command, preamble: usize) -> std::io::Result<Agent> {
+    /// [`Agent::preamble`]), then the agent's frames; `master_log` is
+    /// where ssh writes its own words (`-E`), if anywhere.
+    fn start(
+        mut cmd: Command,
+        preamble: usize,
+        master_log: Option<PathBuf>,
+    ) -> std::io::Result<Agent> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -506,8 +497,9 @@ impl Agent {
                         Err(_) => break,
                     }
                 }
+                // All the lines, or the end of the session.
                 let whole = lines == preamble;
-                if answer_tx.send(Ok(Some(text))).is_err() || !whole {
+                if answer_tx.send(Ok(whole.then_some(text))).is_err() || !whole {
                     return;
                 }
             }
@@ -554,6 +546,7 @@ impl Agent {
             answers,
             stderr,
             stderr_reader,
+            master_log,
         })
     }
 
@@ -561,12 +554,10 @@ impl Agent {
     /// (`Err` when the session ended or went silent before).
     fn preamble(&mut self, limit: Duration) -> Result<Vec<String>, Ask> {
         match self.answers.recv_timeout(limit) {
-            Ok(Ok(Some(text))) if text.iter().filter(|&&b| b == b'\n').count() == FACTS => {
-                Ok(String::from_utf8_lossy(&text)
-                    .lines()
-                    .map(str::to_owned)
-                    .collect())
-            }
+            Ok(Ok(Some(text))) => Ok(String::from_utf8_lossy(&text)
+                .lines()
+                .map(str::to_owned)
+                .collect()),
             Ok(_) | Err(RecvTimeoutError::Disconnected) => Err(Ask::Closed),
             Err(RecvTimeoutError::Timeout) => Err(Ask::TimedOut),
         }
@@ -594,7 +585,8 @@ impl Agent {
     }
 
     /// Ends the ssh process (politely first: its stdin closes) and returns
-    /// its exit code and what it said on stderr.
+    /// its exit code and what was said: the host side's stderr, then ssh's
+    /// own words from the master's log (a keepalive timeout, say).
     fn finish(&mut self) -> (Option<i32>, Vec<u8>) {
         self.requests = None;
         let code = wait_bounded(&mut self.child, Duration::from_secs(3));
@@ -604,7 +596,13 @@ impl Agent {
         while !self.stderr_reader.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        (code, lock(&self.stderr).clone())
+        let mut words = lock(&self.stderr).clone();
+        if let Some(log) = &self.master_log {
+            let mut ssh = std::fs::read(log).unwrap_or_default();
+            ssh.drain(..ssh.len().saturating_sub(16 << 10));
+            words.extend(ssh);
+        }
+        (code, words)
     }
 }
 
@@ -1029,7 +1027,7 @@ mod tests {
     fn a_silent_agent_times_out_and_a_dead_one_is_closed() {
         let mut silent = Command::new("sh");
         silent.args(["-c", "exec sleep 30"]);
-        let mut a = Agent::start(silent, 0).unwrap();
+        let mut a = Agent::start(silent, 0, None).unwrap();
         let hello = Request::Hello { protocol: PROTOCOL };
         assert!(matches!(
             a.ask(&hello, Duration::from_millis(200)),
@@ -1042,7 +1040,7 @@ mod tests {
             "-c",
             "echo 'Connection to 10.0.0.2 closed by remote host.' >&2; exit 255",
         ]);
-        let mut a = Agent::start(dead, 0).unwrap();
+        let mut a = Agent::start(dead, 0, None).unwrap();
         assert!(matches!(
             a.ask(&hello, Duration::from_secs(20)),
             Err(Ask::Closed)
