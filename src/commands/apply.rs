@@ -148,22 +148,17 @@ fn execute(
     };
     // For a later `rollback`, which runs without the topology.
     store.set_hook_timeouts(&rollout.hook_timeouts.seconds())?;
-    let report = match deploy_generation(
-        store,
-        targets,
-        &built.manifest,
-        &built.previous,
-        rollout,
-        rep,
-    ) {
-        Ok(report) => report,
-        Err(stopped) => {
-            record.deployed(&stopped.report, Some(&stopped.error));
-            human.line(record.summary.line());
-            return Err(stopped.error);
-        }
-    };
-    record.deployed(&report, None);
+    let report = record.deploy_ended(
+        human,
+        deploy_generation(
+            store,
+            targets,
+            &built.manifest,
+            &built.previous,
+            rollout,
+            rep,
+        ),
+    )?;
     human.line(format_args!(
         "Apply complete: generation {} ({} cell(s) deployed{}).",
         built.manifest.number,

@@ -4,7 +4,7 @@
 //! people (the plan, the diff, the `Cells:` line) goes to stderr, so that
 //! stdout holds the document alone.
 
-use crate::apply::{CellResult, DeployReport, Outcome, Stop, Summary};
+use crate::apply::{CellResult, DeployReport, DeployStopped, Outcome, Stop, Summary};
 use crate::output::{err, errln, out, outln};
 use crate::plan::{CellAction, Plan};
 use crate::{Error, Result};
@@ -70,9 +70,30 @@ impl Record {
         self.summary.left_out(all);
     }
 
+    /// How a deploy ended, over the plan's outcomes: its report when it
+    /// finished; when it stopped early, the `Cells:` line for `human` and
+    /// the error that stopped it.
+    pub(crate) fn deploy_ended(
+        &mut self,
+        human: Human,
+        ended: std::result::Result<DeployReport, Box<DeployStopped>>,
+    ) -> Result<DeployReport> {
+        match ended {
+            Ok(report) => {
+                self.deployed(&report, None);
+                Ok(report)
+            }
+            Err(stopped) => {
+                self.deployed(&stopped.report, Some(&stopped.error));
+                human.line(self.summary.line());
+                Err(stopped.error)
+            }
+        }
+    }
+
     /// What a deploy did, over the plan's outcomes; `stopped`: the error
     /// that ended it early.
-    pub(crate) fn deployed(&mut self, report: &DeployReport, stopped: Option<&Error>) {
+    fn deployed(&mut self, report: &DeployReport, stopped: Option<&Error>) {
         let stop = stopped.map(|e| {
             let target = match e {
                 Error::Deploy(t) | Error::DeployCell { source: t, .. } => Some(t),

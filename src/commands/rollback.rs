@@ -210,22 +210,17 @@ fn rollback_with(
         // Without the topology: those of the last apply.
         hook_timeouts: crate::apply::HookTimeouts::from_seconds(store.hook_timeouts()?),
     };
-    let report = match deploy_generation(
-        &store,
-        &targets,
-        &plan.manifest,
-        &previous,
-        rollout,
-        rep.as_ref(),
-    ) {
-        Ok(report) => report,
-        Err(stopped) => {
-            record.deployed(&stopped.report, Some(&stopped.error));
-            human.line(record.summary.line());
-            return Err(stopped.error);
-        }
-    };
-    record.deployed(&report, None);
+    let report = record.deploy_ended(
+        human,
+        deploy_generation(
+            &store,
+            &targets,
+            &plan.manifest,
+            &previous,
+            rollout,
+            rep.as_ref(),
+        ),
+    )?;
     human.line(format_args!(
         "Rollback complete: generation {} holds generation {to}'s files ({} cell(s) deployed).",
         plan.manifest.number,
