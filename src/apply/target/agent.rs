@@ -400,17 +400,7 @@ mod tests {
     }
 
     fn prepare(dd: &str) -> Request<'_> {
-        Request::Prepare(Prepare {
-            cell: "c1",
-            deploy_dir: dd,
-            owner: None,
-            dirs: vec![],
-            adopt: false,
-            store: "0123456789abcdef0123456789abcdef",
-            store_name: "ops:/srv/pgbr/state",
-            generation: 1,
-            expect_current: None,
-        })
+        Request::Prepare(super::super::local::tests::prepare(dd, None, 1))
     }
 
     /// An agent keeps the deploy dirs it locked for its whole session

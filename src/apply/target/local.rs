@@ -775,10 +775,16 @@ fn remove_generation_dir(deploy_dir: &str, generation: u64) -> Result<(), Error>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn prepare<'a>(dd: &'a str, expect_current: Option<u64>, generation: u64) -> Prepare<'a> {
+    /// The `Prepare` of cell `c1` for generation `generation` in `dd`
+    /// (the agent's tests send it over the wire).
+    pub(in crate::apply::target) fn prepare<'a>(
+        dd: &'a str,
+        expect_current: Option<u64>,
+        generation: u64,
+    ) -> Prepare<'a> {
         Prepare {
             cell: "c1",
             deploy_dir: dd,
