@@ -131,8 +131,9 @@ hint: nothing was changed; fix what keeps pgbr from reading those deploy dirs an
     assert!(deploy_dir(&p, "zone2").join("generations/3").exists());
 }
 
-/// Four cells with `activate` set per cell.
-fn four_cells(zone1: &str, zone2: &str, zone3: &str) -> String {
+/// Cells on this machine (`{root}`, see [`write_topo`]) with `defaults`
+/// added to `[defaults]`, then `cells`.
+fn local_cells(defaults: &str, cells: &str) -> String {
     format!(
         r#"
 stanza = "multigres"
@@ -150,7 +151,17 @@ host = "localhost"
 pg_path = "/{{cell}}/pg_data"
 pg_socket_path = "/{{cell}}/pg_sockets"
 deploy_dir = "{{root}}/cells/{{cell}}/pgbackrest"
+{defaults}
+{cells}"#
+    )
+}
 
+/// Four cells with `activate` set per cell.
+fn four_cells(zone1: &str, zone2: &str, zone3: &str) -> String {
+    local_cells(
+        "",
+        &format!(
+            r#"
 [cells.zone1]
 pg_port = 5432
 activate = "{zone1}"
@@ -167,6 +178,7 @@ activate = "{zone3}"
 pg_port = 5435
 activate = "true"
 "#
+        ),
     )
 }
 
@@ -372,25 +384,7 @@ fn a_large_fleet_summary_names_only_what_needs_attention() {
     let cells: String = (1..=12)
         .map(|i| format!("[cells.c{i:02}]\npg_port = {}\n", 5500 + i))
         .collect();
-    let topo = |activate: &str| {
-        format!(
-            r#"
-stanza = "multigres"
-[repo]
-path = "/backup/repo"
-retention_full = 7
-[tls]
-server_port_base = 18432
-server_address = "127.0.0.1"
-[defaults]
-host = "localhost"
-pg_path = "/{{cell}}/pg_data"
-pg_socket_path = "/{{cell}}/pg_sockets"
-deploy_dir = "{{root}}/cells/{{cell}}/pgbackrest"
-activate = "{activate}"
-{cells}"#
-        )
-    };
+    let topo = |activate: &str| local_cells(&format!("activate = \"{activate}\""), &cells);
     let path = write_topo(&p, &topo("true"));
     let t = path.to_str().unwrap();
     let out = p.run(&["apply", t, "--yes"]).expect_code(0);
