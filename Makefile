@@ -21,7 +21,7 @@ unit:
 ## (this machine), then 17 + 2.55.1 in a cached debootstrapped Debian 13 root,
 ## then 15 + 2.45 with each cell on a test host of its own, deployed over SSH.
 e2e:
-	$(CARGO) build --locked --bin pgbr --example testhosts
+	$(CARGO) build --locked --bin pgbr --bin pgbr-agent --example testhosts
 	tests/e2e/run.sh
 	tests/e2e/run.sh --trixie
 	tests/e2e/run.sh --hosts

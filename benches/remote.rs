@@ -273,7 +273,7 @@ fn bench_hosts(n: usize, runs: usize) {
     let topo = topology(&hosts, scratch.path());
     let topo = topo.to_str().unwrap();
     let cells = hosts.cells_dir().to_path_buf();
-    // Empty hosts; `cached`: pgbr's own binary stays in each host's cache
+    // Empty hosts; `cached`: pgbr's agent stays in each host's cache
     // (every apply after a host's first with this build).
     let clear = |hosts: &Hosts, cached: bool| {
         let cache = if cached { "" } else { "/root/.cache" };
@@ -365,6 +365,10 @@ fn bench_hosts(n: usize, runs: usize) {
                         apply_splits.push(split(total, &lines));
                     },
                 );
+                // What was copied is the agent binary, not all of pgbr
+                // (which pgbr copies when none of its build is next to it).
+                let copied = hosts.sh(0, "ls /root/.cache/pgbr/*/");
+                assert_eq!(copied.trim(), "pgbr-agent", "the host's cache");
                 let name = if cached { "pgbr-cached" } else { "pgbr" };
                 row(
                     &format!("remote/first-apply/{n}-hosts/{name}"),
@@ -373,9 +377,9 @@ fn bench_hosts(n: usize, runs: usize) {
                         "{:.2}x the ssh baseline (median){}",
                         net.1.as_secs_f64() / base.1.as_secs_f64(),
                         if cached {
-                            ": this pgbr already on the hosts"
+                            ": this build's agent already on the hosts"
                         } else {
-                            ": copies itself to each host"
+                            ": copies its agent to each host"
                         }
                     ),
                 );

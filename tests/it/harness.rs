@@ -351,7 +351,11 @@ impl Pgbr {
     }
     /// Like [`Pgbr::run`] with extra environment variables.
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_pgbr"))
+        self.run_bin(Path::new(env!("CARGO_BIN_EXE_pgbr")), args, env)
+    }
+    /// Like [`Pgbr::run_env`] with the pgbr binary at `bin`.
+    pub fn run_bin(&self, bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let out = Command::new(bin)
             .arg("--state")
             .arg(self.state_arg())
             .args(args)

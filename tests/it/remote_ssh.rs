@@ -715,11 +715,26 @@ impl Drop for Reap {
     }
 }
 
-/// pgbr copies itself to a host gzipped when the host has gzip, as it is
-/// when it has not; either way the cached copy is this very binary, mode
-/// 0755 in a 0700 dir, and nothing else is left in the cache.
+/// The agent in each host's cache: its dir's name, checked to be the only
+/// thing there, 0700, holding just `file`, 0755.
+fn cached(f: &Fleet, i: usize, file: &str) -> Vec<u8> {
+    let cache = std::path::Path::new("/root/.cache/pgbr");
+    let tree = f.hosts.tree(i, cache);
+    let [_, dir, entry] = &tree[..] else {
+        panic!("host {i}: the cache holds {tree:?}");
+    };
+    let (name, rest) = dir.split_once(' ').unwrap();
+    assert_eq!(rest, "d 700 root", "host {i}: {tree:?}");
+    assert_eq!(entry, &format!("{name}/{file} f 755 root"), "host {i}");
+    f.hosts.read(i, &cache.join(name).join(file)).unwrap()
+}
+
+/// pgbr copies `pgbr-agent` of its own build (next to it) to a host,
+/// gzipped when the host has gzip, as it is when it has not; either way
+/// the cached copy is that very binary, mode 0755 in a 0700 dir, and
+/// nothing else is left in the cache.
 #[test]
-fn ssh_the_copy_of_pgbr_is_exact_with_or_without_gzip() {
+fn ssh_the_copy_of_the_agent_is_exact_with_or_without_gzip() {
     let mut f = Fleet::new(2);
     f.write("zst", "", "", "");
     // Host 2 has no gzip (its own mount namespace): `command -v` fails.
@@ -731,19 +746,58 @@ fn ssh_the_copy_of_pgbr_is_exact_with_or_without_gzip() {
         .contains("none"));
 
     f.run(&["apply", f.t(), "--yes"]).expect_code(0);
-    let ours = std::fs::read(env!("CARGO_BIN_EXE_pgbr")).unwrap();
-    let cache = std::path::Path::new("/root/.cache/pgbr");
+    let ours = std::fs::read(env!("CARGO_BIN_EXE_pgbr-agent")).unwrap();
     for i in 0..2 {
-        let tree = f.hosts.tree(i, cache);
-        let [_, dir, file] = &tree[..] else {
-            panic!("host {i}: the cache holds {tree:?}");
-        };
-        let (name, rest) = dir.split_once(' ').unwrap();
-        assert_eq!(rest, "d 700 root", "host {i}: {tree:?}");
-        assert_eq!(file, &format!("{name}/pgbr f 755 root"), "host {i}");
-        let copy = f.hosts.read(i, &cache.join(name).join("pgbr")).unwrap();
-        assert!(copy == ours, "host {i}: the copy differs from this pgbr");
+        let copy = cached(&f, i, "pgbr-agent");
+        assert!(copy == ours, "host {i}: the copy differs from pgbr-agent");
     }
+    f.converged("copied");
+}
+
+/// Without a `pgbr-agent` of its own build next to it (none, or one of
+/// another build), pgbr copies itself and runs `pgbr agent` there: the
+/// deploy works the same, and a stale `pgbr-agent` is named in a warning.
+#[test]
+fn ssh_without_its_agent_binary_pgbr_copies_itself() {
+    let mut f = Fleet::new(1);
+    f.write("zst", "", "", "");
+    // pgbr alone in a dir of its own (a hard link when the temp dir is on
+    // the same filesystem as cargo's target dir, else a copy).
+    let bin = f.p.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let pgbr = bin.join("pgbr");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_pgbr"), &pgbr).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_pgbr"), &pgbr).unwrap();
+    }
+    let ours = std::fs::read(&pgbr).unwrap();
+
+    let out = f.p.run_bin(&pgbr, &["plan", f.t()], &[]).expect_code(0);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert!(
+        cached(&f, 0, "pgbr") == ours,
+        "the host's copy differs from pgbr"
+    );
+
+    // A `pgbr-agent` of another build: named, and not copied.
+    let stale = bin.join("pgbr-agent");
+    std::fs::write(&stale, "#!/bin/sh\necho 0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&stale, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    f.hosts.sh(0, "rm -rf /root/.cache/pgbr");
+    let out =
+        f.p.run_bin(&pgbr, &["apply", f.t(), "--yes"], &[])
+            .expect_code(0);
+    for word in [
+        &format!("warning: `{}` is of another pgbr build", stale.display()),
+        "0123456789abcdef",
+        pgbr::apply::target::agent::BUILD_ID,
+        "install both binaries of one build together",
+    ] {
+        assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
+    }
+    assert!(
+        cached(&f, 0, "pgbr") == ours,
+        "the host's copy differs from pgbr"
+    );
     f.converged("copied");
 }
 

@@ -40,3 +40,33 @@ hand shows the same); then run again (`plan` and `apply` leave cells out with `-
     assert!(!p.path().join("a").exists());
     p.run(&["generations"]).expect_code(0);
 }
+
+/// `pgbr-agent` answers `--build-id` with this build's id (what pgbr asks
+/// before it copies it to a host), and anything else it is given by hand
+/// with its usage and exit 64, without serving.
+#[test]
+fn pgbr_agent_names_its_build_and_refuses_other_arguments() {
+    let agent = env!("CARGO_BIN_EXE_pgbr-agent");
+    let out = std::process::Command::new(agent)
+        .arg("--build-id")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        pgbr::apply::target::agent::BUILD_ID
+    );
+    let out = std::process::Command::new(agent)
+        .args(["agent", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("usage: pgbr-agent [--build-id | --version]")
+            && stderr.contains("not meant to be run by hand"),
+        "{stderr}"
+    );
+}

@@ -36,6 +36,10 @@ use std::time::Duration;
 /// The protocol's version: both sides must speak the same one (2: the
 /// conditional flip, `Ping`, `prepare` answers with `current`).
 pub const PROTOCOL: u32 = 2;
+/// This build's identity (a hash of its sources and features, from
+/// `build.rs`): `pgbr` copies the `pgbr-agent` next to it to the hosts
+/// only when that one answers `--build-id` with the same.
+pub const BUILD_ID: &str = env!("PGBR_BUILD_ID");
 /// How often the operator pings an agent it has sent nothing to.
 pub(super) const PING_EVERY: Duration = Duration::from_secs(3);
 /// How long an agent waits for a frame before it counts its operator as

@@ -4,11 +4,13 @@
 //! certificates and `known_hosts` work as they already do.
 //!
 //! It writes nothing itself: on first use it opens one session whose shell
-//! prints the host's facts and execs `pgbr agent` from
-//! `~/.cache/pgbr/<version>-<hash>/pgbr` (copying this very binary there
-//! first, once per build, over the same connection), and asks the agent
-//! to run the local target's operations (`agent.rs`). The deploy rules
-//! have one implementation, `local.rs`, wherever the cell is.
+//! prints the host's facts and execs the agent from
+//! `~/.cache/pgbr/<version>-<hash>/pgbr-agent` (copying it there first,
+//! once per build, over the same connection), and asks the agent to run
+//! the local target's operations (`agent.rs`). The deploy rules have one
+//! implementation, `local.rs`, wherever the cell is. The agent is the
+//! `pgbr-agent` binary of this build when it lies next to `pgbr`, else
+//! `pgbr` itself (`pgbr agent`, eight times the bytes to copy).
 //!
 //! Every ssh it starts gets the same options: `-F [ssh] config_file`, the
 //! user's `[ssh] options` first (ssh keeps the first value it sees), then
@@ -239,10 +241,11 @@ impl SshTarget {
         // this pgbr is cached there, else once the operator has copied it
         // (a line `go` on stdin; end of stdin instead ends the session).
         let sudo = if self.spec.sudo { "sudo -n -- " } else { "" };
-        let agent_cmd = format!("{sudo}\"$PWD/{dir}/pgbr\" agent");
+        let (file, args) = (binary.name, binary.args);
+        let agent_cmd = format!("{sudo}\"$PWD/{dir}/{file}\"{args}");
         let script = format!(
             "uname -s; uname -m; cd && pwd || exit; \
-             if test -x {dir}/pgbr; then echo present; else \
+             if test -x {dir}/{file}; then echo present; else \
              echo missing $(command -v gzip >/dev/null 2>&1 && echo gzip); \
              read go && test \"$go\" = go || exit 0; fi; exec {agent_cmd}"
         );
@@ -298,7 +301,7 @@ impl SshTarget {
                 return Err(self.lost("start pgbr on the host", ssh_words(&words, Reach::Network)));
             }
         }
-        let path = shell_quote(&format!("{home}/{dir}/pgbr"));
+        let path = shell_quote(&format!("{home}/{dir}/{file}"));
         let hello = agent.ask(&Request::Hello { protocol: PROTOCOL }, connect_bound);
         match hello {
             Ok(Response::Hello { protocol, .. }) if protocol == PROTOCOL => {
@@ -321,7 +324,7 @@ impl SshTarget {
                     return Err(self.unreachable(why, ssh_words(&words, why)));
                 }
                 Err(self.agent_error(format!(
-                    "`{sudo}{path} agent` exited{}: {}",
+                    "`{sudo}{path}{args}` exited{}: {}",
                     code.map(|c| format!(" with status {c}"))
                         .unwrap_or_default(),
                     ssh_words(&words, Reach::Ssh)
@@ -330,8 +333,8 @@ impl SshTarget {
         }
     }
 
-    /// Copies this pgbr's binary to `~/<dir>/pgbr` on the host, over the
-    /// open master (no second login): to a temp name, then renamed;
+    /// Copies the agent binary to `~/<dir>/` on the host, over the open
+    /// master (no second login): to a temp name, then renamed;
     /// gzipped when the host has gzip (a third of the bytes, and gzip's
     /// CRC refuses a damaged copy).
     fn upload(
@@ -343,7 +346,7 @@ impl SshTarget {
     ) -> Result<(), Error> {
         let read_err = |e: String| {
             self.agent_error(format!(
-                "read this pgbr's binary `{}`: {e}",
+                "read `{}` to copy it to the host: {e}",
                 binary.path.display()
             ))
         };
@@ -359,7 +362,8 @@ impl SshTarget {
         let tmp = format!("{dir}/.pgbr.$$");
         let script = format!(
             "umask 077 && mkdir -p {dir} && {{ {unpack} > {tmp} || {{ rm -f {tmp}; exit 1; }}; }} \
-             && chmod 0755 {tmp} && mv -f {tmp} {dir}/pgbr"
+             && chmod 0755 {tmp} && mv -f {tmp} {dir}/{}",
+            binary.name
         );
         let out = run_bounded(
             self.ssh(args, &format!("sh -c '{script}'")),
@@ -373,7 +377,8 @@ impl SshTarget {
         }
         if !out.status.success() {
             return Err(self.agent_error(format!(
-                "copy pgbr to `~/{dir}/pgbr`: {}",
+                "copy pgbr to `~/{dir}/{}`: {}",
+                binary.name,
                 ssh_words(&out.stderr, Reach::Ssh)
             )));
         }
@@ -779,9 +784,15 @@ fn private_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other("no free name"))
 }
 
-/// This pgbr's binary and its cache dir name on hosts.
+/// What pgbr copies to a host and runs there: `pgbr-agent` when it lies
+/// next to this pgbr and is of the same build, else this pgbr itself
+/// (`pgbr agent`).
 struct Binary {
     path: PathBuf,
+    /// Its name in the cache dir on the host: `pgbr-agent` or `pgbr`.
+    name: &'static str,
+    /// What starts the agent from it (` agent` for `pgbr`).
+    args: &'static str,
     /// `<version>-<first 16 hex digits of its blake3>`.
     dir: String,
     /// The binary gzipped (made once per run, when a host needs a copy).
@@ -789,7 +800,8 @@ struct Binary {
 }
 
 impl Binary {
-    /// The binary, gzipped at the fastest level (13 MB become about 5).
+    /// The binary, gzipped at the fastest level (1.6 MB become 0.7; all
+    /// of pgbr, 13 MB, about 5).
     fn gzipped(&'static self) -> Result<&'static [u8], String> {
         self.gz
             .get_or_init(|| {
@@ -805,25 +817,58 @@ impl Binary {
     }
 }
 
+/// The agent binary of this run (found and hashed once).
 fn own_binary() -> Result<&'static Binary, String> {
     static BINARY: OnceLock<Result<Binary, String>> = OnceLock::new();
     BINARY
         .get_or_init(|| {
-            let path =
+            let pgbr =
                 std::env::current_exe().map_err(|e| format!("find this pgbr's own binary: {e}"))?;
+            let agent = pgbr.with_file_name("pgbr-agent");
+            let (path, name, args) = match agent_build(&agent) {
+                Some(build) if build == super::agent::BUILD_ID => (agent, "pgbr-agent", ""),
+                Some(other) => {
+                    crate::output::errln!(
+                        "warning: `{}` is of another pgbr build ({other}, this pgbr is {}): \
+                         copying all of pgbr to the hosts instead (slower); install both \
+                         binaries of one build together",
+                        agent.display(),
+                        super::agent::BUILD_ID
+                    );
+                    (pgbr, "pgbr", " agent")
+                }
+                None => (pgbr, "pgbr", " agent"),
+            };
             let mut hasher = blake3::Hasher::new();
             std::fs::File::open(&path)
                 .and_then(|f| hasher.update_reader(f).map(|_| ()))
-                .map_err(|e| format!("read this pgbr's binary `{}`: {e}", path.display()))?;
+                .map_err(|e| format!("read `{}`: {e}", path.display()))?;
             let hash = hasher.finalize().to_hex();
             Ok(Binary {
                 dir: format!("{}-{}", env!("CARGO_PKG_VERSION"), &hash[..16]),
                 path,
+                name,
+                args,
                 gz: OnceLock::new(),
             })
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// What `path --build-id` answers (`None`: no such file, or it does not
+/// answer like a `pgbr-agent`).
+fn agent_build(path: &Path) -> Option<String> {
+    if !path.is_file() {
+        return None;
+    }
+    let mut cmd = Command::new(path);
+    cmd.arg("--build-id");
+    let out = run_bounded(cmd, Input::Null, Duration::from_secs(10)).ok()?;
+    let id = String::from_utf8(out.stdout).ok()?;
+    let id = id.trim();
+    (out.status.success() && id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| id.to_owned())
 }
 
 /// A short description of a command for error messages.
