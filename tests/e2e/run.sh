@@ -399,6 +399,11 @@ step_bootstrap() {
   for c in "${STANDBYS[@]}"; do
     ! on "$c" test -e "$(deploy_dir "$c")" || fail "apply --bootstrap touched $c"
   done
+  # Over SSH pgbr copied its agent alone (pgbr-agent, built next to it).
+  if [[ -n $HOSTS && -x ${PGBR%/*}/pgbr-agent ]]; then
+    [[ $(on "$PRIMARY" sh -c 'ls /root/.cache/pgbr/*/') == pgbr-agent ]] ||
+      fail "the cache on $PRIMARY's host does not hold just pgbr-agent"
+  fi
 
   run_pg "$PRIMARY" "$PGBIN/initdb" -D "$(data_dir "$PRIMARY")" -U postgres -A trust \
     -E UTF8 --locale=C --no-sync >/dev/null

@@ -586,11 +586,11 @@ impl Hosts {
 
     // ------------------------------------------------------------ internals
 
-    /// How many `pgbr agent` processes run on host `i`.
+    /// How many agents (`pgbr-agent`, or `pgbr agent`) run on host `i`.
     pub fn agents(&self, i: usize) -> usize {
         self.agent_pids(i).len()
     }
-    /// Sends `signal` to every `pgbr agent` on host `i` (SIGSTOP: a
+    /// Sends `signal` to every agent on host `i` (SIGSTOP: a
     /// host-side pgbr that hangs while sshd still answers).
     pub fn signal_agents(&self, i: usize, signal: nix::sys::signal::Signal) {
         for p in self.agent_pids(i) {
@@ -603,7 +603,11 @@ impl Hosts {
             .filter(|p| {
                 std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
                     let words: Vec<&[u8]> = c.split(|&b| b == 0).collect();
-                    words.iter().any(|w| w.ends_with(b"pgbr")) && words.contains(&&b"agent"[..])
+                    // `pgbr-agent`, or `pgbr agent` (pgbr copies itself
+                    // when no `pgbr-agent` of its build is next to it).
+                    words.iter().any(|w| w.ends_with(b"/pgbr-agent"))
+                        || (words.iter().any(|w| w.ends_with(b"pgbr"))
+                            && words.contains(&&b"agent"[..]))
                 })
             })
             .collect()
