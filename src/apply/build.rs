@@ -185,6 +185,14 @@ pub fn build_generation(
         let cell = topology.cell(&cp.cell).ok_or_else(|| Error::CellGone {
             cell: cp.cell.clone(),
         })?;
+        if !cp.redeploys() {
+            // Only how its host is reached changed: the live entry, carried
+            // above (same dir, files and hooks), records the new way.
+            if let Some(entry) = cells.get_mut(&cp.cell) {
+                entry.settings = Settings::of(topology, cell);
+                continue;
+            }
+        }
         let key = crate::plan::leaf_key(topology, cell);
         let (cert_pem, key_id) = leaf_pems.get(&key).ok_or_else(|| Error::LeafNotPlanned {
             cell: cp.cell.clone(),

@@ -5,6 +5,7 @@
 use super::deploy::error_chain;
 use super::parallel;
 use super::target::{Error, Targets};
+use crate::generations::CellEntry;
 use crate::plan::{CellNow, Inputs, LeafKey, Objects, Observed, Request, StoredCert};
 use crate::progress::{Event, Reporter};
 use crate::store::ObjectId;
@@ -185,19 +186,33 @@ pub fn gather<'t>(
             }
         }
         if let Some(c) = now_state.observed.current {
-            if let std::collections::hash_map::Entry::Vacant(v) = manifests.entry(c) {
-                v.insert(generations::read(store, c)?);
-            }
-            if let Some(Some(m)) = manifests.get(&c) {
-                if let Some(entry) = m.cells.get(cell.name.as_str()) {
-                    if entry.dir_generation == c
-                        && entry.deploy_dir == cell.deploy_dir.as_str()
-                        && entry.settings.target.place() == cell.target.place()
-                    {
-                        now_state.live = Some((c, entry.clone()));
+            let describes = |e: &&CellEntry| {
+                e.dir_generation == c
+                    && e.deploy_dir == cell.deploy_dir.as_str()
+                    && e.settings.target.place() == cell.target.place()
+            };
+            // The newest record of dir `c`: the latest generation's entry
+            // when it still has the cell on `c` (it may have recorded a new
+            // way to reach the host since, `plan::CONNECTION`), else
+            // generation `c`'s own.
+            let newest = latest
+                .as_ref()
+                .and_then(|m| m.cells.get(cell.name.as_str()))
+                .filter(describes);
+            let entry = match newest {
+                Some(e) => Some(e.clone()),
+                None => {
+                    if let std::collections::hash_map::Entry::Vacant(v) = manifests.entry(c) {
+                        v.insert(generations::read(store, c)?);
                     }
+                    manifests
+                        .get(&c)
+                        .and_then(|m| m.as_ref()?.cells.get(cell.name.as_str()))
+                        .filter(describes)
+                        .cloned()
                 }
-            }
+            };
+            now_state.live = entry.map(|e| (c, e));
         }
         cells.insert(cell.name.to_string(), now_state);
     }

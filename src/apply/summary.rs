@@ -20,6 +20,9 @@ pub const NAMED_UP_TO: usize = 8;
 pub enum Outcome {
     /// Now on the generation this run made.
     Deployed,
+    /// Only how its host is reached changed: the generation this run made
+    /// records it; nothing was deployed there (`plan::CONNECTION`).
+    Recorded,
     /// `activate` or the health check failed; flipped back to its previous
     /// generation.
     Reverted,
@@ -46,8 +49,9 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order of the `Cells:` line.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Deployed,
+        Outcome::Recorded,
         Outcome::Reverted,
         Outcome::RevertFailed,
         Outcome::Failed,
@@ -63,6 +67,7 @@ impl Outcome {
     fn words(self) -> &'static str {
         match self {
             Outcome::Deployed => "deployed",
+            Outcome::Recorded => "reached another way, recorded",
             Outcome::Reverted => "reverted",
             Outcome::RevertFailed => "failed and not reverted",
             Outcome::Failed => "failed before its flip",
@@ -79,6 +84,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Deployed => "deployed",
+            Outcome::Recorded => "recorded",
             Outcome::Reverted => "reverted",
             Outcome::RevertFailed => "revert_failed",
             Outcome::Failed => "failed",

@@ -140,7 +140,7 @@ fn execute(
         human.line("No changes. Nothing to apply.");
         return Ok(exit_codes::SUCCESS);
     };
-    record.generation = Some(built.manifest.number);
+    record.committed(plan, built.manifest.number);
     let rollout = Rollout {
         adopt,
         parallel: topo.ssh.parallel,

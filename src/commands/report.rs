@@ -70,6 +70,17 @@ impl Record {
         self.summary.left_out(all);
     }
 
+    /// The run committed generation `number`: the cells of `plan` whose
+    /// change it only records (how their host is reached) are done.
+    pub(crate) fn committed(&mut self, plan: &Plan, number: u64) {
+        self.generation = Some(number);
+        for c in &plan.cells {
+            if c.action == CellAction::Update && !c.redeploys() {
+                self.summary.set(&c.cell, Outcome::Recorded, None);
+            }
+        }
+    }
+
     /// How a deploy ended, over the plan's outcomes: its report when it
     /// finished; when it stopped early, the `Cells:` line for `human` and
     /// the error that stopped it.

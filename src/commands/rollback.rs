@@ -72,12 +72,18 @@ fn rollback_with(
     let mut live = BTreeMap::new();
     for (cell, live_cell) in &disk {
         let current = live_cell.current;
+        // The newest record of dir `c`: a later generation may have
+        // recorded a new way to reach its host (`plan::CONNECTION`).
         let entry = current.and_then(|c| {
             manifests
                 .iter()
-                .find(|m| m.number == c)
-                .and_then(|m| m.cells.get(cell))
-                .filter(|e| e.dir_generation == c)
+                .rev()
+                .filter(|m| m.number >= c)
+                .find_map(|m| {
+                    m.cells
+                        .get(cell)
+                        .filter(|e| e.dir_generation == c && e.deploy_dir == live_cell.deploy_dir)
+                })
                 .map(|e| (c, e.clone()))
         });
         live.insert(cell.clone(), entry);

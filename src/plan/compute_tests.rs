@@ -272,6 +272,47 @@ fn a_changed_option_updates_every_cell_and_shows_the_config_diff() {
     assert!(diff.contains("+compress-level=9"), "{diff}");
 }
 
+/// A new way to reach a cell's host (login, `[ssh]` options) is an update
+/// that only records it; another host or port is a redeploy, and so is a
+/// connection change that comes with any other change.
+#[test]
+fn a_connection_change_alone_is_recorded_not_redeployed() {
+    use crate::topology::{SshSpec, TargetSpec};
+    let ssh = |host: &str, port: Option<u16>, options: &[&str]| {
+        TargetSpec::Ssh(SshSpec {
+            user: Some("deploy".into()),
+            host: host.into(),
+            port,
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
+            ..SshSpec::default()
+        })
+    };
+    let mut topo = example::three_cells(&[]);
+    for (i, host) in ["db1", "db2", "db3"].into_iter().enumerate() {
+        topo.cells[i].target = ssh(host, None, &[]);
+    }
+    let fleet = Fleet::deployed(&topo, |_| 4, NOW - Duration::days(10));
+    topo.cells[0].target = ssh("db1", None, &["ProxyJump=bastion"]);
+    topo.cells[1].target = ssh("db2", Some(2222), &[]);
+    topo.cells[2].target = ssh("db3", None, &["ProxyJump=bastion"]);
+    topo.cells[2].activate = Some("systemctl reload pgbackrest".into());
+    let plan = compute(&fleet.inputs(&topo, Request::default()));
+    for (name, keys, redeploys) in [
+        ("zone1", &["connection"][..], false),
+        ("zone2", &["target"][..], true),
+        ("zone3", &["activate", "connection"][..], true),
+    ] {
+        let c = cell_plan(&plan, name);
+        assert_eq!(c.action, CellAction::Update, "{name}");
+        assert_eq!(c.settings_changed, keys, "{name}");
+        assert_eq!(c.redeploys(), redeploys, "{name}");
+    }
+    assert!(render(&plan).contains(
+        "~ zone1: update generation 4 (full)\n    \
+         ~ settings: connection (how its host is reached: recorded, nothing redeployed)\n"
+    ));
+}
+
 #[test]
 fn changed_settings_update_the_cell_with_the_same_files() {
     let (mut topo, fleet) = three_cells();

@@ -100,7 +100,9 @@ pub fn render(plan: &Plan) -> String {
                 out,
                 "    ~ settings: {}{}",
                 cell.settings_changed.join(", "),
-                if same_files {
+                if !cell.redeploys() {
+                    " (how its host is reached: recorded, nothing redeployed)"
+                } else if same_files {
                     " (same files, re-activated)"
                 } else {
                     ""

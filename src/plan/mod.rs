@@ -19,4 +19,4 @@ pub use diff::unified_diff;
 pub use display::{render, summary_line};
 pub use model::*;
 pub use observed::Observed;
-pub use settings::Settings;
+pub use settings::{Settings, CONNECTION};

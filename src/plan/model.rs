@@ -237,6 +237,29 @@ pub struct CellPlan {
     pub unreachable: Option<String>,
 }
 
+impl CellPlan {
+    /// Whether `apply` writes the cell a new generation dir, flips it and
+    /// activates it: a created cell, or an updated one whose files, phase,
+    /// disk (drift) or deployment settings change. An update of how its
+    /// host is reached alone ([`super::settings::CONNECTION`]) is only
+    /// recorded in the new generation.
+    pub fn redeploys(&self) -> bool {
+        match self.action {
+            CellAction::Create => true,
+            CellAction::Update => {
+                !self.drift.is_empty()
+                    || self.previous_phase != Some(self.phase)
+                    || self.files.iter().any(|f| f.change != FileChange::Unchanged)
+                    || self
+                        .settings_changed
+                        .iter()
+                        .any(|k| k != super::settings::CONNECTION)
+            }
+            CellAction::Unchanged | CellAction::Remove | CellAction::Unreachable => false,
+        }
+    }
+}
+
 /// The request a plan was made for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {

@@ -5,6 +5,12 @@
 pub use crate::generations::Settings;
 use crate::topology::{Cell, Topology};
 
+/// The settings key of a change in how a cell's host is reached (the
+/// login, `[ssh] config_file`, `options` or `sudo`), the host and its port
+/// staying the same: `apply` records it in a new generation and redeploys
+/// nothing for it (the deploy dir is where it was, with the same files).
+pub const CONNECTION: &str = "connection";
+
 impl Settings {
     /// What the topology asks for `cell`.
     pub fn of(topology: &Topology, cell: &Cell) -> Settings {
@@ -49,8 +55,10 @@ impl Settings {
         if self.health_target != other.health_target {
             keys.push("health target");
         }
-        if self.target != other.target {
+        if self.target.place() != other.target.place() {
             keys.push("target");
+        } else if self.target != other.target {
+            keys.push(CONNECTION);
         }
         keys
     }

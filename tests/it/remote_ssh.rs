@@ -1013,3 +1013,83 @@ fn finish(child: std::process::Child, limit: std::time::Duration) -> std::proces
         }
     }
 }
+
+/// A change of how the hosts are reached alone (`[ssh] config_file` and
+/// `options`) is an update that only records it: `apply` makes a
+/// generation without writing, flipping or activating anything on a
+/// host, and the next plan is empty. `rollback` (to a generation recorded
+/// the old way) and `gc` then reach the hosts the new way: the old ssh
+/// config no longer exists.
+#[test]
+fn ssh_a_connection_change_is_recorded_not_redeployed() {
+    let mut f = Fleet::new(2);
+    let ran = f.hosts.cells_dir().join("activated");
+    let activate = format!("activate = \"echo x >> {}\"", ran.display());
+    f.write("zst", "", &activate, "");
+    let zst = f.rendered();
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    f.write("lz4", "", &activate, "");
+    let lz4 = f.rendered();
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    let activations = |f: &Fleet| -> Vec<usize> {
+        (0..2)
+            .map(|i| f.hosts.read(i, &ran).map_or(0, |b| b.len() / 2))
+            .collect()
+    };
+    assert_eq!(activations(&f), [2, 2]);
+
+    // The same hosts through another config file and one more option;
+    // the old config file is gone.
+    let old = f.hosts.ssh_config();
+    let new =
+        f.p.write("reach/ssh_config", &std::fs::read_to_string(&old).unwrap());
+    let topo = std::fs::read_to_string(&f.topo)
+        .unwrap()
+        .replace(&old.display().to_string(), &new.display().to_string())
+        .replace(
+            "\"ConnectTimeout=2\"",
+            "\"ConnectTimeout=2\", \"ConnectionAttempts=2\"",
+        );
+    std::fs::write(&f.topo, topo).unwrap();
+    let moved = old.with_extension("moved");
+    std::fs::rename(&old, &moved).unwrap();
+
+    let plan = f
+        .run(&["plan", f.t(), "--detailed-exitcode"])
+        .expect_code(2);
+    for i in 0..2 {
+        let line = format!(
+            "~ {}: update generation 2 (full)\n    ~ settings: connection \
+             (how its host is reached: recorded, nothing redeployed)\n",
+            Fleet::cell(i)
+        );
+        assert!(plan.stdout.contains(&line), "{}", plan.stdout);
+    }
+    let out = f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    for words in [
+        "Apply complete: generation 3 (0 cell(s) deployed).",
+        "Cells: 2 reached another way, recorded (c1, c2).",
+    ] {
+        assert!(said.contains(words), "no `{words}`:\n{said}");
+    }
+    for i in 0..2 {
+        assert_eq!(f.generation_dirs(i), [1, 2], "host {i}");
+    }
+    assert_eq!(f.check_every_host(&[&lz4], "recorded"), [2, 2]);
+    assert_eq!(activations(&f), [2, 2], "activate ran again");
+    f.converged("recorded");
+
+    // Back to generation 1, recorded the old way, then gc: through the
+    // new config.
+    f.run(&["rollback", "--to", "1", "--yes"]).expect_code(0);
+    assert_eq!(f.check_every_host(&[&zst], "rolled back"), [4, 4]);
+    assert_eq!(activations(&f), [3, 3]);
+    f.run(&["gc", "--keep", "1"]).expect_code(0);
+    for i in 0..2 {
+        assert_eq!(f.generation_dirs(i), [4], "host {i} after gc");
+    }
+    let plan = f.run(&["plan", f.t()]).expect_code(0);
+    assert!(!plan.stdout.contains("connection"), "{}", plan.stdout);
+    std::fs::rename(&moved, &old).unwrap();
+}
