@@ -219,6 +219,11 @@ pub struct RotateArgs {
     /// the certificates issued are not valid on real servers now (default: off).
     #[arg(long)]
     pub allow_clock_skew: bool,
+    /// Print what became of each cell as JSON on stdout (schema in
+    /// docs/plan-json.md, as `apply --json`); the plan and the text for
+    /// people go to stderr (default: text on stdout).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pgbr status`.

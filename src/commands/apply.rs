@@ -359,12 +359,26 @@ fn apply_topology(
 
 /// `pgbr rotate`.
 pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> Result<u8> {
+    let mut record = Record::default();
+    let result = rotate_with(state, identity, args, &mut record);
+    if args.json {
+        print_json("rotate", &record, &result);
+    }
+    result
+}
+
+fn rotate_with(
+    state: &Location,
+    identity: Option<&Path>,
+    args: &RotateArgs,
+    record: &mut Record,
+) -> Result<u8> {
     let clock = Clock::resolve(args.now.as_deref())?;
     clock.check_skew(args.allow_clock_skew)?;
     let mut store = Store::open(state)?;
     store.set_identity(identity);
     if args.ca {
-        return rotate_ca(&store, args, &clock);
+        return rotate_ca(&store, args, &clock, record);
     }
     let topo = topology::load(&args.topology)?;
     let force: Vec<String> = if args.cells.is_empty() {
@@ -387,20 +401,20 @@ pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> R
         Deploy {
             adopt: false,
             skip_version_check: false,
-            human: Human::new(false),
-            record: &mut Record::default(),
+            human: Human::new(args.json),
+            record,
         },
     )
 }
 
 /// `pgbr rotate --ca`: performs the next of the three steps, when
 /// [`pki::next_ca_step`] allows it.
-fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
+fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock, record: &mut Record) -> Result<u8> {
     if !args.cells.is_empty() {
         return Err(Error::CaRotationForSomeCells);
     }
-    let record = store.pki()?;
-    if record.ca.is_none() {
+    let pki_record = store.pki()?;
+    if pki_record.ca.is_none() {
         return Err(Error::NoCa);
     }
     let topo = topology::load(&args.topology)?;
@@ -437,7 +451,7 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         })
         .collect();
     let step = pki::next_ca_step(&CaRotationState {
-        step_done: record.ca_rotation_step,
+        step_done: pki_record.ca_rotation_step,
         ca_pem: &ca.pem,
         behind: probe
             .cells
@@ -461,8 +475,8 @@ fn rotate_ca(store: &Store, args: &RotateArgs, clock: &Clock) -> Result<u8> {
         Deploy {
             adopt: false,
             skip_version_check: false,
-            human: Human::new(false),
-            record: &mut Record::default(),
+            human: Human::new(args.json),
+            record,
         },
     )
 }

@@ -376,6 +376,45 @@ fn apply_and_rollback_say_what_became_of_each_cell_in_json() {
     assert!(doc["error"].as_str().unwrap().contains("generation 99"));
 }
 
+/// `rotate --json`, leaves and CA alike: the same document as `apply
+/// --json` on stdout, the plan and the `Cells:` line on stderr.
+#[test]
+fn rotate_says_what_became_of_each_cell_in_json() {
+    let p = Pgbr::new();
+    let topo = write_topo(&p, &four_cells("true", "true", "true"));
+    let t = topo.to_str().unwrap();
+    p.run(&["apply", t, "--yes"]).expect_code(0);
+    let out = p
+        .run(&["rotate", t, "--cells", "zone2", "--yes", "--json"])
+        .expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["command"], "rotate");
+    assert_eq!(doc["generation"], 2);
+    assert_eq!(doc["exit_code"], 0);
+    let outcomes: Vec<&str> = (0..4)
+        .map(|i| doc["cells"][i]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["left_out", "deployed", "left_out", "left_out"]);
+    for words in ["Plan for `", "Cells: 1 deployed (zone2), 3 left out"] {
+        assert!(out.stderr.contains(words), "no `{words}`:\n{}", out.stderr);
+    }
+    let out = p
+        .run(&["rotate", t, "--ca", "--yes", "--json"])
+        .expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["command"], "rotate");
+    assert_eq!(doc["generation"], 3);
+    assert_eq!(doc["summary"]["deployed"], 4);
+    // An error is a document too.
+    let out = p
+        .run(&["rotate", t, "--ca", "--cells", "zone1", "--json"])
+        .expect_code(1);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["cells"], serde_json::json!([]));
+    assert!(doc["error"].as_str().unwrap().contains("drop `--cells`"));
+}
+
 /// A fleet too large to list: routine groups are counted, the cells that
 /// need an operator are always named.
 #[test]
