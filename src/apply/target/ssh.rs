@@ -800,7 +800,7 @@ struct Binary {
 }
 
 impl Binary {
-    /// The binary, gzipped at the fastest level (1.6 MB become 0.7; all
+    /// The binary, gzipped at the fastest level (1.7 MB become 0.7; all
     /// of pgbr, 13 MB, about 5).
     fn gzipped(&'static self) -> Result<&'static [u8], String> {
         self.gz
