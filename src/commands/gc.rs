@@ -92,6 +92,15 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
             target.remove_partial(dir, *n).map_err(of_cell(cell))?;
         }
     }
+    // Other pgbr builds' agents in the hosts' caches, once per host.
+    let mut builds = Vec::new();
+    let mut hosts = BTreeSet::new();
+    for (cell, l) in &live {
+        if hosts.insert(l.target.place()) {
+            let target = targets.of(&l.target).map_err(of_cell(cell))?;
+            builds.extend(target.other_builds(dry_run).map_err(of_cell(cell))?);
+        }
+    }
     out!("{}", plan.render(dry_run));
     for line in &skipped {
         outln!("{line}");
@@ -99,6 +108,12 @@ pub fn gc(state: &Location, keep: usize, dry_run: bool) -> Result<u8> {
     for (_, _, dir, n) in &partials {
         outln!(
             "gc {} stale `{dir}/generations/.{n}.partial` (left by a killed run)",
+            if dry_run { "would remove" } else { "removed" }
+        );
+    }
+    for build in &builds {
+        outln!(
+            "gc {} {build} (another pgbr build's agent)",
             if dry_run { "would remove" } else { "removed" }
         );
     }

@@ -1093,3 +1093,58 @@ fn ssh_a_connection_change_is_recorded_not_redeployed() {
     assert!(!plan.stdout.contains("connection"), "{}", plan.stdout);
     std::fs::rename(&moved, &old).unwrap();
 }
+
+/// `gc` also removes the agents of other pgbr builds from each host's
+/// cache (`--dry-run` only lists them), once per host, and nothing else
+/// there: this build's agent and what is not named like a build stay.
+#[test]
+fn ssh_gc_removes_other_builds_agents() {
+    let mut f = Fleet::new(2);
+    f.write("zst", "", "", "");
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    let cache = "/root/.cache/pgbr";
+    let old = "0.0.9-0123456789abcdef";
+    for i in 0..2 {
+        f.hosts.sh(
+            i,
+            &format!(
+                "mkdir -p {cache}/{old} {cache}/notes && echo x > {cache}/{old}/pgbr-agent \
+                 && echo y > {cache}/keep-me"
+            ),
+        );
+    }
+    let listed = |f: &Fleet, i: usize| -> Vec<String> {
+        let mut v: Vec<String> = f
+            .hosts
+            .sh(i, &format!("ls {cache}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    let ours = listed(&f, 0)
+        .into_iter()
+        .find(|d| d.starts_with(&format!("{}-", env!("CARGO_PKG_VERSION"))))
+        .expect("this build's agent is cached");
+
+    for (args, verb, left) in [
+        (&["gc", "--dry-run"][..], "would remove", 4),
+        (&["gc"][..], "removed", 3),
+    ] {
+        let out = f.run(args).expect_code(0);
+        for i in 0..2 {
+            let line = format!(
+                "gc {verb} `~/.cache/pgbr/{old}` on `ssh://root@{}` (another pgbr build's agent)\n",
+                f.hosts.addr(i)
+            );
+            assert_eq!(out.stdout.matches(&line).count(), 1, "{}", out.stdout);
+            let now = listed(&f, i);
+            assert_eq!(now.len(), left, "host {i} after {args:?}: {now:?}");
+            for kept in ["keep-me", "notes", ours.as_str()] {
+                assert!(now.iter().any(|d| d == kept), "host {i}: {now:?}");
+            }
+        }
+    }
+    f.converged("after gc");
+}

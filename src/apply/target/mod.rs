@@ -106,6 +106,14 @@ pub trait Target: Send + Sync {
     fn remove_generation(&self, deploy_dir: &str, generation: u64) -> Result<(), Error>;
     /// Removes a stale `generations/.<generation>.partial` a killed run left.
     fn remove_partial(&self, deploy_dir: &str, generation: u64) -> Result<(), Error>;
+    /// The copies of other pgbr builds this target keeps for itself (a
+    /// host's agent cache, `ssh.rs`), described for people; removed
+    /// unless `dry_run`. What `gc` collects besides generations; none
+    /// on this machine.
+    fn other_builds(&self, dry_run: bool) -> Result<Vec<String>, Error> {
+        let _ = dry_run;
+        Ok(Vec::new())
+    }
 }
 
 /// What [`Target::prepare`] needs. Sent as it is to a remote host's agent

@@ -392,16 +392,7 @@ impl SshTarget {
         request: &Request<'_>,
         limit: Duration,
     ) -> Result<Response, Error> {
-        let mut session = lock(&self.session);
-        if let Some(bytes) = &session.broken {
-            return Err(revive(bytes, self.cells()));
-        }
-        if session.conn.is_none() {
-            if let Err(e) = self.connect(&mut session.conn) {
-                session.broken = postcard::to_stdvec(&e).ok();
-                return Err(e);
-            }
-        }
+        let mut session = self.session()?;
         let agent = session
             .conn
             .as_mut()
@@ -426,6 +417,22 @@ impl SshTarget {
                 Err(e)
             }
         }
+    }
+
+    /// The session, connected (once per run; a host that failed stays
+    /// failed for the rest of the run).
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, Error> {
+        let mut session = lock(&self.session);
+        if let Some(bytes) = &session.broken {
+            return Err(revive(bytes, self.cells()));
+        }
+        if session.conn.is_none() {
+            if let Err(e) = self.connect(&mut session.conn) {
+                session.broken = postcard::to_stdvec(&e).ok();
+                return Err(e);
+            }
+        }
+        Ok(session)
     }
 
     fn unexpected(&self, action: &str, answer: Response) -> Error {
@@ -997,6 +1004,48 @@ impl Target for SshTarget {
             },
             REQUEST_TIMEOUT,
         )
+    }
+
+    /// The build dirs in the login's `~/.cache/pgbr` other than the one
+    /// this run uses (named `<version>-<16 hex digits>`: nothing else
+    /// there is touched), listed and, unless `dry_run`, removed by the
+    /// login user over the open master. A run of another build on the
+    /// host at that moment may fail to start its agent (it says so; the
+    /// next run copies it again).
+    fn other_builds(&self, dry_run: bool) -> Result<Vec<String>, Error> {
+        let action = "clean pgbr's cache on the host";
+        let ours = &own_binary().map_err(|e| self.agent_error(e))?.dir;
+        let session = self.session()?;
+        let args = &session.conn.as_ref().expect("connected").args;
+        let remove = if dry_run {
+            ""
+        } else {
+            "rm -rf -- \"$d\" || exit 1; "
+        };
+        let script = format!(
+            "cd && cd {CACHE} 2>/dev/null || exit 0; for d in *-{hex}; do \
+             test -d \"$d\" && test \"$d\" != {ours} || continue; {remove}echo \"$d\"; done",
+            hex = "[0-9a-f]".repeat(16)
+        );
+        let out = run_bounded(
+            self.ssh(args, &format!("sh -c '{script}'")),
+            Input::Null,
+            REQUEST_TIMEOUT,
+        )
+        .map_err(|e| self.lost(action, e.to_string()))?;
+        if out.status.code() == Some(255) {
+            let why = reach(&String::from_utf8_lossy(&out.stderr));
+            return Err(self.lost(action, ssh_words(&out.stderr, why)));
+        }
+        if !out.status.success() {
+            return Err(
+                self.agent_error(format!("{action}: {}", ssh_words(&out.stderr, Reach::Ssh)))
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|d| format!("`~/{CACHE}/{d}` on `{}`", self.target))
+            .collect())
     }
 }
 
