@@ -20,7 +20,15 @@ fn main() -> ExitCode {
     match args.iter().map(|a| a.to_str()).collect::<Vec<_>>()[..] {
         [] => {}
         [Some("--build-id")] => return say(pgbr::apply::target::agent::BUILD_ID),
-        [Some("--version")] => return say(concat!("pgbr-agent ", env!("CARGO_PKG_VERSION"))),
+        [Some("--version")] => {
+            return say(concat!(
+                "pgbr-agent ",
+                env!("CARGO_PKG_VERSION"),
+                " (build ",
+                env!("PGBR_BUILD_ID"),
+                ")"
+            ))
+        }
         _ => {
             let _ = writeln!(
                 std::io::stderr(),

@@ -6,7 +6,14 @@ use std::path::PathBuf;
 
 /// Nix-style reproducible deployment of pgBackRest across a multi-cell PostgreSQL cluster.
 #[derive(Debug, Parser)]
-#[command(name = "pgbr", version, about, long_about = None)]
+// The version names the build too: the `pgbr-agent` next to pgbr must be
+// of the same one (`pgbr-agent --build-id`).
+#[command(
+    name = "pgbr",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (build ", env!("PGBR_BUILD_ID"), ")"),
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// State store: a directory (an embedded store, created when missing) or a
     /// PostgreSQL URL shared by a team (`postgresql://user@host/db?sslmode=verify-full`).

@@ -42,8 +42,9 @@ hand shows the same); then run again (`plan` and `apply` leave cells out with `-
 }
 
 /// `pgbr-agent` answers `--build-id` with this build's id (what pgbr asks
-/// before it copies it to a host), and anything else it is given by hand
-/// with its usage and exit 64, without serving.
+/// before it copies it to a host), `--version` of both binaries names it,
+/// and anything else `pgbr-agent` is given by hand gets its usage and
+/// exit 64, without serving.
 #[test]
 fn pgbr_agent_names_its_build_and_refuses_other_arguments() {
     let agent = env!("CARGO_BIN_EXE_pgbr-agent");
@@ -56,6 +57,19 @@ fn pgbr_agent_names_its_build_and_refuses_other_arguments() {
         String::from_utf8_lossy(&out.stdout).trim(),
         pgbr::apply::target::agent::BUILD_ID
     );
+    // `--version` of both binaries names the build.
+    let build = format!("(build {})\n", pgbr::apply::target::agent::BUILD_ID);
+    for (bin, name) in [(agent, "pgbr-agent"), (env!("CARGO_BIN_EXE_pgbr"), "pgbr")] {
+        let out = std::process::Command::new(bin)
+            .arg("--version")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said == format!("{name} {} {build}", env!("CARGO_PKG_VERSION")),
+            "{out:?}"
+        );
+    }
     let out = std::process::Command::new(agent)
         .args(["agent", "--yes"])
         .stdin(std::process::Stdio::null())
