@@ -310,8 +310,11 @@ pub(crate) fn deploy_hint(e: &crate::apply::Error) -> Option<String> {
         A::Sudo { .. } => Some(
             "give the login user passwordless sudo (`NOPASSWD`) on the host, or log in as root and drop `[ssh] sudo`".into(),
         ),
-        A::Platform { host, .. } => Some(format!(
-            "run pgbr from a machine that is `{host}` too, or on the host itself with `target = \"local\"`"
+        A::Platform { host, file, .. } => Some(format!(
+            "build `pgbr-agent` from this pgbr's sources for `{host}` (`cargo build --release \
+             --bin pgbr-agent --target <its target triple>`) and put it next to pgbr as `{file}`; \
+             or run pgbr from a machine that is `{host}` too, or on the host itself with \
+             `target = \"local\"`"
         )),
         _ => None,
     }
@@ -635,11 +638,15 @@ mod tests {
                     target: target(),
                     cells: cells(),
                     host: "Linux aarch64".into(),
-                    ours: "linux x86_64".into(),
+                    file: "pgbr-agent.linux-aarch64".into(),
+                    why: "there is no `/usr/bin/pgbr-agent.linux-aarch64`".into(),
                 },
                 "caused by: run pgbr on `ssh://deploy@10.0.0.3`: the host is `Linux aarch64`, \
-                 this pgbr is built for `linux x86_64`\n\
-                 hint: run pgbr from a machine",
+                 this pgbr is built for `linux x86_64`, and there is no \
+                 `/usr/bin/pgbr-agent.linux-aarch64`\n\
+                 hint: build `pgbr-agent` from this pgbr's sources for `Linux aarch64` \
+                 (`cargo build --release --bin pgbr-agent --target <its target triple>`) and put \
+                 it next to pgbr as `pgbr-agent.linux-aarch64`; or run pgbr from a machine",
             ),
         ];
         for (source, want) in cases {
@@ -651,7 +658,10 @@ mod tests {
                 text.starts_with("error: failed to deploy cell `zone3`\n"),
                 "{text}"
             );
-            assert!(text.contains(want), "{text}");
+            // The platform pgbr names is the one it was built for.
+            let ours = format!("`{} {}`", std::env::consts::OS, std::env::consts::ARCH);
+            let want = want.replace("`linux x86_64`", &ours);
+            assert!(text.contains(&want), "{text}");
             assert_eq!(text.matches("zone3").count(), 1, "{text}");
             assert!(!text.contains("zone4"), "{text}");
         }

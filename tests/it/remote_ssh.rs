@@ -761,14 +761,9 @@ fn ssh_the_copy_of_the_agent_is_exact_with_or_without_gzip() {
 fn ssh_without_its_agent_binary_pgbr_copies_itself() {
     let mut f = Fleet::new(1);
     f.write("zst", "", "", "");
-    // pgbr alone in a dir of its own (a hard link when the temp dir is on
-    // the same filesystem as cargo's target dir, else a copy).
+    // pgbr alone in a dir of its own.
     let bin = f.p.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let pgbr = bin.join("pgbr");
-    if std::fs::hard_link(env!("CARGO_BIN_EXE_pgbr"), &pgbr).is_err() {
-        std::fs::copy(env!("CARGO_BIN_EXE_pgbr"), &pgbr).unwrap();
-    }
+    let pgbr = install(env!("CARGO_BIN_EXE_pgbr"), &bin, "pgbr");
     let ours = std::fs::read(&pgbr).unwrap();
 
     let out = f.p.run_bin(&pgbr, &["plan", f.t()], &[]).expect_code(0);
@@ -780,7 +775,7 @@ fn ssh_without_its_agent_binary_pgbr_copies_itself() {
 
     // A `pgbr-agent` of another build: named, and not copied.
     let stale = bin.join("pgbr-agent");
-    std::fs::write(&stale, "#!/bin/sh\necho 0123456789abcdef\n").unwrap();
+    std::fs::write(&stale, "#!/bin/sh\n# pgbr-build-id=0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&stale, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     f.hosts.sh(0, "rm -rf /root/.cache/pgbr");
     let out =
@@ -799,6 +794,79 @@ fn ssh_without_its_agent_binary_pgbr_copies_itself() {
         "the host's copy differs from pgbr"
     );
     f.converged("copied");
+}
+
+/// Links (or copies, across filesystems) `from` into `dir` as `name`.
+fn install(from: &str, dir: &std::path::Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let to = dir.join(name);
+    if std::fs::hard_link(from, &to).is_err() {
+        std::fs::copy(from, &to).unwrap();
+    }
+    to
+}
+
+/// A host of another platform (its `uname -m` says riscv64) gets the
+/// `pgbr-agent.linux-riscv64` next to pgbr, when that one is of pgbr's
+/// build (here this machine's agent under that name: the host is not
+/// really riscv64); one of another build is refused, naming the file,
+/// with nothing copied or deployed anywhere.
+#[test]
+fn ssh_a_host_of_another_platform_gets_its_agent() {
+    let mut f = Fleet::new(2);
+    f.write("zst", "", "", "");
+    let fake = f.hosts.dir().join("uname");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1\" in -m) echo riscv64 ;; *) echo Linux ;; esac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uname = f.hosts.sh(1, "command -v uname").trim().to_owned();
+    f.hosts
+        .sh(1, &format!("mount --bind {} {uname}", fake.display()));
+    let bin = f.p.path().join("bin");
+    let pgbr = install(env!("CARGO_BIN_EXE_pgbr"), &bin, "pgbr");
+    install(env!("CARGO_BIN_EXE_pgbr-agent"), &bin, "pgbr-agent");
+    let riscv = bin.join("pgbr-agent.linux-riscv64");
+    std::fs::write(&riscv, "\x7fELF pgbr-build-id=0123456789abcdef").unwrap();
+
+    let out =
+        f.p.run_bin(&pgbr, &["apply", f.t(), "--yes"], &[])
+            .expect_code(1);
+    for word in [
+        "the host is `Linux riscv64`",
+        &format!(
+            "`{}` is of another pgbr build (0123456789abcdef; this pgbr is {})",
+            riscv.display(),
+            pgbr::apply::target::agent::BUILD_ID
+        ),
+        "put it next to pgbr as `pgbr-agent.linux-riscv64`",
+    ] {
+        assert!(out.stderr.contains(word), "no `{word}`:\n{}", out.stderr);
+    }
+    assert!(f.live(0).is_none() && f.live(1).is_none(), "{out:?}");
+    assert!(f
+        .hosts
+        .tree(1, std::path::Path::new("/root/.cache"))
+        .is_empty());
+
+    std::fs::remove_file(&riscv).unwrap();
+    install(
+        env!("CARGO_BIN_EXE_pgbr-agent"),
+        &bin,
+        "pgbr-agent.linux-riscv64",
+    );
+    f.p.run_bin(&pgbr, &["apply", f.t(), "--yes"], &[])
+        .expect_code(0);
+    let agent = std::fs::read(env!("CARGO_BIN_EXE_pgbr-agent")).unwrap();
+    assert!(cached(&f, 0, "pgbr-agent") == agent, "host 1's agent");
+    assert!(
+        cached(&f, 1, "pgbr-agent.linux-riscv64") == agent,
+        "host 2's agent"
+    );
+    f.p.run_bin(&pgbr, &["plan", f.t(), "--detailed-exitcode"], &[])
+        .expect_code(0);
 }
 
 /// A host that cannot run this pgbr (its `uname -m` says another

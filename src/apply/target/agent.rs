@@ -40,6 +40,10 @@ pub const PROTOCOL: u32 = 2;
 /// `build.rs`): `pgbr` copies the `pgbr-agent` next to it to the hosts
 /// only when that one answers `--build-id` with the same.
 pub const BUILD_ID: &str = env!("PGBR_BUILD_ID");
+/// [`BUILD_ID`] behind a fixed prefix, as `pgbr-agent`'s file carries it:
+/// `pgbr` reads it there for an agent built for another machine, which it
+/// cannot run (`binaries.rs`).
+pub const BUILD_TAG: &str = concat!("pgbr-build-id=", env!("PGBR_BUILD_ID"));
 /// How often the operator pings an agent it has sent nothing to.
 pub(super) const PING_EVERY: Duration = Duration::from_secs(3);
 /// How long an agent waits for a frame before it counts its operator as

@@ -13,6 +13,7 @@
 //! as they are.
 
 pub mod agent;
+mod binaries;
 mod local;
 mod ssh;
 
@@ -307,8 +308,14 @@ pub enum Error {
         /// sudo's own words.
         detail: Box<str>,
     },
-    /// The host cannot run this pgbr binary (another OS or architecture).
-    #[error("run pgbr on `{target}`: the host is `{host}`, this pgbr is built for `{ours}`")]
+    /// The host is of another OS or architecture than this pgbr, and no
+    /// agent of this build for it lies next to pgbr.
+    #[error(
+        "run pgbr on `{target}`: the host is `{host}`, this pgbr is built for `{} {}`, \
+         and {why}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )]
     Platform {
         /// The target.
         target: Box<str>,
@@ -317,8 +324,10 @@ pub enum Error {
         cells: Box<[String]>,
         /// `uname -sm` on the host.
         host: Box<str>,
-        /// This binary's OS and architecture.
-        ours: Box<str>,
+        /// The agent pgbr would copy there: `pgbr-agent.<os>-<arch>`.
+        file: Box<str>,
+        /// What is wrong with it: missing, or of another build.
+        why: Box<str>,
     },
 }
 

@@ -23,6 +23,7 @@
 //! rest of the run (nothing more is attempted there).
 
 use super::agent::{read_frame, write_frame, Request, Response, PING_EVERY, PROTOCOL};
+use super::binaries::{binaries, Binary};
 use super::{Error, FileContent, HookOutput, HookRun, Prepare, Reach, Target};
 use crate::plan::Observed;
 use crate::topology::SshSpec;
@@ -32,7 +33,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `ConnectTimeout` when neither `[ssh] options` nor the ssh config set one.
@@ -77,6 +78,8 @@ struct Conn {
     /// (`ControlPersist`): it must be told to exit.
     persist: bool,
     agent: Option<Agent>,
+    /// The cache dir (`<version>-<hash>`) of the agent this run uses there.
+    build: String,
 }
 
 impl Conn {
@@ -210,6 +213,7 @@ impl SshTarget {
             control_dir,
             persist: false,
             agent: None,
+            build: String::new(),
         });
         // What the user's options and config already set (`ssh -G` prints
         // the configuration ssh would use, without connecting).
@@ -235,19 +239,29 @@ impl SshTarget {
         let connect_bound =
             Duration::from_secs(timeout.unwrap_or(CONNECT_TIMEOUT)) + Duration::from_secs(30);
 
-        let binary = own_binary().map_err(|e| self.agent_error(e))?;
-        let dir = format!("{CACHE}/{}", binary.dir);
-        // One session does it all: the facts, then the agent, at once when
-        // this pgbr is cached there, else once the operator has copied it
-        // (a line `go` on stdin; end of stdin instead ends the session).
+        let binaries =
+            binaries(|w| crate::output::errln!("{w}")).map_err(|e| self.agent_error(e))?;
+        // One session does it all: the facts, then the agent for the
+        // host's platform, at once when this build's is cached there, else
+        // once the operator has copied it (a line `go` on stdin; end of
+        // stdin instead ends the session, as for a host no agent is for).
         let sudo = if self.spec.sudo { "sudo -n -- " } else { "" };
-        let (file, args) = (binary.name, binary.args);
-        let agent_cmd = format!("{sudo}\"$PWD/{dir}/{file}\"{args}");
+        let mut case = String::new();
+        for b in &binaries.all {
+            case.push_str(&format!(
+                "{}) f={CACHE}/{}/{} a={};; ",
+                b.pattern(),
+                b.dir,
+                b.name,
+                b.args
+            ));
+        }
         let script = format!(
             "uname -s; uname -m; cd && pwd || exit; \
-             if test -x {dir}/{file}; then echo present; else \
+             case \"$(uname -s)-$(uname -m)\" in {case}*) f= a=;; esac; \
+             if test -n \"$f\" && test -x \"$f\"; then echo present; else \
              echo missing $(command -v gzip >/dev/null 2>&1 && echo gzip); \
-             read go && test \"$go\" = go || exit 0; fi; exec {agent_cmd}"
+             read go && test \"$go\" = go || exit 0; fi; exec {sudo}\"$PWD/$f\" $a"
         );
         let remote = format!("sh -c '{script}'");
         // This first ssh is the master: ssh's own words go to its log,
@@ -280,16 +294,20 @@ impl SshTarget {
                 facts.join("; ")
             )));
         };
-        let ours = format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
-        if !os.eq_ignore_ascii_case(std::env::consts::OS) || arch != std::env::consts::ARCH {
+        let Some(binary) = binaries.for_host(os, arch) else {
             agent.finish();
+            let (file, why) = binaries.missing(os, arch);
             return Err(Error::Platform {
                 target: self.target.as_str().into(),
                 cells: self.cells().into(),
                 host: format!("{os} {arch}").into(),
-                ours: ours.into(),
+                file: file.into(),
+                why: why.into(),
             });
-        }
+        };
+        let dir = format!("{CACHE}/{}", binary.dir);
+        let (file, args) = (&binary.name, binary.args);
+        conn.build = binary.dir.clone();
         if state != "present" {
             let gzip = state.split_whitespace().any(|w| w == "gzip");
             if let Err(e) = self.upload(&conn.args, binary, &dir, gzip) {
@@ -302,6 +320,7 @@ impl SshTarget {
             }
         }
         let path = shell_quote(&format!("{home}/{dir}/{file}"));
+        let command = [path.as_str(), args].join(" ").trim_end().to_owned();
         let hello = agent.ask(&Request::Hello { protocol: PROTOCOL }, connect_bound);
         match hello {
             Ok(Response::Hello { protocol, .. }) if protocol == PROTOCOL => {
@@ -324,7 +343,7 @@ impl SshTarget {
                     return Err(self.unreachable(why, ssh_words(&words, why)));
                 }
                 Err(self.agent_error(format!(
-                    "`{sudo}{path}{args}` exited{}: {}",
+                    "`{sudo}{command}` exited{}: {}",
                     code.map(|c| format!(" with status {c}"))
                         .unwrap_or_default(),
                     ssh_words(&words, Reach::Ssh)
@@ -791,93 +810,6 @@ fn private_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other("no free name"))
 }
 
-/// What pgbr copies to a host and runs there: `pgbr-agent` when it lies
-/// next to this pgbr and is of the same build, else this pgbr itself
-/// (`pgbr agent`).
-struct Binary {
-    path: PathBuf,
-    /// Its name in the cache dir on the host: `pgbr-agent` or `pgbr`.
-    name: &'static str,
-    /// What starts the agent from it (` agent` for `pgbr`).
-    args: &'static str,
-    /// `<version>-<first 16 hex digits of its blake3>`.
-    dir: String,
-    /// The binary gzipped (made once per run, when a host needs a copy).
-    gz: OnceLock<Result<Vec<u8>, String>>,
-}
-
-impl Binary {
-    /// The binary, gzipped at the fastest level (1.7 MB become 0.7; all
-    /// of pgbr, 13 MB, about 5).
-    fn gzipped(&'static self) -> Result<&'static [u8], String> {
-        self.gz
-            .get_or_init(|| {
-                let file = std::fs::File::open(&self.path).map_err(|e| e.to_string())?;
-                let mut gz = flate2::read::GzEncoder::new(file, flate2::Compression::fast());
-                let mut out = Vec::new();
-                gz.read_to_end(&mut out).map_err(|e| e.to_string())?;
-                Ok(out)
-            })
-            .as_ref()
-            .map(Vec::as_slice)
-            .map_err(Clone::clone)
-    }
-}
-
-/// The agent binary of this run (found and hashed once).
-fn own_binary() -> Result<&'static Binary, String> {
-    static BINARY: OnceLock<Result<Binary, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let pgbr =
-                std::env::current_exe().map_err(|e| format!("find this pgbr's own binary: {e}"))?;
-            let agent = pgbr.with_file_name("pgbr-agent");
-            let (path, name, args) = match agent_build(&agent) {
-                Some(build) if build == super::agent::BUILD_ID => (agent, "pgbr-agent", ""),
-                Some(other) => {
-                    crate::output::errln!(
-                        "warning: `{}` is of another pgbr build ({other}, this pgbr is {}): \
-                         copying all of pgbr to the hosts instead (slower); install both \
-                         binaries of one build together",
-                        agent.display(),
-                        super::agent::BUILD_ID
-                    );
-                    (pgbr, "pgbr", " agent")
-                }
-                None => (pgbr, "pgbr", " agent"),
-            };
-            let mut hasher = blake3::Hasher::new();
-            std::fs::File::open(&path)
-                .and_then(|f| hasher.update_reader(f).map(|_| ()))
-                .map_err(|e| format!("read `{}`: {e}", path.display()))?;
-            let hash = hasher.finalize().to_hex();
-            Ok(Binary {
-                dir: format!("{}-{}", env!("CARGO_PKG_VERSION"), &hash[..16]),
-                path,
-                name,
-                args,
-                gz: OnceLock::new(),
-            })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-/// What `path --build-id` answers (`None`: no such file, or it does not
-/// answer like a `pgbr-agent`).
-fn agent_build(path: &Path) -> Option<String> {
-    if !path.is_file() {
-        return None;
-    }
-    let mut cmd = Command::new(path);
-    cmd.arg("--build-id");
-    let out = run_bounded(cmd, Input::Null, Duration::from_secs(10)).ok()?;
-    let id = String::from_utf8(out.stdout).ok()?;
-    let id = id.trim();
-    (out.status.success() && id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| id.to_owned())
-}
-
 /// A short description of a command for error messages.
 fn short(command: &str) -> String {
     let first = command.lines().next().unwrap_or_default();
@@ -1014,9 +946,9 @@ impl Target for SshTarget {
     /// next run copies it again).
     fn other_builds(&self, dry_run: bool) -> Result<Vec<String>, Error> {
         let action = "clean pgbr's cache on the host";
-        let ours = &own_binary().map_err(|e| self.agent_error(e))?.dir;
         let session = self.session()?;
-        let args = &session.conn.as_ref().expect("connected").args;
+        let conn = session.conn.as_ref().expect("connected");
+        let (args, ours) = (&conn.args, &conn.build);
         let remove = if dry_run {
             ""
         } else {
