@@ -13,7 +13,7 @@ use crate::layout;
 use crate::pki::{CertAndKey, SecretPem};
 use crate::progress::{Event, Reporter};
 use crate::store::{CellJournal, Store};
-use crate::topology::Health;
+use crate::topology::{Health, TargetSpec};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -285,7 +285,11 @@ fn deploy_cells(
                     step,
                     reason: reason.to_string(),
                     revert: revert.to_string().into(),
-                    deploy_dir: entry.deploy_dir.as_str().into(),
+                    // On its host, for a remote cell (`ssh://host/path`).
+                    deploy_dir: match &entry.settings.target {
+                        TargetSpec::Local => entry.deploy_dir.as_str().into(),
+                        remote => format!("{remote}{}", entry.deploy_dir).into(),
+                    },
                     not_started: report.not_started.clone().into(),
                 });
             }

@@ -1216,3 +1216,66 @@ fn ssh_gc_removes_other_builds_agents() {
     }
     f.converged("after gc");
 }
+
+/// A host lost while its cell is being reverted (its `activate` of the new
+/// generation failed; the host goes away during the re-activation of the
+/// old one): the revert did not finish, so the run exits `REVERT_FAILED`
+/// (the cell needs a look: it is on one of its two generations, each
+/// complete), naming the cell, its address and the lost host, and later
+/// cells are not started. Once the host is back, `apply` converges.
+#[test]
+fn ssh_host_lost_while_reverting() {
+    let mut f = Fleet::new(2);
+    let dir = f.hosts.cells_dir();
+    let (armed, waiting, go) = (dir.join("armed"), dir.join("waiting"), dir.join("go"));
+    // Where `armed` exists: generation 2's activate fails, and the
+    // re-activation of generation 1 waits (up to 30 s) for `go`.
+    let hook = format!(
+        "activate = \"if [ -e {armed} ]; then [ $PGBR_GENERATION = 2 ] && exit 1; touch {waiting}; \
+         i=0; while [ ! -e {go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi\"",
+        armed = armed.display(),
+        waiting = waiting.display(),
+        go = go.display()
+    );
+    f.write("zst", "", &hook, "");
+    let zst = f.rendered();
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    f.write("lz4", "", &hook, "");
+    let lz4 = f.rendered();
+    f.hosts.sh(0, &format!("touch {}", armed.display()));
+
+    let apply = f.p.spawn(&["apply", f.t(), "--yes"]);
+    crate::hosts::wait_for(
+        "c1's re-activation",
+        std::time::Duration::from_secs(60),
+        || f.hosts.read(0, &waiting).is_some(),
+    );
+    f.hosts.cut(0);
+    f.hosts.sh(0, &format!("touch {}", go.display()));
+    let out = finish(apply, std::time::Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(pgbr::exit_codes::REVERT_FAILED)),
+        "{stderr}"
+    );
+    let addr = f.hosts.addr(0).to_string();
+    let check = format!(
+        "hint: the cell needs an operator: check `ssh://root@{addr}{}/current`",
+        f.deploy_dir(0).display()
+    );
+    for word in ["`c1`", addr.as_str(), "host was lost", &check] {
+        assert!(stderr.contains(word), "no `{word}`:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    f.hosts.reconnect(0);
+    f.lost_session_ends(0);
+    // c1 on either complete generation, c2 not started.
+    f.check_every_host(&[&zst, &lz4], "lost while reverting");
+    assert_eq!(f.live(1), Some(1), "c2 was started");
+
+    f.hosts.sh(0, &format!("rm -f {}", armed.display()));
+    f.run(&["apply", f.t(), "--yes"]).expect_code(0);
+    f.check_every_host(&[&lz4], "converged");
+    f.converged("after a host lost while reverting");
+}
