@@ -1,7 +1,7 @@
 //! `pgbr apply` (a topology or a saved plan) and `pgbr rotate`.
 
 use super::plan::{check_request, make_plan};
-use super::report::{print_json, short_list, Human, Record};
+use super::report::{recorded, short_list, Human, Record};
 use super::{confirm, reporter};
 use crate::apply::{
     build_generation, check_releases, deploy_generation, gather, read_releases, CellRelease,
@@ -189,12 +189,9 @@ fn cell_releases(targets: &Targets, topo: &Topology, request: &Request) -> Vec<C
 
 /// `pgbr apply`.
 pub fn apply(state: &Location, identity: Option<&Path>, args: &ApplyArgs) -> Result<u8> {
-    let mut record = Record::default();
-    let result = apply_with(state, identity, args, &mut record);
-    if args.json {
-        print_json("apply", &record, &result);
-    }
-    result
+    recorded("apply", args.json, |record| {
+        apply_with(state, identity, args, record)
+    })
 }
 
 fn apply_with(
@@ -359,12 +356,9 @@ fn apply_topology(
 
 /// `pgbr rotate`.
 pub fn rotate(state: &Location, identity: Option<&Path>, args: &RotateArgs) -> Result<u8> {
-    let mut record = Record::default();
-    let result = rotate_with(state, identity, args, &mut record);
-    if args.json {
-        print_json("rotate", &record, &result);
-    }
-    result
+    recorded("rotate", args.json, |record| {
+        rotate_with(state, identity, args, record)
+    })
 }
 
 fn rotate_with(

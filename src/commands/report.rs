@@ -134,7 +134,22 @@ struct Document<'a> {
 }
 
 /// Prints the `--json` document of a run that ended with `result`.
-pub(crate) fn print_json(command: &str, record: &Record, result: &Result<u8>) {
+/// Runs a deploying command with a fresh [`Record`]; with `json`, prints
+/// what it recorded as `command`'s document, however it ended.
+pub(crate) fn recorded(
+    command: &str,
+    json: bool,
+    run: impl FnOnce(&mut Record) -> Result<u8>,
+) -> Result<u8> {
+    let mut record = Record::default();
+    let result = run(&mut record);
+    if json {
+        print_json(command, &record, &result);
+    }
+    result
+}
+
+fn print_json(command: &str, record: &Record, result: &Result<u8>) {
     let (exit_code, error) = match result {
         Ok(code) => (*code, None),
         Err(e) => {

@@ -1,7 +1,7 @@
 //! `pgbr rollback`.
 
 use super::generations::live_on_disk;
-use super::report::{print_json, Human, Record};
+use super::report::{recorded, Human, Record};
 use super::{confirm_or, reporter};
 use crate::apply::{deploy_generation, Outcome, Rollout, Targets};
 use crate::cli::RollbackArgs;
@@ -18,12 +18,9 @@ use std::path::Path;
 
 /// `pgbr rollback`.
 pub fn rollback(state: &Location, identity: Option<&Path>, args: &RollbackArgs) -> Result<u8> {
-    let mut record = Record::default();
-    let result = rollback_with(state, identity, args, &mut record);
-    if args.json {
-        print_json("rollback", &record, &result);
-    }
-    result
+    recorded("rollback", args.json, |record| {
+        rollback_with(state, identity, args, record)
+    })
 }
 
 fn rollback_with(

@@ -806,13 +806,10 @@ fn install(from: &str, dir: &std::path::Path, name: &str) -> PathBuf {
     to
 }
 
-/// A host of another platform (its `uname -m` says riscv64) gets the
-/// `pgbr-agent.linux-riscv64` next to pgbr, when that one is of pgbr's
-/// build (here this machine's agent under that name: the host is not
-/// really riscv64); one of another build is refused, naming the file,
-/// with nothing copied or deployed anywhere.
-#[test]
-fn ssh_a_host_of_another_platform_gets_its_agent() {
+/// Two hosts with a topology written (`zst`); the second's `uname` (in its
+/// own mount namespace) says `Linux riscv64`: a machine of another
+/// platform, as far as pgbr can tell.
+fn riscv_fleet() -> Fleet {
     let mut f = Fleet::new(2);
     f.write("zst", "", "", "");
     let fake = f.hosts.dir().join("uname");
@@ -825,6 +822,17 @@ fn ssh_a_host_of_another_platform_gets_its_agent() {
     let uname = f.hosts.sh(1, "command -v uname").trim().to_owned();
     f.hosts
         .sh(1, &format!("mount --bind {} {uname}", fake.display()));
+    f
+}
+
+/// A host of another platform (its `uname -m` says riscv64) gets the
+/// `pgbr-agent.linux-riscv64` next to pgbr, when that one is of pgbr's
+/// build (here this machine's agent under that name: the host is not
+/// really riscv64); one of another build is refused, naming the file,
+/// with nothing copied or deployed anywhere.
+#[test]
+fn ssh_a_host_of_another_platform_gets_its_agent() {
+    let f = riscv_fleet();
     let bin = f.p.path().join("bin");
     let pgbr = install(env!("CARGO_BIN_EXE_pgbr"), &bin, "pgbr");
     install(env!("CARGO_BIN_EXE_pgbr-agent"), &bin, "pgbr-agent");
@@ -874,19 +882,7 @@ fn ssh_a_host_of_another_platform_gets_its_agent() {
 /// copies nothing there and deploys nothing anywhere.
 #[test]
 fn ssh_host_of_another_architecture_is_refused() {
-    let mut f = Fleet::new(2);
-    f.write("zst", "", "", "");
-    // On host 2 only (its own mount namespace): a `uname` of another machine.
-    let fake = f.hosts.dir().join("uname");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\ncase \"$1\" in -m) echo riscv64 ;; *) echo Linux ;; esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let uname = f.hosts.sh(1, "command -v uname").trim().to_owned();
-    f.hosts
-        .sh(1, &format!("mount --bind {} {uname}", fake.display()));
+    let f = riscv_fleet();
 
     let out = f.run(&["apply", f.t(), "--yes"]).expect_code(1);
     let addr = f.hosts.addr(1).to_string();
