@@ -307,10 +307,15 @@ fn a_connection_change_alone_is_recorded_not_redeployed() {
         assert_eq!(c.settings_changed, keys, "{name}");
         assert_eq!(c.redeploys(), redeploys, "{name}");
     }
-    assert!(render(&plan).contains(
+    let text = render(&plan);
+    assert!(text.contains(
         "~ zone1: update generation 4 (full)\n    \
          ~ settings: connection (how its host is reached: recorded, nothing redeployed)\n"
     ));
+    assert!(
+        text.contains("Plan: 0 to create, 3 to update (1 only recorded), 0 unchanged;"),
+        "{text}"
+    );
 }
 
 #[test]

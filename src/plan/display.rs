@@ -171,10 +171,16 @@ fn changes_line(plan: &Plan) -> String {
     if !plan.has_changes() {
         return format!("No changes. {} cell(s) up to date.", s.unchanged);
     }
-    let mut line = format!(
-        "Plan: {} to create, {} to update, {} unchanged",
-        s.create, s.update, s.unchanged
-    );
+    let mut line = format!("Plan: {} to create, {} to update", s.create, s.update);
+    let recorded = plan
+        .cells
+        .iter()
+        .filter(|c| c.action == CellAction::Update && !c.redeploys())
+        .count();
+    if recorded > 0 {
+        let _ = write!(line, " ({recorded} only recorded)");
+    }
+    let _ = write!(line, ", {} unchanged", s.unchanged);
     if s.remove > 0 {
         let _ = write!(line, ", {} to remove", s.remove);
     }

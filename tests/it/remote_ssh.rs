@@ -1129,6 +1129,12 @@ fn ssh_a_connection_change_is_recorded_not_redeployed() {
         );
         assert!(plan.stdout.contains(&line), "{}", plan.stdout);
     }
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 2 to update (2 only recorded), 0 unchanged;"),
+        "{}",
+        plan.stdout
+    );
     let out = f.run(&["apply", f.t(), "--yes"]).expect_code(0);
     let said = format!("{}{}", out.stdout, out.stderr);
     for words in [
