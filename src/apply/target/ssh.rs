@@ -384,24 +384,44 @@ impl SshTarget {
              && chmod 0755 {tmp} && mv -f {tmp} {dir}/{}",
             binary.name
         );
-        let out = run_bounded(
-            self.ssh(args, &format!("sh -c '{script}'")),
+        let failed = format!("copy pgbr to `~/{dir}/{}`", binary.name);
+        self.run_script(
+            args,
+            ("copy pgbr to the host", &failed),
+            &script,
             input,
             UPLOAD_TIMEOUT,
         )
-        .map_err(|e| self.lost("copy pgbr to the host", e.to_string()))?;
+        .map(drop)
+    }
+
+    /// Runs `script` on the host in a session of its own over the open
+    /// master, with `input` as its stdin, bounded by `limit`; its stdout.
+    /// A broken connection is [`Error::Lost`] while doing `action.0`; the
+    /// script failing is an agent error saying `action.1` failed, with
+    /// its words.
+    fn run_script(
+        &self,
+        args: &[OsString],
+        action: (&str, &str),
+        script: &str,
+        input: Input,
+        limit: Duration,
+    ) -> Result<Vec<u8>, Error> {
+        let out = run_bounded(self.ssh(args, &format!("sh -c '{script}'")), input, limit)
+            .map_err(|e| self.lost(action.0, e.to_string()))?;
         if out.status.code() == Some(255) {
             let why = reach(&String::from_utf8_lossy(&out.stderr));
-            return Err(self.lost("copy pgbr to the host", ssh_words(&out.stderr, why)));
+            return Err(self.lost(action.0, ssh_words(&out.stderr, why)));
         }
         if !out.status.success() {
             return Err(self.agent_error(format!(
-                "copy pgbr to `~/{dir}/{}`: {}",
-                binary.name,
+                "{}: {}",
+                action.1,
                 ssh_words(&out.stderr, Reach::Ssh)
             )));
         }
-        Ok(())
+        Ok(out.stdout)
     }
 
     /// Sends one request to the host's agent (connecting first if needed).
@@ -959,22 +979,14 @@ impl Target for SshTarget {
              test -d \"$d\" && test \"$d\" != {ours} || continue; {remove}echo \"$d\"; done",
             hex = "[0-9a-f]".repeat(16)
         );
-        let out = run_bounded(
-            self.ssh(args, &format!("sh -c '{script}'")),
+        let out = self.run_script(
+            args,
+            (action, action),
+            &script,
             Input::Null,
             REQUEST_TIMEOUT,
-        )
-        .map_err(|e| self.lost(action, e.to_string()))?;
-        if out.status.code() == Some(255) {
-            let why = reach(&String::from_utf8_lossy(&out.stderr));
-            return Err(self.lost(action, ssh_words(&out.stderr, why)));
-        }
-        if !out.status.success() {
-            return Err(
-                self.agent_error(format!("{action}: {}", ssh_words(&out.stderr, Reach::Ssh)))
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
+        )?;
+        Ok(String::from_utf8_lossy(&out)
             .lines()
             .map(|d| format!("`~/{CACHE}/{d}` on `{}`", self.target))
             .collect())
