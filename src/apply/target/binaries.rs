@@ -33,14 +33,22 @@ pub(super) struct Binary {
 }
 
 impl Binary {
-    fn new(path: PathBuf, platform: (&str, &str), name: String, args: &'static str) -> Self {
+    /// The binary at `path`, whose content is `bytes`.
+    fn new(
+        path: PathBuf,
+        bytes: &[u8],
+        platform: (&str, &str),
+        name: String,
+        args: &'static str,
+    ) -> Self {
+        let hash = blake3::hash(bytes).to_hex();
         Binary {
             path,
             os: platform.0.to_owned(),
             arch: platform.1.to_owned(),
             name,
             args,
-            dir: String::new(),
+            dir: format!("{}-{}", env!("CARGO_PKG_VERSION"), &hash[..16]),
             gz: OnceLock::new(),
         }
     }
@@ -130,10 +138,12 @@ pub(super) fn binaries(warn: impl Fn(String)) -> Result<&'static Binaries, Strin
             let dir = pgbr.parent().map(Path::to_path_buf).unwrap_or_default();
             let ours = (std::env::consts::OS, std::env::consts::ARCH);
             let agent = dir.join("pgbr-agent");
-            let native = match build_of_file(&agent) {
-                Some(Some(b)) if b == BUILD_ID => Binary::new(agent, ours, "pgbr-agent".into(), ""),
+            let native = match read_agent(&agent) {
+                Some((bytes, Some(b))) if b == BUILD_ID => {
+                    Binary::new(agent, &bytes, ours, "pgbr-agent".into(), "")
+                }
                 found => {
-                    if let Some(build) = found {
+                    if let Some((_, build)) = found {
                         warn(format!(
                             "warning: `{}` is {}, this pgbr is {BUILD_ID}: copying all of pgbr \
                              to the hosts instead (slower); install both binaries of one \
@@ -144,7 +154,9 @@ pub(super) fn binaries(warn: impl Fn(String)) -> Result<&'static Binaries, Strin
                             }),
                         ));
                     }
-                    Binary::new(pgbr, ours, "pgbr".into(), "agent")
+                    let bytes = std::fs::read(&pgbr)
+                        .map_err(|e| format!("read `{}`: {e}", pgbr.display()))?;
+                    Binary::new(pgbr, &bytes, ours, "pgbr".into(), "agent")
                 }
             };
             let mut all = vec![native];
@@ -166,25 +178,14 @@ pub(super) fn binaries(warn: impl Fn(String)) -> Result<&'static Binaries, Strin
                 if all.iter().any(|b| b.runs_on(&os, &arch)) {
                     continue;
                 }
-                match build_of_file(&path) {
-                    Some(Some(b)) if b == BUILD_ID => {
+                match read_agent(&path) {
+                    Some((bytes, Some(b))) if b == BUILD_ID => {
                         let name = format!("pgbr-agent.{os}-{arch}");
-                        all.push(Binary::new(path, (&os, &arch), name, ""));
+                        all.push(Binary::new(path, &bytes, (&os, &arch), name, ""));
                     }
-                    Some(found) => stale.push((path, found)),
+                    Some((_, found)) => stale.push((path, found)),
                     None => {}
                 }
-            }
-            for b in &mut all {
-                let mut hasher = blake3::Hasher::new();
-                std::fs::File::open(&b.path)
-                    .and_then(|f| hasher.update_reader(f).map(|_| ()))
-                    .map_err(|e| format!("read `{}`: {e}", b.path.display()))?;
-                b.dir = format!(
-                    "{}-{}",
-                    env!("CARGO_PKG_VERSION"),
-                    &hasher.finalize().to_hex()[..16]
-                );
             }
             Ok(Binaries { all, dir, stale })
         })
@@ -204,13 +205,15 @@ fn platform_of(name: &str) -> Option<(&str, &str)> {
     (plain(os) && plain(arch)).then_some((os, arch))
 }
 
-/// The build a file carries (`None`: no such file; `Some(None)`: a file
-/// that names no build).
-fn build_of_file(path: &Path) -> Option<Option<String>> {
+/// A file's bytes and the build it carries, read once (`None`: no such
+/// file; no build: a file that names none, or cannot be read).
+fn read_agent(path: &Path) -> Option<(Vec<u8>, Option<String>)> {
     if !path.is_file() {
         return None;
     }
-    Some(std::fs::read(path).ok().and_then(|bytes| build_in(&bytes)))
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let build = build_in(&bytes);
+    Some((bytes, build))
 }
 
 /// The build id after the first [`BUILD_TAG`] prefix in `bytes` that is
@@ -266,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_pattern_matches_the_os_in_any_case() {
-        let b = Binary::new(PathBuf::new(), ("linux", "aarch64"), String::new(), "");
+        let b = Binary::new(PathBuf::new(), b"", ("linux", "aarch64"), String::new(), "");
         assert_eq!(b.pattern(), "[lL][iI][nN][uU][xX]-aarch64");
         assert!(b.runs_on("Linux", "aarch64") && !b.runs_on("Linux", "x86_64"));
     }

@@ -257,8 +257,8 @@ impl SshTarget {
             ));
         }
         let script = format!(
-            "uname -s; uname -m; cd && pwd || exit; \
-             case \"$(uname -s)-$(uname -m)\" in {case}*) f= a=;; esac; \
+            "s=$(uname -s); m=$(uname -m); echo \"$s\"; echo \"$m\"; cd && pwd || exit; \
+             case \"$s-$m\" in {case}*) f= a=;; esac; \
              if test -n \"$f\" && test -x \"$f\"; then echo present; else \
              echo missing $(command -v gzip >/dev/null 2>&1 && echo gzip); \
              read go && test \"$go\" = go || exit 0; fi; exec {sudo}\"$PWD/$f\" $a"
