@@ -185,7 +185,7 @@ pub fn build_generation(
         let cell = topology.cell(&cp.cell).ok_or_else(|| Error::CellGone {
             cell: cp.cell.clone(),
         })?;
-        if !cp.redeploys() {
+        if cp.only_recorded() {
             // Only how its host is reached changed: the live entry, carried
             // above (same dir, files and hooks), records the new way.
             if let Some(entry) = cells.get_mut(&cp.cell) {

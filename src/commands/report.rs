@@ -75,7 +75,7 @@ impl Record {
     pub(crate) fn committed(&mut self, plan: &Plan, number: u64) {
         self.generation = Some(number);
         for c in &plan.cells {
-            if c.action == CellAction::Update && !c.redeploys() {
+            if c.only_recorded() {
                 self.summary.set(&c.cell, Outcome::Recorded, None);
             }
         }

@@ -100,7 +100,7 @@ pub fn render(plan: &Plan) -> String {
                 out,
                 "    ~ settings: {}{}",
                 cell.settings_changed.join(", "),
-                if !cell.redeploys() {
+                if cell.only_recorded() {
                     " (how its host is reached: recorded, nothing redeployed)"
                 } else if same_files {
                     " (same files, re-activated)"
@@ -172,11 +172,7 @@ fn changes_line(plan: &Plan) -> String {
         return format!("No changes. {} cell(s) up to date.", s.unchanged);
     }
     let mut line = format!("Plan: {} to create, {} to update", s.create, s.update);
-    let recorded = plan
-        .cells
-        .iter()
-        .filter(|c| c.action == CellAction::Update && !c.redeploys())
-        .count();
+    let recorded = plan.cells.iter().filter(|c| c.only_recorded()).count();
     if recorded > 0 {
         let _ = write!(line, " ({recorded} only recorded)");
     }

@@ -258,6 +258,12 @@ impl CellPlan {
             CellAction::Unchanged | CellAction::Remove | CellAction::Unreachable => false,
         }
     }
+
+    /// An update that `apply` only records: how the cell's host is
+    /// reached changed, nothing else.
+    pub fn only_recorded(&self) -> bool {
+        self.action == CellAction::Update && !self.redeploys()
+    }
 }
 
 /// The request a plan was made for.
